@@ -1,0 +1,32 @@
+"""Make the repository importable as ``ansible_collections.hostfleet.workloads``.
+
+The repository root is the collection root, so tests build (once) a tiny
+``ansible_collections/hostfleet/workloads`` tree that is a symlink to it, and
+put that tree first on ``sys.path`` and in ``ANSIBLE_COLLECTIONS_PATH``.
+"""
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+COLLECTIONS_ROOT = Path(os.environ.get("HOSTFLEET_COLLECTIONS_ROOT", Path(tempfile.gettempdir()) / "hostfleet-collections"))
+
+
+def _collection_tree() -> Path:
+    link = COLLECTIONS_ROOT / "ansible_collections" / "hostfleet" / "workloads"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if not (link.is_symlink() and link.resolve() == REPO_ROOT):
+        tmp = link.with_name(f".workloads.{os.getpid()}")
+        if tmp.is_symlink():
+            tmp.unlink()
+        tmp.symlink_to(REPO_ROOT)
+        os.replace(tmp, link)
+    return COLLECTIONS_ROOT
+
+
+_root = str(_collection_tree())
+if _root not in sys.path:
+    sys.path.insert(0, _root)
+os.environ["ANSIBLE_COLLECTIONS_PATH"] = _root
