@@ -30,3 +30,8 @@ _root = str(_collection_tree())
 if _root not in sys.path:
     sys.path.insert(0, _root)
 os.environ["ANSIBLE_COLLECTIONS_PATH"] = _root
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "both_versions: run on every supported ansible-core (the fan-out glue, sanity-like checks)")
+    config.addinivalue_line("markers", "slow: takes more than ~30 s (crash-loop backoff, rollouts)")

@@ -1,0 +1,438 @@
+# -*- coding: utf-8 -*-
+# Copyright: hostfleet.workloads contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Converge the pods of one owner on this host: read, plan, apply, observe.
+
+Reading and planning touch nothing, so check mode is the plan alone. Applying
+writes files atomically, reloads systemd at most once, and batches every
+start, restart and stop into one systemctl call per verb. Nothing here ever
+removes a persistent volume: pods are deleted, their claims' data stays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import stat
+import time
+
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import hook as hook_script
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import status as pod_status
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import systemctl
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import units as render
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
+
+RUN_DIR = "/run/hostfleet"
+
+
+class NodeError(RuntimeError):
+    """A problem found on the host before anything was changed (missing env source, hostPath, name clash)."""
+
+
+def _read(path):
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def _write_atomic(path, content, mode=0o644):
+    directory = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def owner_id(kind, name):
+    return f"{kind}/{name}"
+
+
+class Host:
+    """Paths and on-disk state of the node layer on this host."""
+
+    def __init__(self, state_dir, unit_dir=render.UNIT_DIR, wants_dir=render.WANTS_DIR, run_dir=RUN_DIR):
+        self.state_dir = state_dir.rstrip("/") or "/"
+        self.unit_dir = unit_dir
+        self.wants_dir = wants_dir
+        self.run_dir = run_dir
+
+    def pod_dir(self, pod):
+        return os.path.join(self.state_dir, "pods", pod)
+
+    def record_path(self, pod):
+        return os.path.join(self.pod_dir(pod), "pod.json")
+
+    def env_path(self, pod, container):
+        return os.path.join(self.pod_dir(pod), "env", f"{container}.env")
+
+    def runtime_dir(self, pod, container=None):
+        base = os.path.join(self.run_dir, "pods", pod)
+        return os.path.join(base, container) if container else base
+
+    @property
+    def hook_path(self):
+        return os.path.join(self.state_dir, "bin", "hostfleet-hook")
+
+    def records(self):
+        """Every pod record on this host: {pod name: record}."""
+        result = {}
+        base = os.path.join(self.state_dir, "pods")
+        try:
+            names = sorted(os.listdir(base))
+        except FileNotFoundError:
+            return result
+        for name in names:
+            text = _read(self.record_path(name))
+            if text:
+                try:
+                    result[name] = json.loads(text)
+                except ValueError:
+                    continue
+        return result
+
+    def unit_files(self):
+        """{unit name: content} of every hostfleet unit file."""
+        result = {}
+        try:
+            names = os.listdir(self.unit_dir)
+        except FileNotFoundError:
+            return result
+        for name in names:
+            if render.parse_unit_name(name):
+                result[name] = _read(os.path.join(self.unit_dir, name))
+        return result
+
+
+def read_env_source(entry):
+    """The variables of an envFrom source on this host, or None when it does not exist.
+
+    ConfigMaps and Secrets are `<state>/configmaps/<name>.env` and
+    `<state>/secrets/<name>.env` (KEY=VALUE lines); fileRef is any such file.
+    """
+    text = _read(entry["resolved_path"])
+    if text is None:
+        return None
+    variables = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        key = key.strip()
+        if key.startswith("export "):
+            key = key[len("export "):].strip()
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        variables[key] = value
+    return variables
+
+
+def _env_sources(host, pods):
+    """Read every envFrom source the desired pods use; a missing non-optional one is an error."""
+    sources = {}
+    for index, pod in enumerate(pods):
+        for cindex, container in enumerate(pod["spec"]["containers"]):
+            for eindex, entry in enumerate(container["envFrom"]):
+                if entry["kind"] == "file":
+                    key, path = ("file", entry["path"]), entry["path"]
+                else:
+                    folder = "configmaps" if entry["kind"] == "configMap" else "secrets"
+                    key, path = (entry["kind"], entry["name"]), os.path.join(host.state_dir, folder, f"{entry['name']}.env")
+                if key not in sources:
+                    sources[key] = read_env_source({"resolved_path": path})
+                if sources[key] is None and not entry["optional"]:
+                    field = {"file": "fileRef", "configMap": "configMapRef", "secret": "secretRef"}[entry["kind"]]
+                    raise SpecError(f"pods[{index}].spec.containers[{cindex}].envFrom[{eindex}].{field}", f"{path} does not exist on this host (set optional: true to allow that)")
+    return sources
+
+
+def _check_host_paths(pods):
+    for index, pod in enumerate(pods):
+        for vname, volume in pod["spec"]["volumes"].items():
+            if volume["kind"] != "hostPath" or volume["type"] in ("", "DirectoryOrCreate", "FileOrCreate"):
+                continue
+            try:
+                mode = os.stat(volume["path"]).st_mode
+            except FileNotFoundError:
+                raise SpecError(f"pods[{index}].spec.volumes[{vname!r}].hostPath.path", f"{volume['path']} does not exist on this host (type {volume['type']})")
+            check = {"Directory": stat.S_ISDIR, "File": stat.S_ISREG, "Socket": stat.S_ISSOCK, "CharDevice": stat.S_ISCHR, "BlockDevice": stat.S_ISBLK}[volume["type"]]
+            if not check(mode):
+                raise SpecError(f"pods[{index}].spec.volumes[{vname!r}].hostPath.path", f"{volume['path']} is not a {volume['type']}")
+
+
+def _pod_record(pod, owner_kind, owner_name):
+    return {
+        "name": pod["name"],
+        "owner": {"kind": owner_kind, "name": owner_name},
+        "labels": pod["labels"],
+        "annotations": pod["annotations"],
+        "revision": pod["revision"],
+        "spec": pod["spec"],
+    }
+
+
+def spec_hash(spec):
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+class Plan:
+    """What one converge does; also the check-mode report."""
+
+    def __init__(self):
+        self.created, self.updated, self.relabelled, self.deleted, self.started = [], [], [], [], []
+        self.writes = {}  # path -> (content, mode)
+        self.removals = []  # files
+        self.tree_removals = []  # directories owned by deleted pods (never persistent volumes)
+        self.links = {}  # wants symlink -> target, or None to remove
+        self.start_units, self.restart_units, self.stop_units = set(), set(), set()
+        self.reset_runtime = set()  # (pod, container) whose crash-loop history starts over
+        self.volume_dirs = []  # (path, uid, gid, is_file)
+        self.diff = []
+        self.reload = False
+
+    @property
+    def changed(self):
+        return bool(self.created or self.updated or self.relabelled or self.deleted or self.started or self.writes or self.removals or self.volume_dirs)
+
+    def summary(self):
+        return {
+            "created": sorted(self.created),
+            "updated": sorted(self.updated),
+            "relabelled": sorted(self.relabelled),
+            "deleted": sorted(self.deleted),
+            "started": sorted(self.started),
+            "daemon_reload": self.reload,
+        }
+
+
+def _volume_dirs(host, pod):
+    """Directories (or files) the pod's volumes need: (path, uid, gid, is_file)."""
+    spec = pod["spec"]
+    owners = {}
+    for container in spec["containers"]:
+        security = container["securityContext"]
+        for mount in container["volumeMounts"]:
+            owners.setdefault(mount["name"], (security.get("runAsUser"), security.get("runAsGroup")))
+    result = []
+    for vname, volume in sorted(spec["volumes"].items()):
+        volume = dict(volume, name=vname)
+        path = render.volume_source(volume, host.state_dir, pod["name"], host.run_dir)
+        uid, gid = owners.get(vname, (None, None))
+        if volume["kind"] == "hostPath":
+            if volume["type"] == "DirectoryOrCreate":
+                result.append((path, None, None, False))
+            elif volume["type"] == "FileOrCreate":
+                result.append((path, None, None, True))
+        else:
+            result.append((path, uid, gid, False))
+    return result
+
+
+def plan(host, owner_kind, owner_name, pods, state, python, observed_units=None):
+    """Compare desired pods with the host and return a Plan. Reads only."""
+    owner = owner_id(owner_kind, owner_name)
+    records = host.records()
+    files = host.unit_files()
+    result = Plan()
+    wanted = {pod["name"]: pod for pod in pods} if state == "present" else {}
+    for index, pod in enumerate(pods if state == "present" else []):
+        existing = records.get(pod["name"])
+        if existing and existing.get("owner") != {"kind": owner_kind, "name": owner_name}:
+            other = existing.get("owner") or {}
+            raise SpecError(f"pods[{index}].name", f"pod {pod['name']!r} already exists on this host and belongs to {other.get('kind')}/{other.get('name')}, not {owner}")
+    if state == "present":
+        _check_host_paths(pods)
+        sources = _env_sources(host, pods)
+    hook_source = hook_script_source()
+    if _read(host.hook_path) != hook_source:
+        result.writes[host.hook_path] = (hook_source, 0o755)
+
+    units_by_pod = {}
+    for unit in files:
+        parsed = render.parse_unit_name(unit)
+        units_by_pod.setdefault(parsed[0], set()).add(unit)
+
+    for name, pod in sorted(wanted.items()):
+        env_files, env_names = {}, {}
+        for container in pod["spec"]["containers"]:
+            variables, _skipped = render.resolve_env(container, sources, pod["name"], pod["spec"].get("hostname") or pod["name"])
+            env_files[container["name"]] = render.render_env_file(variables)
+            env_names[container["name"]] = list(variables)
+        desired_units = render.render_pod(pod, owner, env_names, host.state_dir, python, host.run_dir)
+        record = _pod_record(pod, owner_kind, owner_name)
+        existing = records.get(name)
+        if existing is None:
+            result.created.append(name)
+            record["created"] = time.time()
+        else:
+            record["created"] = existing.get("created", time.time())
+        record["spec_hash"] = spec_hash(pod["spec"])
+        current_units = units_by_pod.get(name, set())
+        changed_containers = set()
+        for unit, content in desired_units.items():
+            before = files.get(unit)
+            if before != content:
+                result.writes[os.path.join(host.unit_dir, unit)] = (content, 0o644)
+                result.reload = True
+                result.diff.append({"before_header": os.path.join(host.unit_dir, unit), "after_header": os.path.join(host.unit_dir, unit), "before": before or "", "after": content})
+                parsed = render.parse_unit_name(unit)
+                if parsed[2] is None:
+                    changed_containers.add(parsed[1])
+                elif parsed[3] == "timer" and existing is not None:
+                    result.restart_units.add(unit)
+        for container in pod["spec"]["containers"]:
+            path = host.env_path(name, container["name"])
+            if _read(path) != env_files[container["name"]]:
+                result.writes[path] = (env_files[container["name"]], 0o600)
+                changed_containers.add(container["name"])
+                result.diff.append({"before_header": path, "after_header": path, "before": "(environment: not shown)\n" if existing else "", "after": f"(environment: {len(env_names[container['name']])} variables, not shown)\n"})
+        for unit in sorted(current_units - set(desired_units)):
+            result.removals.append(os.path.join(host.unit_dir, unit))
+            result.stop_units.add(unit)
+            result.reload = True
+            result.diff.append({"before_header": os.path.join(host.unit_dir, unit), "after_header": "(removed)", "before": files[unit] or "", "after": ""})
+        always = pod["spec"]["restartPolicy"] == "Always"
+        for container in pod["spec"]["containers"]:
+            unit = render.container_unit(name, container["name"])
+            link = os.path.join(host.wants_dir, unit)
+            target = os.path.join(host.unit_dir, unit)
+            has_link = os.path.islink(link)
+            if always and not has_link:
+                result.links[link] = target
+            elif not always and has_link:
+                result.links[link] = None
+        for unit in sorted(set(files) - set(desired_units)):
+            parsed = render.parse_unit_name(unit)
+            if parsed[0] == name and parsed[2] is None:
+                link = os.path.join(host.wants_dir, unit)
+                if os.path.islink(link):
+                    result.links[link] = None
+        for path, uid, gid, is_file in _volume_dirs(host, pod):
+            if not os.path.lexists(path):
+                result.volume_dirs.append((path, uid, gid, is_file))
+        old_record = dict(existing or {})
+        old_record.pop("created", None)
+        new_record = dict(record)
+        new_record.pop("created", None)
+        if old_record != new_record:
+            result.writes[host.record_path(name)] = (json.dumps(record, sort_keys=True, indent=1) + "\n", 0o600)
+        container_units = {render.container_unit(name, c["name"]) for c in pod["spec"]["containers"]}
+        if existing is None:
+            result.start_units |= container_units
+            result.reset_runtime |= {(name, c["name"]) for c in pod["spec"]["containers"]}
+        else:
+            restart = {render.container_unit(name, c) for c in changed_containers}
+            result.restart_units |= restart
+            result.reset_runtime |= {(name, c) for c in changed_containers}
+            if restart or (current_units - set(desired_units)):
+                result.updated.append(name)
+            elif old_record != new_record:
+                result.relabelled.append(name)
+            if always and observed_units is not None:
+                # Desired state is "running": a container someone stopped (or that failed for good) is started again.
+                down = {u for u in container_units - restart if observed_units.get(u, ("", "inactive", ""))[1] in ("inactive", "failed")}
+                if down:
+                    result.start_units |= down
+                    result.started.append(name)
+
+    for name, record in sorted(records.items()):
+        if record.get("owner") != {"kind": owner_kind, "name": owner_name} or name in wanted:
+            continue
+        result.deleted.append(name)
+        for unit in sorted(units_by_pod.get(name, ())):
+            result.removals.append(os.path.join(host.unit_dir, unit))
+            result.stop_units.add(unit)
+            result.reload = True
+            result.diff.append({"before_header": os.path.join(host.unit_dir, unit), "after_header": "(removed)", "before": files[unit] or "", "after": ""})
+            link = os.path.join(host.wants_dir, unit)
+            if os.path.islink(link):
+                result.links[link] = None
+        # The pod's own directory (record, env files, emptyDir data) and runtime state go; claims' volumes stay.
+        result.tree_removals += [host.pod_dir(name), host.runtime_dir(name), os.path.join(host.run_dir, "volumes", name)]
+    return result
+
+
+def hook_script_source():
+    """The pod hook's own source, installed on the host as a standalone script."""
+    loader = getattr(hook_script, "__loader__", None)
+    source = loader.get_source(hook_script.__name__) if loader is not None and hasattr(loader, "get_source") else None
+    if source is None:
+        with open(hook_script.__file__) as handle:
+            source = handle.read()
+    return source
+
+
+def apply(host, result):
+    """Carry out a Plan: stop what goes, write what changed, reload once, start what is new."""
+    if result.stop_units:
+        systemctl.stop(result.stop_units)
+    for path in result.removals:
+        _unlink(path)
+    for path, target in sorted(result.links.items()):
+        if target is None:
+            _unlink(path)
+    for path in result.tree_removals:
+        shutil.rmtree(path, ignore_errors=True)
+    for path, (content, mode) in sorted(result.writes.items()):
+        _write_atomic(path, content, mode)
+    for path, target in sorted(result.links.items()):
+        if target is not None:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            _unlink(path)
+            os.symlink(target, path)
+    for path, uid, gid, is_file in result.volume_dirs:
+        if is_file:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            open(path, "a").close()
+        else:
+            os.makedirs(path, mode=0o755, exist_ok=True)
+        if uid is not None or gid is not None:
+            os.chown(path, uid if uid is not None else -1, gid if gid is not None else -1)
+    for pod, container in sorted(result.reset_runtime):
+        rdir = host.runtime_dir(pod, container)
+        os.makedirs(rdir, exist_ok=True)
+        _write_atomic(os.path.join(rdir, "reset"), "", 0o600)
+    if result.reload:
+        systemctl.daemon_reload()
+    failed = {u for u in result.start_units | result.restart_units}
+    systemctl.reset_failed(failed)
+    systemctl.start(result.start_units)
+    systemctl.restart(result.restart_units - result.start_units)
+
+
+def observe(host, owner_kind=None, owner_name=None, selector=None, names=None, units=None):
+    """Status of the pods on this host (of one owner, matching labels, or by name)."""
+    if units is None:
+        units = systemctl.list_units(f"{render.UNIT_PREFIX}*")
+    now = time.time()
+    result = []
+    for name, record in sorted(host.records().items()):
+        if owner_name is not None and record.get("owner") != {"kind": owner_kind, "name": owner_name}:
+            continue
+        if names is not None and name not in names:
+            continue
+        if selector and any(record.get("labels", {}).get(k) != v for k, v in selector.items()):
+            continue
+        result.append(pod_status.pod_status(record, units, host, now))
+    return result

@@ -1,0 +1,295 @@
+# -*- coding: utf-8 -*-
+# Copyright: hostfleet.workloads contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The pod hook: a standalone stdlib script that systemd runs around each container.
+
+The node module installs this file's own source on the host (as
+``<state>/bin/hostfleet-hook``) and the rendered units call it:
+
+- ``pre``: before each start; counts starts and sleeps the crash-loop backoff
+  (systemd 252 has no RestartSteps=, and its start limit would leave a
+  crash-looping unit failed for good, unlike Kubernetes).
+- ``post``: after the process started; records the start time.
+- ``exited``: after the process ended (ExecStopPost); records the exit.
+- ``probe KIND``: run by a timer per probe (startup, liveness, readiness);
+  liveness/startup failures restart the container through systemctl, so
+  liveness needs no daemon of ours.
+- ``handler postStart|preStop``: lifecycle handlers of kind httpGet/tcpSocket/sleep.
+
+Runtime state lives in /run/hostfleet/pods/<pod>/<container>/ (volatile, like
+a container's state after a reboot); the spec is read from the pod's record
+under the state directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+RUN_DIR = "/run/hostfleet/pods"
+BACKOFF_BASE = 10.0
+BACKOFF_CAP = 300.0
+# A container that ran this long without failing starts over with no backoff (as the kubelet does).
+BACKOFF_RESET_AFTER = 600.0
+
+
+def runtime_dir(pod, container):
+    return os.path.join(RUN_DIR, pod, container)
+
+
+def read_json(path, default=None):
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return default
+
+
+def write_json(path, data):
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as handle:
+        json.dump(data, handle, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def backoff_delay(consecutive_failures):
+    """Seconds to wait before the next start: the first restart is immediate, then 10 s doubling, capped at 5 min."""
+    if consecutive_failures < 2:
+        return 0.0
+    return min(BACKOFF_BASE * (2 ** (consecutive_failures - 2)), BACKOFF_CAP)
+
+
+def load_container(state_dir, pod, container):
+    record = read_json(os.path.join(state_dir, "pods", pod, "pod.json"), {})
+    for spec in record.get("spec", {}).get("containers", []):
+        if spec.get("name") == container:
+            return record, spec
+    return record, None
+
+
+def load_env(state_dir, pod, container):
+    """Parse the container's env file (written by the node module in systemd's double-quoted form)."""
+    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+    try:
+        with open(os.path.join(state_dir, "pods", pod, "env", f"{container}.env")) as handle:
+            text = handle.read()
+    except OSError:
+        return env
+    i = 0
+    while i < len(text):
+        eq = text.find("=", i)
+        if eq < 0:
+            break
+        name = text[i:eq].strip()
+        i = eq + 2  # skip '="'
+        value = []
+        while i < len(text) and text[i] != '"':
+            if text[i] == "\\" and i + 1 < len(text):
+                i += 1
+            value.append(text[i])
+            i += 1
+        env[name] = "".join(value)
+        i = text.find("\n", i) + 1 if text.find("\n", i) >= 0 else len(text)
+    return env
+
+
+def cmd_pre(state_dir, pod, container):
+    rdir = runtime_dir(pod, container)
+    os.makedirs(rdir, exist_ok=True)
+    status = read_json(os.path.join(rdir, "status.json"), {})
+    status["starts"] = status.get("starts", 0) + 1
+    reset_marker = os.path.join(rdir, "reset")
+    if os.path.exists(reset_marker):
+        # The node module (re)started this container on purpose: no backoff, restart count from zero.
+        status = {"starts": 1}
+        os.unlink(reset_marker)
+    delay = backoff_delay(status.get("consecutive_failures", 0))
+    status["backoff_until"] = time.time() + delay if delay else None
+    write_json(os.path.join(rdir, "status.json"), status)
+    for name in ("ready", "startup_ok", "probe-startup.json", "probe-liveness.json", "probe-readiness.json", "kill_reason"):
+        try:
+            os.unlink(os.path.join(rdir, name))
+        except FileNotFoundError:
+            pass
+    if delay:
+        time.sleep(delay)
+
+
+def cmd_post(state_dir, pod, container):
+    rdir = runtime_dir(pod, container)
+    os.makedirs(rdir, exist_ok=True)
+    status = read_json(os.path.join(rdir, "status.json"), {})
+    status["started_at"] = time.time()
+    status["running"] = True
+    status["backoff_until"] = None
+    write_json(os.path.join(rdir, "status.json"), status)
+
+
+def cmd_exited(state_dir, pod, container):
+    rdir = runtime_dir(pod, container)
+    os.makedirs(rdir, exist_ok=True)
+    status = read_json(os.path.join(rdir, "status.json"), {})
+    now = time.time()
+    code, value, result = os.environ.get("EXIT_CODE", ""), os.environ.get("EXIT_STATUS", ""), os.environ.get("SERVICE_RESULT", "")
+    try:
+        with open(os.path.join(rdir, "kill_reason")) as handle:
+            reason = handle.read().strip()
+    except OSError:
+        reason = ""
+    if not status.get("running") and not code:
+        return  # the start itself failed before the process ran: 'pre' will count the next try
+    exit_code = int(value) if code == "exited" and value.isdigit() else (128 + _signal_number(value) if code in ("killed", "dumped") else None)
+    ran = now - status.get("started_at", now)
+    # A stop that systemd was asked for (TERM from `systemctl stop/restart`) is no crash; any other end of the
+    # process feeds the crash-loop backoff, whatever its exit code, as with the kubelet.
+    requested_stop = result == "success" and code == "killed" and value == "TERM" and not reason
+    if os.path.exists(os.path.join(rdir, "reset")):
+        status["consecutive_failures"] = 0
+    elif not requested_stop:
+        status["consecutive_failures"] = 1 if ran >= BACKOFF_RESET_AFTER else status.get("consecutive_failures", 0) + 1
+    status["running"] = False
+    status["last_exit"] = {"exit_code": exit_code, "code": code, "status": value, "result": result, "reason": reason or ("Completed" if exit_code == 0 else "Error"), "finished_at": now, "started_at": status.get("started_at")}
+    write_json(os.path.join(rdir, "status.json"), status)
+
+
+def _signal_number(name):
+    import signal
+
+    try:
+        return int(getattr(signal, name if name.startswith("SIG") else f"SIG{name}"))
+    except (AttributeError, TypeError, ValueError):
+        return 0
+
+
+def run_handler(handler, env, spec, timeout):
+    """Run an exec/httpGet/tcpSocket/sleep handler; True on success."""
+    if "exec" in handler:
+        security = spec.get("securityContext") or {}
+        kwargs = {}
+        if security.get("runAsGroup") is not None:
+            kwargs["group"] = security["runAsGroup"]
+        if security.get("runAsUser") is not None:
+            kwargs["user"] = security["runAsUser"]
+            kwargs.setdefault("extra_groups", [])
+        try:
+            done = subprocess.run(handler["exec"]["command"], env=env, cwd=spec.get("workingDir") or "/", stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout, check=False, **kwargs)
+        except (OSError, subprocess.SubprocessError):
+            return False
+        return done.returncode == 0
+    if "httpGet" in handler:
+        import http.client
+        import ssl
+
+        get = handler["httpGet"]
+        try:
+            if get["scheme"] == "HTTPS":
+                conn = http.client.HTTPSConnection(get["host"], get["port"], timeout=timeout, context=ssl._create_unverified_context())  # noqa: S323 - probes skip verification, as the kubelet does
+            else:
+                conn = http.client.HTTPConnection(get["host"], get["port"], timeout=timeout)
+            headers = {h["name"]: h["value"] for h in get.get("httpHeaders", [])}
+            headers.setdefault("User-Agent", "hostfleet-probe/1.0")
+            conn.request("GET", get["path"], headers=headers)
+            response = conn.getresponse()
+            conn.close()
+            return 200 <= response.status < 400
+        except (OSError, http.client.HTTPException):
+            return False
+    if "tcpSocket" in handler:
+        try:
+            with socket.create_connection((handler["tcpSocket"]["host"], handler["tcpSocket"]["port"]), timeout=timeout):
+                return True
+        except OSError:
+            return False
+    if "sleep" in handler:
+        time.sleep(handler["sleep"]["seconds"])
+        return True
+    return False
+
+
+def cmd_probe(state_dir, pod, container, kind):
+    rdir = runtime_dir(pod, container)
+    record, spec = load_container(state_dir, pod, container)
+    status = read_json(os.path.join(rdir, "status.json"), {})
+    probe = (spec or {}).get(f"{kind}Probe")
+    if not probe or not status.get("running"):
+        return
+    now = time.time()
+    if now - status.get("started_at", now) < probe["initialDelaySeconds"]:
+        return
+    startup_done = os.path.exists(os.path.join(rdir, "startup_ok"))
+    if kind == "startup" and startup_done:
+        return
+    if kind != "startup" and spec.get("startupProbe") and not startup_done:
+        return  # the startup probe holds off the others
+    ok = run_handler(probe, load_env(state_dir, pod, container), spec, probe["timeoutSeconds"])
+    counters_path = os.path.join(rdir, f"probe-{kind}.json")
+    counters = read_json(counters_path, {"successes": 0, "failures": 0})
+    if ok:
+        counters = {"successes": counters["successes"] + 1, "failures": 0, "last": now}
+    else:
+        counters = {"successes": 0, "failures": counters["failures"] + 1, "last": now}
+    write_json(counters_path, counters)
+    if kind == "readiness":
+        ready_path = os.path.join(rdir, "ready")
+        if ok and counters["successes"] >= probe["successThreshold"] and not os.path.exists(ready_path):
+            write_json(ready_path, {"since": now})
+        elif not ok and counters["failures"] >= probe["failureThreshold"] and os.path.exists(ready_path):
+            os.unlink(ready_path)
+        return
+    if kind == "startup" and ok:
+        write_json(os.path.join(rdir, "startup_ok"), {"since": now})
+        return
+    if not ok and counters["failures"] >= probe["failureThreshold"]:
+        reason = "StartupProbeFailed" if kind == "startup" else "LivenessProbeFailed"
+        with open(os.path.join(rdir, "kill_reason"), "w") as handle:
+            handle.write(reason)
+        unit = f"hf-{pod}.{container}.service"
+        # As the kubelet: the container is killed and restartPolicy decides; Never means it stays down.
+        verb = "stop" if record.get("spec", {}).get("restartPolicy") == "Never" else "restart"
+        subprocess.run(["systemctl", "--no-block", verb, unit], check=False)
+        print(f"{kind} probe failed {counters['failures']} times: {verb} {unit}", file=sys.stderr)
+
+
+def cmd_handler(state_dir, pod, container, which):
+    _record, spec = load_container(state_dir, pod, container)
+    handler = ((spec or {}).get("lifecycle") or {}).get(which)
+    if not handler:
+        return 0
+    if which == "preStop" and not os.environ.get("MAINPID"):
+        return 0  # the process already ended by itself: nothing to stop gracefully
+    grace = 30
+    return 0 if run_handler(handler, load_env(state_dir, pod, container), spec, grace) else 1
+
+
+def main(argv):
+    if len(argv) < 4:
+        print("usage: hostfleet-hook pre|post|exited|probe KIND|handler NAME STATE_DIR POD CONTAINER", file=sys.stderr)
+        return 2
+    action = argv[0]
+    if action in ("probe", "handler"):
+        extra, state_dir, pod, container = argv[1], argv[2], argv[3], argv[4]
+    else:
+        extra, state_dir, pod, container = None, argv[1], argv[2], argv[3]
+    if action == "pre":
+        cmd_pre(state_dir, pod, container)
+    elif action == "post":
+        cmd_post(state_dir, pod, container)
+    elif action == "exited":
+        cmd_exited(state_dir, pod, container)
+    elif action == "probe":
+        cmd_probe(state_dir, pod, container, extra)
+    elif action == "handler":
+        return cmd_handler(state_dir, pod, container, extra)
+    else:
+        print(f"unknown action {action!r}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,521 @@
+# -*- coding: utf-8 -*-
+# Copyright: hostfleet.workloads contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Validate a Kubernetes PodSpec subset and return it normalised, defaults filled in.
+
+Everything a user writes reaches unit files and command lines only through
+this module, so it is strict: unknown fields are refused with their path,
+names must be DNS-1123 labels, paths must be absolute and clean.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import quantity
+
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # what systemd accepts in environment files
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_PORT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+RESTART_POLICIES = ("Always", "OnFailure", "Never")
+PROBE_KINDS = ("startupProbe", "livenessProbe", "readinessProbe")
+# Scheduling fields are the controllers' business; the node layer keeps them verbatim.
+SCHEDULING_FIELDS = ("nodeSelector", "affinity", "topologySpreadConstraints", "tolerations", "priorityClassName")
+
+
+class SpecError(ValueError):
+    """A spec problem, with the path of the offending field (e.g. spec.containers[0].name)."""
+
+    def __init__(self, path, message):
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
+def _type_name(value):
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "an integer", float: "a number"}.get(type(value), type(value).__name__)
+
+
+def _expect(value, kind, path):
+    names = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "an integer"}
+    if kind is int and isinstance(value, bool):
+        raise SpecError(path, f"must be an integer, got {_type_name(value)}")
+    if not isinstance(value, kind):
+        raise SpecError(path, f"must be {names[kind]}, got {_type_name(value)}")
+    return value
+
+
+def _known(mapping, allowed, path):
+    _expect(mapping, dict, path)
+    for key in mapping:
+        if not isinstance(key, str):
+            raise SpecError(path, f"field names must be strings, got {key!r}")
+        if key not in allowed:
+            raise SpecError(f"{path}.{key}", f"unknown field (allowed here: {', '.join(sorted(allowed))})")
+    return mapping
+
+
+def _int(mapping, key, path, default=None, minimum=None, maximum=None):
+    if mapping.get(key) is None:
+        return default
+    value = _expect(mapping[key], int, f"{path}.{key}")
+    if minimum is not None and value < minimum:
+        raise SpecError(f"{path}.{key}", f"must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise SpecError(f"{path}.{key}", f"must be at most {maximum}, got {value}")
+    return value
+
+
+def _str(mapping, key, path, default=None, required=False):
+    if mapping.get(key) is None:
+        if required:
+            raise SpecError(f"{path}.{key}", "is required")
+        return default
+    return _expect(mapping[key], str, f"{path}.{key}")
+
+
+def _bool(mapping, key, path, default=False):
+    if mapping.get(key) is None:
+        return default
+    return _expect(mapping[key], bool, f"{path}.{key}")
+
+
+def dns_label(value, path):
+    """A DNS-1123 label: lowercase alphanumerics and '-', 1 to 63 characters."""
+    _expect(value, str, path)
+    if not value or len(value) > 63 or not DNS1123_LABEL.match(value):
+        raise SpecError(path, f"{value!r} is not a DNS-1123 label (lowercase letters, digits and '-', starting and ending alphanumeric, at most 63 characters)")
+    return value
+
+
+def _string_list(value, path, allow_empty=True):
+    _expect(value, list, path)
+    if not allow_empty and not value:
+        raise SpecError(path, "must not be empty")
+    for i, item in enumerate(value):
+        if isinstance(item, bool) or not isinstance(item, (str, int, float)):
+            raise SpecError(f"{path}[{i}]", f"must be a string, got {_type_name(item)}")
+        if "\x00" in str(item):
+            raise SpecError(f"{path}[{i}]", "must not contain NUL characters")
+    return [str(item) for item in value]
+
+
+def clean_abs_path(value, path):
+    _expect(value, str, path)
+    if not value.startswith("/"):
+        raise SpecError(path, f"{value!r} must be an absolute path")
+    parts = value.split("/")
+    if ".." in parts or "." in parts[1:] or "\x00" in value or "\n" in value:
+        raise SpecError(path, f"{value!r} must be a clean absolute path (no '.', '..', NUL or newline)")
+    return "/" + "/".join(p for p in parts if p) if value != "/" else "/"
+
+
+def _label_key(key, path):
+    if not isinstance(key, str) or not key:
+        raise SpecError(path, "label and annotation keys must be non-empty strings")
+    prefix, _, name = key.rpartition("/")
+    if prefix and (len(prefix) > 253 or not _DNS1123_SUBDOMAIN.match(prefix)):
+        raise SpecError(f"{path}[{key!r}]", "key prefix must be a DNS-1123 subdomain")
+    if not name or len(name) > 63 or not _LABEL_NAME.match(name):
+        raise SpecError(f"{path}[{key!r}]", "key name must be 1-63 characters of [A-Za-z0-9-_.], starting and ending alphanumeric")
+
+
+def labels(value, path):
+    """Kubernetes labels: qualified keys, values of at most 63 label characters."""
+    if value is None:
+        return {}
+    _expect(value, dict, path)
+    result = {}
+    for key, val in value.items():
+        _label_key(key, path)
+        if isinstance(val, bool) or not isinstance(val, (str, int, float)):
+            raise SpecError(f"{path}[{key!r}]", f"label values must be strings, got {_type_name(val)}")
+        val = str(val)
+        if len(val) > 63 or not _LABEL_NAME.match(val):
+            raise SpecError(f"{path}[{key!r}]", f"{val!r} is not a valid label value (at most 63 characters of [A-Za-z0-9-_.], alphanumeric at both ends)")
+        result[key] = val
+    return dict(sorted(result.items()))
+
+
+def annotations(value, path):
+    if value is None:
+        return {}
+    _expect(value, dict, path)
+    result = {}
+    for key, val in value.items():
+        _label_key(key, path)
+        if isinstance(val, (dict, list)) or val is None:
+            raise SpecError(f"{path}[{key!r}]", "annotation values must be strings")
+        result[key] = val if isinstance(val, str) else str(val).lower() if isinstance(val, bool) else str(val)
+    return dict(sorted(result.items()))
+
+
+def _port(value, path, named_ports=None):
+    if isinstance(value, str) and not value.isdigit():
+        if named_ports is not None and value in named_ports:
+            return named_ports[value]
+        raise SpecError(path, f"named port {value!r} is not declared in the container's ports")
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise SpecError(path, f"must be a port number or a port name, got {_type_name(value)}")
+    number = int(value)
+    if not 1 <= number <= 65535:
+        raise SpecError(path, f"port {number} is outside 1-65535")
+    return number
+
+
+def _host(mapping, path):
+    host = _str(mapping, "host", path, default="127.0.0.1")
+    if not re.match(r"^[A-Za-z0-9.:-]+$", host):
+        raise SpecError(f"{path}.host", f"{host!r} is not a host name or address")
+    return host
+
+
+def _handler(value, path, named_ports, kinds):
+    """exec / httpGet / tcpSocket (/ sleep for preStop): exactly one."""
+    _known(value, set(kinds) | {"initialDelaySeconds", "periodSeconds", "timeoutSeconds", "successThreshold", "failureThreshold", "terminationGracePeriodSeconds"}, path)
+    present = [k for k in kinds if value.get(k) is not None]
+    if len(present) != 1:
+        raise SpecError(path, f"exactly one of {', '.join(kinds)} must be set")
+    kind = present[0]
+    body = value[kind]
+    sub = f"{path}.{kind}"
+    if kind == "exec":
+        _known(body, {"command"}, sub)
+        return {"exec": {"command": _string_list(body.get("command"), f"{sub}.command", allow_empty=False) if body.get("command") is not None else _missing(f"{sub}.command")}}
+    if kind == "httpGet":
+        _known(body, {"path", "port", "host", "scheme", "httpHeaders"}, sub)
+        if body.get("port") is None:
+            raise SpecError(f"{sub}.port", "is required")
+        scheme = _str(body, "scheme", sub, default="HTTP")
+        if scheme not in ("HTTP", "HTTPS"):
+            raise SpecError(f"{sub}.scheme", f"must be HTTP or HTTPS, got {scheme!r}")
+        url_path = _str(body, "path", sub, default="/")
+        if not url_path.startswith("/") or any(c in url_path for c in "\r\n \x00"):
+            raise SpecError(f"{sub}.path", f"{url_path!r} must start with '/' and contain no spaces or line breaks")
+        headers = []
+        for i, header in enumerate(_expect(body.get("httpHeaders") or [], list, f"{sub}.httpHeaders")):
+            hpath = f"{sub}.httpHeaders[{i}]"
+            _known(header, {"name", "value"}, hpath)
+            name = _str(header, "name", hpath, required=True)
+            val = _str(header, "value", hpath, default="")
+            if not re.match(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", name) or any(c in val for c in "\r\n\x00"):
+                raise SpecError(hpath, "header names must be tokens and values must not contain line breaks")
+            headers.append({"name": name, "value": val})
+        return {"httpGet": {"path": url_path, "port": _port(body["port"], f"{sub}.port", named_ports), "host": _host(body, sub), "scheme": scheme, "httpHeaders": headers}}
+    if kind == "tcpSocket":
+        _known(body, {"port", "host"}, sub)
+        if body.get("port") is None:
+            raise SpecError(f"{sub}.port", "is required")
+        return {"tcpSocket": {"port": _port(body["port"], f"{sub}.port", named_ports), "host": _host(body, sub)}}
+    _known(body, {"seconds"}, sub)
+    return {"sleep": {"seconds": _int(body, "seconds", sub, minimum=0) if body.get("seconds") is not None else _missing(f"{sub}.seconds")}}
+
+
+def _missing(path):
+    raise SpecError(path, "is required")
+
+
+def _probe(value, path, named_ports, kind):
+    result = _handler(value, path, named_ports, ("exec", "httpGet", "tcpSocket"))
+    result["initialDelaySeconds"] = _int(value, "initialDelaySeconds", path, default=0, minimum=0)
+    result["periodSeconds"] = _int(value, "periodSeconds", path, default=10, minimum=1)
+    result["timeoutSeconds"] = _int(value, "timeoutSeconds", path, default=1, minimum=1)
+    result["successThreshold"] = _int(value, "successThreshold", path, default=1, minimum=1)
+    result["failureThreshold"] = _int(value, "failureThreshold", path, default=3, minimum=1)
+    if kind != "readinessProbe" and result["successThreshold"] != 1:
+        raise SpecError(f"{path}.successThreshold", f"must be 1 for {kind}")
+    if value.get("terminationGracePeriodSeconds") is not None:
+        if kind == "readinessProbe":
+            raise SpecError(f"{path}.terminationGracePeriodSeconds", "is not allowed on a readinessProbe")
+        result["terminationGracePeriodSeconds"] = _int(value, "terminationGracePeriodSeconds", path, minimum=1)
+    return result
+
+
+def _security_context(value, path):
+    if value is None:
+        return {}
+    _known(value, {"runAsUser", "runAsGroup", "runAsNonRoot"}, path)
+    result = {}
+    for key in ("runAsUser", "runAsGroup"):
+        number = _int(value, key, path, minimum=0, maximum=4294967294)
+        if number is not None:
+            result[key] = number
+    if _bool(value, "runAsNonRoot", path) :
+        result["runAsNonRoot"] = True
+    return result
+
+
+def _resources(value, path):
+    if value is None:
+        return {"requests": {}, "limits": {}}
+    _known(value, {"requests", "limits"}, path)
+    result = {}
+    for part, allowed in (("requests", ("cpu", "memory")), ("limits", ("cpu", "memory", "pids"))):
+        section = value.get(part) or {}
+        _known(section, set(allowed), f"{path}.{part}")
+        parsed = {}
+        for key, raw in section.items():
+            field = f"{path}.{part}.{key}"
+            try:
+                parsed[key] = quantity.cpu_millis(raw) if key == "cpu" else quantity.memory_bytes(raw) if key == "memory" else quantity.count(raw)
+            except quantity.QuantityError as exc:
+                raise SpecError(field, str(exc))
+            if key == "cpu" and part == "limits" and parsed[key] < 10:
+                raise SpecError(field, "must be at least 10m (systemd's CPUQuota granularity is 1%)")
+            if key == "memory" and part == "limits" and parsed[key] < 4096:
+                raise SpecError(field, "must be at least 4Ki")
+        result[part] = parsed
+    for key, limit in result["limits"].items():
+        request = result["requests"].get(key)
+        if request is not None and key != "pids" and request > limit:
+            raise SpecError(f"{path}.requests.{key}", "must be less than or equal to the limit")
+    # As in Kubernetes, a limit without a request implies an equal request.
+    for key in ("cpu", "memory"):
+        if key in result["limits"] and key not in result["requests"]:
+            result["requests"][key] = result["limits"][key]
+    return result
+
+
+def _env(value, path):
+    result = []
+    seen = {}
+    for i, item in enumerate(_expect(value or [], list, path)):
+        ipath = f"{path}[{i}]"
+        _known(item, {"name", "value"}, ipath)
+        name = _str(item, "name", ipath, required=True)
+        if not _ENV_NAME.match(name):
+            raise SpecError(f"{ipath}.name", f"{name!r} is not a valid environment variable name")
+        val = item.get("value")
+        if val is None:
+            val = ""
+        if isinstance(val, (dict, list)):
+            raise SpecError(f"{ipath}.value", "must be a string (valueFrom is not supported on hosts)")
+        val = str(val).lower() if isinstance(val, bool) else str(val)
+        if "\x00" in val:
+            raise SpecError(f"{ipath}.value", "must not contain NUL characters")
+        if name in seen:
+            result[seen[name]] = {"name": name, "value": val}  # the last one wins, as in Kubernetes
+        else:
+            seen[name] = len(result)
+            result.append({"name": name, "value": val})
+    return result
+
+
+def _env_from(value, path):
+    result = []
+    for i, item in enumerate(_expect(value or [], list, path)):
+        ipath = f"{path}[{i}]"
+        _known(item, {"configMapRef", "secretRef", "fileRef", "prefix"}, ipath)
+        sources = [k for k in ("configMapRef", "secretRef", "fileRef") if item.get(k) is not None]
+        if len(sources) != 1:
+            raise SpecError(ipath, "exactly one of configMapRef, secretRef, fileRef must be set")
+        kind = sources[0]
+        ref = item[kind]
+        rpath = f"{ipath}.{kind}"
+        prefix = _str(item, "prefix", ipath, default="")
+        if prefix and not _ENV_NAME.match(prefix):
+            raise SpecError(f"{ipath}.prefix", f"{prefix!r} is not a valid environment variable prefix")
+        if kind == "fileRef":
+            _known(ref, {"path", "optional"}, rpath)
+            entry = {"kind": "file", "path": clean_abs_path(ref.get("path") if ref.get("path") is not None else _missing(f"{rpath}.path"), f"{rpath}.path")}
+        else:
+            _known(ref, {"name", "optional"}, rpath)
+            entry = {"kind": "configMap" if kind == "configMapRef" else "secret", "name": dns_label(ref.get("name") if ref.get("name") is not None else _missing(f"{rpath}.name"), f"{rpath}.name")}
+        entry["optional"] = _bool(ref, "optional", rpath)
+        entry["prefix"] = prefix
+        result.append(entry)
+    return result
+
+
+def _volumes(value, path):
+    result = {}
+    for i, item in enumerate(_expect(value or [], list, path)):
+        ipath = f"{path}[{i}]"
+        _known(item, {"name", "hostPath", "emptyDir", "persistentVolumeClaim"}, ipath)
+        name = dns_label(item.get("name") if item.get("name") is not None else _missing(f"{ipath}.name"), f"{ipath}.name")
+        if name in result:
+            raise SpecError(f"{ipath}.name", f"duplicate volume name {name!r}")
+        sources = [k for k in ("hostPath", "emptyDir", "persistentVolumeClaim") if k in item]
+        if len(sources) != 1:
+            raise SpecError(ipath, "exactly one of hostPath, emptyDir, persistentVolumeClaim must be set")
+        kind = sources[0]
+        body = item[kind] if item[kind] is not None else {}
+        bpath = f"{ipath}.{kind}"
+        if kind == "hostPath":
+            _known(body, {"path", "type"}, bpath)
+            host_type = _str(body, "type", bpath, default="")
+            allowed = ("", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice", "BlockDevice")
+            if host_type not in allowed:
+                raise SpecError(f"{bpath}.type", f"must be one of {', '.join(repr(a) for a in allowed)}")
+            result[name] = {"kind": "hostPath", "path": clean_abs_path(body.get("path") if body.get("path") is not None else _missing(f"{bpath}.path"), f"{bpath}.path"), "type": host_type}
+        elif kind == "emptyDir":
+            _known(body, {"medium", "sizeLimit"}, bpath)
+            medium = _str(body, "medium", bpath, default="")
+            if medium not in ("", "Memory"):
+                raise SpecError(f"{bpath}.medium", "must be '' or 'Memory'")
+            entry = {"kind": "emptyDir", "medium": medium}
+            if body.get("sizeLimit") is not None:
+                try:
+                    entry["sizeLimit"] = quantity.memory_bytes(body["sizeLimit"])
+                except quantity.QuantityError as exc:
+                    raise SpecError(f"{bpath}.sizeLimit", str(exc))
+            result[name] = entry
+        else:
+            _known(body, {"claimName", "readOnly"}, bpath)
+            claim = dns_label(body.get("claimName") if body.get("claimName") is not None else _missing(f"{bpath}.claimName"), f"{bpath}.claimName")
+            result[name] = {"kind": "persistentVolumeClaim", "claimName": claim, "readOnly": _bool(body, "readOnly", bpath)}
+    return result
+
+
+def _ports(value, path):
+    result = []
+    names = {}
+    for i, item in enumerate(_expect(value or [], list, path)):
+        ipath = f"{path}[{i}]"
+        _known(item, {"name", "containerPort", "hostPort", "protocol"}, ipath)
+        port = _port(item.get("containerPort") if item.get("containerPort") is not None else _missing(f"{ipath}.containerPort"), f"{ipath}.containerPort")
+        entry = {"containerPort": port, "protocol": _str(item, "protocol", ipath, default="TCP")}
+        if entry["protocol"] not in ("TCP", "UDP", "SCTP"):
+            raise SpecError(f"{ipath}.protocol", "must be TCP, UDP or SCTP")
+        if item.get("hostPort") is not None:
+            entry["hostPort"] = _port(item["hostPort"], f"{ipath}.hostPort")
+        name = _str(item, "name", ipath)
+        if name is not None:
+            if len(name) > 15 or not _PORT_NAME.match(name):
+                raise SpecError(f"{ipath}.name", f"{name!r} is not a valid port name (at most 15 lowercase alphanumerics and '-')")
+            if name in names:
+                raise SpecError(f"{ipath}.name", f"duplicate port name {name!r}")
+            names[name] = port
+            entry["name"] = name
+        result.append(entry)
+    return result, names
+
+
+CONTAINER_FIELDS = {
+    "name", "command", "args", "env", "envFrom", "workingDir", "securityContext", "resources", "ports",
+    "livenessProbe", "readinessProbe", "startupProbe", "lifecycle", "volumeMounts",
+}
+
+
+def _container(value, path, volumes, pod_security):
+    _known(value, CONTAINER_FIELDS | {"image"}, path)
+    if value.get("image") is not None:
+        raise SpecError(f"{path}.image", "OCI images are not supported yet: containers run as host processes (give command/args)")
+    name = dns_label(value.get("name") if value.get("name") is not None else _missing(f"{path}.name"), f"{path}.name")
+    if value.get("command") is None:
+        raise SpecError(f"{path}.command", "is required for a process container")
+    command = _string_list(value["command"], f"{path}.command", allow_empty=False)
+    if not command[0].startswith("/"):
+        raise SpecError(f"{path}.command[0]", f"{command[0]!r} must be an absolute path to an executable")
+    args = _string_list(value.get("args") or [], f"{path}.args")
+    ports, named_ports = _ports(value.get("ports"), f"{path}.ports")
+    security = dict(pod_security)
+    security.update(_security_context(value.get("securityContext"), f"{path}.securityContext"))
+    if security.get("runAsNonRoot") and not security.get("runAsUser"):
+        raise SpecError(f"{path}.securityContext.runAsNonRoot", "requires a non-zero runAsUser (there is no image user to check on a host)")
+    working_dir = value.get("workingDir")
+    result = {
+        "name": name,
+        "command": command,
+        "args": args,
+        "env": _env(value.get("env"), f"{path}.env"),
+        "envFrom": _env_from(value.get("envFrom"), f"{path}.envFrom"),
+        "workingDir": clean_abs_path(working_dir, f"{path}.workingDir") if working_dir is not None else None,
+        "securityContext": security,
+        "resources": _resources(value.get("resources"), f"{path}.resources"),
+        "ports": ports,
+        "volumeMounts": [],
+        "lifecycle": {},
+    }
+    for kind in PROBE_KINDS:
+        if value.get(kind) is not None:
+            result[kind] = _probe(value[kind], f"{path}.{kind}", named_ports, kind)
+    lifecycle = value.get("lifecycle")
+    if lifecycle is not None:
+        _known(lifecycle, {"postStart", "preStop"}, f"{path}.lifecycle")
+        if lifecycle.get("postStart") is not None:
+            result["lifecycle"]["postStart"] = _handler(lifecycle["postStart"], f"{path}.lifecycle.postStart", named_ports, ("exec", "httpGet", "tcpSocket"))
+        if lifecycle.get("preStop") is not None:
+            result["lifecycle"]["preStop"] = _handler(lifecycle["preStop"], f"{path}.lifecycle.preStop", named_ports, ("exec", "httpGet", "tcpSocket", "sleep"))
+    mount_paths = set()
+    for i, mount in enumerate(_expect(value.get("volumeMounts") or [], list, f"{path}.volumeMounts")):
+        mpath = f"{path}.volumeMounts[{i}]"
+        _known(mount, {"name", "mountPath", "readOnly", "subPath"}, mpath)
+        vol = _str(mount, "name", mpath, required=True)
+        if vol not in volumes:
+            raise SpecError(f"{mpath}.name", f"volume {vol!r} is not declared in spec.volumes")
+        target = clean_abs_path(mount.get("mountPath") if mount.get("mountPath") is not None else _missing(f"{mpath}.mountPath"), f"{mpath}.mountPath")
+        if target == "/":
+            raise SpecError(f"{mpath}.mountPath", "must not be '/'")
+        if target in mount_paths:
+            raise SpecError(f"{mpath}.mountPath", f"{target!r} is mounted twice")
+        mount_paths.add(target)
+        sub_path = _str(mount, "subPath", mpath, default="")
+        if sub_path and (sub_path.startswith("/") or ".." in sub_path.split("/") or "\x00" in sub_path or "\n" in sub_path):
+            raise SpecError(f"{mpath}.subPath", f"{sub_path!r} must be a relative path without '..'")
+        result["volumeMounts"].append({"name": vol, "mountPath": target, "readOnly": _bool(mount, "readOnly", mpath), "subPath": sub_path.strip("/")})
+    return result
+
+
+POD_FIELDS = {
+    "containers", "restartPolicy", "terminationGracePeriodSeconds", "volumes", "securityContext", "hostname",
+    "activeDeadlineSeconds",
+} | set(SCHEDULING_FIELDS)
+
+
+def validate_pod_spec(spec, path="spec"):
+    """Validate a PodSpec and return its normal form (plain JSON types, defaults filled in).
+
+    Raises SpecError naming the first offending field.
+    """
+    _known(spec, POD_FIELDS, path)
+    restart_policy = _str(spec, "restartPolicy", path, default="Always")
+    if restart_policy not in RESTART_POLICIES:
+        raise SpecError(f"{path}.restartPolicy", f"must be one of {', '.join(RESTART_POLICIES)}, got {restart_policy!r}")
+    volumes = _volumes(spec.get("volumes"), f"{path}.volumes")
+    pod_security = _security_context(spec.get("securityContext"), f"{path}.securityContext")
+    containers = _expect(spec.get("containers") if spec.get("containers") is not None else _missing(f"{path}.containers"), list, f"{path}.containers")
+    if not containers:
+        raise SpecError(f"{path}.containers", "must contain at least one container")
+    result_containers = []
+    names = set()
+    for i, container in enumerate(containers):
+        normal = _container(container, f"{path}.containers[{i}]", volumes, pod_security)
+        if normal["name"] in names:
+            raise SpecError(f"{path}.containers[{i}].name", f"duplicate container name {normal['name']!r}")
+        names.add(normal["name"])
+        result_containers.append(normal)
+    result = {
+        "containers": result_containers,
+        "restartPolicy": restart_policy,
+        "terminationGracePeriodSeconds": _int(spec, "terminationGracePeriodSeconds", path, default=30, minimum=0),
+        "volumes": volumes,
+    }
+    if spec.get("hostname") is not None:
+        result["hostname"] = dns_label(spec["hostname"], f"{path}.hostname")
+    deadline = _int(spec, "activeDeadlineSeconds", path, minimum=1)
+    if deadline is not None:
+        result["activeDeadlineSeconds"] = deadline
+    for key in SCHEDULING_FIELDS:
+        if spec.get(key) is not None:
+            result[key] = spec[key]
+    return result
+
+
+def validate_pod(pod, path):
+    """A pod entry of the node module: name, labels, annotations, revision, spec."""
+    _known(pod, {"name", "labels", "annotations", "revision", "spec"}, path)
+    name = dns_label(pod.get("name") if pod.get("name") is not None else _missing(f"{path}.name"), f"{path}.name")
+    revision = _str(pod, "revision", path, default="")
+    if revision and not re.match(r"^[A-Za-z0-9._-]{1,63}$", revision):
+        raise SpecError(f"{path}.revision", f"{revision!r} must be 1-63 characters of [A-Za-z0-9._-]")
+    return {
+        "name": name,
+        "labels": labels(pod.get("labels"), f"{path}.labels"),
+        "annotations": annotations(pod.get("annotations"), f"{path}.annotations"),
+        "revision": revision,
+        "spec": validate_pod_spec(pod.get("spec") if pod.get("spec") is not None else _missing(f"{path}.spec"), f"{path}.spec"),
+    }

@@ -1,0 +1,99 @@
+# -*- coding: utf-8 -*-
+# Copyright: hostfleet.workloads contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A pod's status, Kubernetes-style, from one `list-units` and the hook's runtime files."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import units as render
+
+
+def _json(path):
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+def container_status(pod, container, units, host, now):
+    unit = render.container_unit(pod, container["name"])
+    load, active, sub = units.get(unit, ("not-found", "inactive", "dead"))
+    rdir = host.runtime_dir(pod, container["name"])
+    status = _json(os.path.join(rdir, "status.json")) or {}
+    ready_file = _json(os.path.join(rdir, "ready"))
+    startup_ok = _json(os.path.join(rdir, "startup_ok"))
+    last_exit = status.get("last_exit")
+    running = active == "active" and sub == "running" and bool(status.get("running"))
+    ready_since = None
+    if running:
+        if container.get("readinessProbe"):
+            ready_since = ready_file.get("since") if ready_file else None
+        elif container.get("startupProbe"):
+            ready_since = max(status.get("started_at") or now, startup_ok["since"]) if startup_ok else None
+        else:
+            ready_since = status.get("started_at")
+    if running:
+        state = {"running": {"startedAt": status.get("started_at")}}
+    elif active == "activating" and (sub == "auto-restart" or (status.get("backoff_until") or 0) > now):
+        state = {"waiting": {"reason": "CrashLoopBackOff", "until": status.get("backoff_until")}}
+    elif active in ("activating", "reloading") or (active == "active" and not status.get("running")):
+        state = {"waiting": {"reason": "ContainerCreating"}}
+    elif last_exit:
+        state = {"terminated": {"exitCode": last_exit.get("exit_code"), "reason": last_exit.get("reason"), "finishedAt": last_exit.get("finished_at")}}
+    else:
+        state = {"waiting": {"reason": "ContainerCreating" if load == "loaded" else "NotLoaded"}}
+    return {
+        "name": container["name"],
+        "unit": unit,
+        "unit_state": f"{active}/{sub}",
+        "state": state,
+        "ready": ready_since is not None,
+        "ready_since": ready_since,
+        "started": running,
+        "restart_count": max(0, (status.get("starts") or 0) - 1),
+        "last_exit_code": last_exit.get("exit_code") if last_exit else None,
+        "last_exit_reason": last_exit.get("reason") if last_exit else None,
+        "last_exit_at": last_exit.get("finished_at") if last_exit else None,
+    }
+
+
+def pod_phase(containers):
+    """Kubernetes' pod phase from container states."""
+    states = [next(iter(c["state"])) for c in containers]
+    if all(s == "terminated" for s in states):
+        codes = [c["state"]["terminated"]["exitCode"] for c in containers]
+        return "Succeeded" if all(code == 0 for code in codes) else "Failed"
+    if any(s == "running" for s in states) or any(c["restart_count"] > 0 or c["last_exit_code"] is not None for c in containers):
+        return "Running"
+    return "Pending"
+
+
+def pod_status(record, units, host, now):
+    spec = record["spec"]
+    containers = [container_status(record["name"], c, units, host, now) for c in spec["containers"]]
+    ready = all(c["ready"] for c in containers)
+    exits = sorted((c for c in containers if c["last_exit_code"] is not None), key=lambda c: c["last_exit_at"] or 0)
+    return {
+        "name": record["name"],
+        "owner": record.get("owner"),
+        "labels": record.get("labels", {}),
+        "annotations": record.get("annotations", {}),
+        "revision": record.get("revision", ""),
+        "spec_hash": record.get("spec_hash"),
+        "created": record.get("created"),
+        "phase": pod_phase(containers),
+        "ready": ready,
+        "ready_since": max(c["ready_since"] for c in containers) if ready else None,
+        "restart_count": sum(c["restart_count"] for c in containers),
+        "last_exit_code": exits[-1]["last_exit_code"] if exits else None,
+        "units": sorted(c["unit"] for c in containers),
+        "containers": containers,
+        "requests": {
+            "cpu": sum(c["resources"]["requests"].get("cpu", 0) for c in spec["containers"]),
+            "memory": sum(c["resources"]["requests"].get("memory", 0) for c in spec["containers"]),
+        },
+    }

@@ -1,0 +1,285 @@
+# -*- coding: utf-8 -*-
+# Copyright: hostfleet.workloads contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Render a validated pod into systemd unit files: pure, deterministic, no I/O.
+
+One pod container is one service ``hf-<pod>.<container>.service`` (names are
+DNS-1123 labels, so the dot cannot be ambiguous). Each probe is a timer plus a
+oneshot service that runs the pod hook. Environment goes to a root-only file,
+never into the unit (unit properties are world-readable over D-Bus).
+"""
+
+from __future__ import annotations
+
+import re
+
+UNIT_PREFIX = "hf-"
+UNIT_DIR = "/etc/systemd/system"
+WANTS_DIR = "/etc/systemd/system/multi-user.target.wants"
+HEADER = "# Managed by hostfleet.workloads; changes here are overwritten.\n"
+PROBE_UNIT_KIND = {"startupProbe": "startup", "livenessProbe": "liveness", "readinessProbe": "readiness"}
+_SYSTEMD_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_REFERENCE = re.compile(r"\$\(([^)]*)\)")
+
+
+def container_unit(pod, container):
+    return f"{UNIT_PREFIX}{pod}.{container}.service"
+
+
+def probe_units(pod, container, kind):
+    base = f"{UNIT_PREFIX}{pod}.{container}.{kind}"
+    return f"{base}.timer", f"{base}.service"
+
+
+def parse_unit_name(unit):
+    """(pod, container, probe kind or None, suffix) for one of our unit names, else None."""
+    if not unit.startswith(UNIT_PREFIX):
+        return None
+    stem, _, suffix = unit[len(UNIT_PREFIX):].rpartition(".")
+    parts = stem.split(".")
+    if len(parts) == 2 and suffix == "service":
+        return parts[0], parts[1], None, suffix
+    if len(parts) == 3 and parts[2] in PROBE_UNIT_KIND.values() and suffix in ("service", "timer"):
+        return parts[0], parts[1], parts[2], suffix
+    return None
+
+
+def valid_env_name(name):
+    """systemd accepts only shell-style variable names in environment files."""
+    return bool(_SYSTEMD_ENV_NAME.match(name))
+
+
+def expand(text, variables):
+    """Kubernetes' $(VAR) expansion: known names are replaced, unknown ones kept, $$ escapes a dollar."""
+    out = []
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char == "$" and i + 1 < len(text):
+            nxt = text[i + 1]
+            if nxt == "$":
+                out.append("$")
+                i += 2
+                continue
+            if nxt == "(":
+                end = text.find(")", i + 2)
+                if end >= 0:
+                    name = text[i + 2:end]
+                    out.append(variables[name] if name in variables else text[i:end + 1])
+                    i = end + 1
+                    continue
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
+def resolve_env(container, sources, pod_name, hostname):
+    """The container's environment in Kubernetes' order: envFrom sources, then env (which may use $(VAR)).
+
+    ``sources`` maps ("configMap"|"secret", name) or ("file", path) to a dict of
+    variables, or None when missing (already checked by the caller for
+    non-optional sources). Keys systemd cannot carry are skipped, as the
+    kubelet skips invalid keys. Returns (variables as an ordered dict, skipped keys).
+    """
+    variables = {"HOSTNAME": hostname, "POD_NAME": pod_name}
+    skipped = []
+    for entry in container["envFrom"]:
+        key = ("file", entry["path"]) if entry["kind"] == "file" else (entry["kind"], entry["name"])
+        for name, value in sorted((sources.get(key) or {}).items()):
+            full = entry["prefix"] + name
+            if valid_env_name(full):
+                variables[full] = value
+            else:
+                skipped.append(full)
+    for item in container["env"]:
+        variables[item["name"]] = expand(item["value"], variables)
+    return variables, skipped
+
+
+def render_env_file(variables):
+    """systemd EnvironmentFile= syntax, double-quoted with the escapes systemd's parser knows."""
+    lines = []
+    for name, value in variables.items():
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$").replace("`", "\\`")
+        lines.append(f'{name}="{escaped}"\n')
+    return "".join(lines)
+
+
+def _quote_word(word, variables=None):
+    """One ExecStart= word: quoted, with systemd's escapes; $(VAR) of a known variable becomes ${VAR}."""
+    out = []
+    i = 0
+    while i < len(word):
+        char = word[i]
+        if char == "$":
+            if variables is not None and word.startswith("$(", i):
+                end = word.find(")", i + 2)
+                name = word[i + 2:end] if end >= 0 else None
+                if name is not None and name in variables:
+                    # systemd substitutes it from the environment file as exactly one word part.
+                    out.append("${" + name + "}")
+                    i = end + 1
+                    continue
+            if variables is not None and word.startswith("$$", i):
+                out.append("$$")
+                i += 2
+                continue
+            out.append("$$")
+        elif char == "%":
+            out.append("%%")
+        elif char == "\\":
+            out.append("\\\\")
+        elif char == '"':
+            out.append('\\"')
+        elif char == "\n":
+            out.append("\\n")
+        elif char == "\t":
+            out.append("\\t")
+        else:
+            out.append(char)
+        i += 1
+    return '"' + "".join(out) + '"'
+
+
+def exec_line(argv, variables=None):
+    """An Exec*= command line; with ``variables``, Kubernetes $(VAR) references are honoured."""
+    return " ".join("\\;" if word == ";" else _quote_word(word, variables) for word in argv)
+
+
+def _cpu_quota(millis):
+    # CPUQuota= is a percentage of one CPU; round up so a limit is never tighter than asked.
+    return f"{-(-millis // 10)}%"
+
+
+def volume_source(volume, state_dir, pod_name, run_dir="/run/hostfleet"):
+    """Where a volume lives on the host. An emptyDir with medium Memory lives under /run (a tmpfs)."""
+    if volume["kind"] == "hostPath":
+        return volume["path"]
+    if volume["kind"] == "emptyDir":
+        if volume.get("medium") == "Memory":
+            return f"{run_dir}/volumes/{pod_name}/{volume['name']}"
+        return f"{state_dir}/pods/{pod_name}/volumes/{volume['name']}"
+    return f"{state_dir}/volumes/{volume['claimName']}"
+
+
+def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet"):
+    """All unit files of one pod: {unit name: content}.
+
+    ``env_names`` maps each container to the names defined in its environment
+    file (for $(VAR) in command/args); ``python`` is the target's interpreter
+    that runs the hook.
+    """
+    spec = pod["spec"]
+    name = pod["name"]
+    hook = f"{state_dir}/bin/hostfleet-hook"
+    units = {}
+    for container in spec["containers"]:
+        cname = container["name"]
+        unit = container_unit(name, cname)
+        variables = {n: "" for n in env_names.get(cname, ())}
+        hook_args = [state_dir, name, cname]
+        timers = []
+        for field, kind in PROBE_UNIT_KIND.items():
+            probe = container.get(field)
+            if not probe:
+                continue
+            timer, service = probe_units(name, cname, kind)
+            timers.append(timer)
+            first = f"{probe['initialDelaySeconds']}s" if probe["initialDelaySeconds"] else "300ms"
+            units[timer] = (
+                HEADER
+                + "[Unit]\n"
+                + f"Description=hostfleet {kind} probe of pod {name} container {cname}\n"
+                + f"PartOf={unit}\n"
+                + f"After={unit}\n"
+                + "\n[Timer]\n"
+                + f"OnActiveSec={first}\n"
+                + f"OnUnitActiveSec={probe['periodSeconds']}s\n"
+                # systemd's default accuracy (1 min) would make a 10 s probe fire up to a minute late.
+                + "AccuracySec=50ms\n"
+            )
+            units[service] = (
+                HEADER
+                + "[Unit]\n"
+                + f"Description=hostfleet {kind} probe run of pod {name} container {cname}\n"
+                + "\n[Service]\n"
+                + "Type=oneshot\n"
+                + f"ExecStart={exec_line([python, '-I', '-S', hook, 'probe', kind] + hook_args)}\n"
+                + f"TimeoutStartSec={probe['timeoutSeconds'] + 5}s\n"
+            )
+        lines = [
+            HEADER,
+            "[Unit]\n",
+            f"Description=hostfleet pod {name} container {cname}\n",
+            f"X-HostfleetOwner={owner}\n",
+            # Never give up restarting (Kubernetes keeps retrying a crash-looping container).
+            "StartLimitIntervalSec=0\n",
+        ]
+        if timers:
+            lines.append(f"Wants={' '.join(timers)}\n")
+        lines += [
+            "\n[Service]\n",
+            "Type=exec\n",
+            f"ExecStartPre=+{exec_line([python, '-I', '-S', hook, 'pre'] + hook_args)}\n",
+            f"ExecStart={exec_line(container['command'] + container['args'], variables)}\n",
+            f"ExecStartPost=+{exec_line([python, '-I', '-S', hook, 'post'] + hook_args)}\n",
+        ]
+        lifecycle = container["lifecycle"]
+        post_start = lifecycle.get("postStart")
+        if post_start:
+            if "exec" in post_start:
+                lines.append(f"ExecStartPost={exec_line(post_start['exec']['command'])}\n")
+            else:
+                lines.append(f"ExecStartPost=+{exec_line([python, '-I', '-S', hook, 'handler', 'postStart'] + hook_args)}\n")
+        pre_stop = lifecycle.get("preStop")
+        if pre_stop:
+            if "exec" in pre_stop:
+                # Only when the process still runs: systemd also runs ExecStop= after a crash, Kubernetes does not.
+                guard = ["/bin/sh", "-c", '[ -n "$MAINPID" ] || exit 0; exec "$@"', "prestop"] + pre_stop["exec"]["command"]
+                lines.append(f"ExecStop={exec_line(guard)}\n")
+            else:
+                lines.append(f"ExecStop=+{exec_line([python, '-I', '-S', hook, 'handler', 'preStop'] + hook_args)}\n")
+        lines.append(f"ExecStopPost=+{exec_line([python, '-I', '-S', hook, 'exited'] + hook_args)}\n")
+        restart = {"Always": "always", "OnFailure": "on-failure", "Never": "no"}[spec["restartPolicy"]]
+        lines += [
+            f"Restart={restart}\n",
+            "RestartSec=100ms\n",
+            # The crash-loop backoff sleeps in ExecStartPre= (up to 5 min) and postStart may take a while.
+            "TimeoutStartSec=400s\n",
+            f"TimeoutStopSec={spec['terminationGracePeriodSeconds']}s\n" if spec["terminationGracePeriodSeconds"] else "TimeoutStopSec=1ms\n",
+            # TERM to the main process, then KILL to everything left when the grace period ends.
+            "KillMode=mixed\n",
+            f"EnvironmentFile={state_dir}/pods/{name}/env/{cname}.env\n",
+            f"WorkingDirectory={container['workingDir'] or '/'}\n",
+            f"SyslogIdentifier={name}/{cname}\n",
+        ]
+        if spec.get("activeDeadlineSeconds"):
+            lines.append(f"RuntimeMaxSec={spec['activeDeadlineSeconds']}s\n")
+        security = container["securityContext"]
+        if security.get("runAsUser") is not None:
+            lines.append(f"User={security['runAsUser']}\n")
+        if security.get("runAsGroup") is not None:
+            lines.append(f"Group={security['runAsGroup']}\n")
+        limits = container["resources"]["limits"]
+        if "memory" in limits:
+            lines.append(f"MemoryMax={limits['memory']}\n")
+        if "cpu" in limits:
+            lines.append(f"CPUQuota={_cpu_quota(limits['cpu'])}\n")
+        if "pids" in limits:
+            lines.append(f"TasksMax={limits['pids']}\n")
+        for mount in container["volumeMounts"]:
+            volume = dict(spec["volumes"][mount["name"]], name=mount["name"])
+            source = volume_source(volume, state_dir, name, run_dir)
+            if mount["subPath"]:
+                source = f"{source}/{mount['subPath']}"
+            read_only = mount["readOnly"] or volume.get("readOnly")
+            key = "BindReadOnlyPaths" if read_only else "BindPaths"
+            lines.append(f"{key}={_bind_word(source)}:{_bind_word(mount['mountPath'])}\n")
+        lines += ["\n[Install]\n", "WantedBy=multi-user.target\n"]
+        units[unit] = "".join(lines)
+    return dict(sorted(units.items()))
+
+
+def _bind_word(path):
+    # Bind paths are clean absolute paths (validated); only ':' and specifiers need care.
+    return path.replace("%", "%%").replace(":", "\\:").replace(" ", "\\x20")

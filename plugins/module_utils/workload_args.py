@@ -1,0 +1,40 @@
+# -*- coding: utf-8 -*-
+# Copyright: hostfleet.workloads contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Argument specs of the workload modules, shared by their documentation stubs and their action plugins."""
+
+from __future__ import annotations
+
+# Options every fleet-wide workload task has: where it runs and how long it waits.
+FLEET_ARGS = dict(
+    name=dict(type="str", required=True),
+    state=dict(type="str", default="present", choices=["present", "absent"]),
+    nodes=dict(type="str"),
+    wait=dict(type="bool", default=True),
+    wait_timeout=dict(type="int", default=600),
+    state_dir=dict(type="path", default="/var/lib/hostfleet"),
+)
+
+REPLICASET_ARGS = dict(
+    FLEET_ARGS,
+    replicas=dict(type="int", default=1),
+    selector=dict(type="dict"),
+    template=dict(type="dict"),
+    minReadySeconds=dict(type="int", default=0),
+)
+
+DEPLOYMENT_ARGS = dict(
+    REPLICASET_ARGS,
+    strategy=dict(type="dict"),
+    progressDeadlineSeconds=dict(type="int", default=600),
+    revisionHistoryLimit=dict(type="int", default=10),
+    paused=dict(type="bool", default=False),
+    auto_rollback=dict(type="bool", default=False),
+    rollback_to=dict(type="int"),
+    restart=dict(type="bool", default=False),
+)
+
+
+def refuse_outside_action(module):
+    """The workload modules run as action plugins on the controller; reaching a host means a wrong setup."""
+    module.fail_json(msg=f"{module._name} runs on the controller as an action plugin and orchestrates the whole fleet; it cannot run on a host directly")

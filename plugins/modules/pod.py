@@ -1,0 +1,199 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: hostfleet.workloads contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: pod
+short_description: Converge the pods of one owner on one host as systemd units
+version_added: 0.1.0
+description:
+  - The node layer of C(hostfleet.workloads). In one call, makes the set of pods that an owner (a workload) has on
+    this host exactly O(pods): new pods are created and started, pods whose spec changed are restarted (only the
+    containers that changed), pods no longer listed are stopped and removed, and nothing else is touched.
+  - Each container of a pod runs as a process under a systemd service C(hf-<pod>.<container>.service). Probes are
+    systemd timers that run a small hook, so liveness restarts need no daemon. A crash-looping container keeps being
+    retried with a capped backoff (the first restart at once, then 10 s doubling up to 5 min, reset after 10 min of
+    running), instead of systemd's start limit that would leave it failed for good.
+  - Pod specs use Kubernetes field names (a PodSpec subset). Unknown fields are refused with their path, names must
+    be DNS-1123 labels, and nothing is changed on the host when any pod is invalid.
+  - Unit files are rendered deterministically and written atomically; systemd is reloaded at most once per call and
+    not at all when nothing changed; state is read with one C(systemctl list-units).
+  - Pod records, environment files (root-only) and emptyDir volumes live under O(state_dir). Persistent volumes
+    (C(persistentVolumeClaim) volumes) are directories C(<state_dir>/volumes/<claimName>) that are never deleted by
+    this module.
+  - Workload modules such as M(hostfleet.workloads.deployment) call this module on every node; use it directly for
+    pods that belong to no workload.
+author:
+  - hostfleet.workloads developers
+attributes:
+  check_mode:
+    support: full
+    details: Reports what would be created, updated and deleted, and touches nothing.
+  diff_mode:
+    support: full
+    details: Shows the unit file changes; environment files are summarised, never shown.
+  idempotent:
+    support: full
+    details: A re-run with the same pods reports no change, restarts nothing and does not reload systemd.
+  platform:
+    platforms: posix
+    support: full
+options:
+  owner:
+    description:
+      - The name of the workload that owns the pods (a DNS-1123 label). The set of pods of this owner on the host is
+        made exactly O(pods).
+    type: str
+    required: true
+  owner_kind:
+    description:
+      - The kind of the owner. Together with O(owner) it identifies the pods' owner.
+    type: str
+    default: Pod
+    choices: [Pod, Deployment, ReplicaSet, StatefulSet, DaemonSet, Job, CronJob]
+  pods:
+    description:
+      - The pods this owner must have on the host. Each item has C(name) (a DNS-1123 label, unique on the host),
+        optional C(labels), C(annotations), C(revision) (an opaque revision id kept with the pod, for controllers),
+        and C(spec), a Kubernetes PodSpec.
+      - "Supported PodSpec fields: C(containers), C(restartPolicy) (Always, OnFailure, Never; default Always),
+        C(terminationGracePeriodSeconds) (default 30), C(volumes) (C(hostPath), C(emptyDir), C(persistentVolumeClaim)),
+        C(securityContext) (C(runAsUser), C(runAsGroup), C(runAsNonRoot)), C(hostname), C(activeDeadlineSeconds), and
+        the scheduling fields C(nodeSelector), C(affinity), C(topologySpreadConstraints), C(tolerations),
+        C(priorityClassName), which are kept for controllers and have no effect on one host."
+      - "Supported container fields: C(name), C(command) (required, an absolute path first), C(args) (with
+        Kubernetes C($(VAR\)) expansion), C(env), C(envFrom) (C(configMapRef) reads C(<state_dir>/configmaps/<name>.env),
+        C(secretRef) reads C(<state_dir>/secrets/<name>.env), and the extension C(fileRef: {path}) reads any
+        KEY=VALUE file on the host), C(workingDir), C(securityContext), C(resources) (C(requests) kept for placement;
+        C(limits.cpu) and C(limits.memory) become C(CPUQuota=) and C(MemoryMax=), the extension C(limits.pids) becomes
+        C(TasksMax=)), C(ports), C(livenessProbe), C(readinessProbe), C(startupProbe) (C(exec), C(httpGet),
+        C(tcpSocket), with Kubernetes defaults), C(lifecycle.postStart) and C(lifecycle.preStop), C(volumeMounts)
+        (bind mounts into the service's mount namespace, with C(readOnly) and C(subPath))."
+      - C(image) is refused for now; containers are host processes.
+    type: list
+    elements: dict
+    default: []
+  state:
+    description:
+      - V(present) makes the owner's pods exactly O(pods); V(absent) removes every pod of the owner (O(pods) must be
+        empty). Persistent volume data is kept either way.
+    type: str
+    default: present
+    choices: [present, absent]
+  owner_record:
+    description:
+      - A JSON document that controllers keep with the owner on the host (revision history, rollout progress).
+        Stored when given and different; returned as RV(owner_record).
+    type: dict
+  state_dir:
+    description:
+      - The directory that holds pod records, environment files, emptyDir and persistent volumes, and the hook.
+    type: path
+    default: /var/lib/hostfleet
+  wait:
+    description:
+      - Wait until every pod of the owner is ready (or, for pods that run to completion, finished).
+    type: bool
+    default: false
+  wait_timeout:
+    description:
+      - How many seconds O(wait) waits before failing.
+    type: int
+    default: 120
+notes:
+  - "Limits: systemd enforces C(MemoryMax=) and C(CPUQuota=) only where the cgroup controllers are available."
+  - Exec probes and lifecycle hooks run as the container's user with its environment, but outside its mount namespace.
+  - The output of a container is in the journal, C(journalctl -u hf-<pod>.<container>.service).
+seealso:
+  - module: hostfleet.workloads.pod_info
+"""
+
+EXAMPLES = r"""
+- name: Run two pods of a small web app on every host of the group
+  hostfleet.workloads.pod:
+    owner: web
+    pods:
+      - name: web-a
+        labels: {app: web}
+        spec:
+          containers:
+            - name: http
+              command: [/usr/bin/python3, -m, http.server, "$(PORT)"]
+              env:
+                - {name: PORT, value: "8080"}
+              readinessProbe:
+                httpGet: {port: 8080, path: /}
+                periodSeconds: 2
+              resources:
+                limits: {memory: 128Mi, cpu: 500m}
+      - name: web-b
+        labels: {app: web}
+        spec:
+          containers:
+            - name: worker
+              command: [/bin/sh, -c, "while sleep 5; do date >> /data/ticks; done"]
+              volumeMounts:
+                - {name: data, mountPath: /data}
+          volumes:
+            - name: data
+              persistentVolumeClaim: {claimName: web-data}
+    wait: true
+
+- name: Remove every pod of the owner (the web-data volume is kept)
+  hostfleet.workloads.pod:
+    owner: web
+    state: absent
+"""
+
+RETURN = r"""
+pods:
+  description: The owner's pods on the host after the call, with their status.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name: {description: The pod name., type: str, sample: web-a}
+    owner: {description: The owner, as C(kind) and C(name)., type: dict, sample: {kind: Pod, name: web}}
+    labels: {description: The pod's labels., type: dict}
+    annotations: {description: The pod's annotations., type: dict}
+    revision: {description: The revision id given with the pod., type: str}
+    spec_hash: {description: A hash of the normalised pod spec., type: str}
+    created: {description: When the pod was created on this host (epoch seconds)., type: float}
+    phase: {description: Pending, Running, Succeeded or Failed., type: str, sample: Running}
+    ready: {description: Whether every container is ready., type: bool}
+    ready_since: {description: Since when the pod is ready (epoch seconds), or null., type: float}
+    restart_count: {description: Restarts of all containers since the pod was (re)started by this module., type: int}
+    last_exit_code: {description: The most recent exit code of any container, or null., type: int}
+    units: {description: The containers' systemd service names., type: list, elements: str}
+    containers:
+      description: Per container, C(name), C(unit), C(unit_state), C(state) (running, waiting with a reason such as
+        CrashLoopBackOff, or terminated with exitCode and reason), C(ready), C(ready_since), C(restart_count),
+        C(last_exit_code), C(last_exit_reason), C(last_exit_at).
+      type: list
+      elements: dict
+    requests: {description: Summed resource requests, C(cpu) in millicores and C(memory) in bytes., type: dict}
+created: {description: Pods that were created., returned: always, type: list, elements: str}
+updated: {description: Pods whose containers were restarted because their spec changed., returned: always, type: list, elements: str}
+relabelled: {description: Pods whose labels, annotations or revision changed (no restart)., returned: always, type: list, elements: str}
+deleted: {description: Pods that were removed., returned: always, type: list, elements: str}
+started: {description: Unchanged pods whose stopped containers were started again., returned: always, type: list, elements: str}
+daemon_reload: {description: Whether systemd was (or would be) reloaded., returned: always, type: bool}
+owner_record: {description: The owner's stored record (see O(owner_record)), or null., returned: always, type: dict}
+observed_at: {description: The host's clock when the status was read (epoch seconds)., returned: always, type: float}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.runner import POD_ARGS, run_pod
+
+
+def main():
+    run_pod(AnsibleModule(argument_spec=POD_ARGS, supports_check_mode=True))
+
+
+if __name__ == "__main__":
+    main()

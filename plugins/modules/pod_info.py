@@ -1,0 +1,101 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: hostfleet.workloads contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: pod_info
+short_description: Report the pods on one host and their status
+version_added: 0.1.0
+description:
+  - Returns the pods that M(hostfleet.workloads.pod) manages on the host, with the same status fields, selected by
+    owner, by labels, or by name. Reads one C(systemctl list-units) and the pods' runtime files; changes nothing.
+author:
+  - hostfleet.workloads developers
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.info_module
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+    support: full
+options:
+  owner:
+    description:
+      - Only the pods of this owner (with O(owner_kind)). All pods when omitted.
+    type: str
+  owner_kind:
+    description:
+      - The kind of O(owner).
+    type: str
+    default: Pod
+    choices: [Pod, Deployment, ReplicaSet, StatefulSet, DaemonSet, Job, CronJob]
+  selector:
+    description:
+      - Only the pods whose labels include all of these (a Kubernetes C(matchLabels)).
+    type: dict
+  names:
+    description:
+      - Only the pods with these names.
+    type: list
+    elements: str
+  state_dir:
+    description:
+      - The node layer's state directory.
+    type: path
+    default: /var/lib/hostfleet
+seealso:
+  - module: hostfleet.workloads.pod
+"""
+
+EXAMPLES = r"""
+- name: Pods of the web owner
+  hostfleet.workloads.pod_info:
+    owner: web
+  register: web_pods
+
+- name: Every pod labelled app=web, whatever its owner
+  hostfleet.workloads.pod_info:
+    selector: {app: web}
+"""
+
+RETURN = r"""
+pods:
+  description: The selected pods with their status, as returned by M(hostfleet.workloads.pod).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - name: web-a
+      phase: Running
+      ready: true
+      restart_count: 0
+      units: [hf-web-a.http.service]
+owner_record:
+  description: The owner's stored record when O(owner) is given, else null.
+  returned: always
+  type: dict
+observed_at:
+  description: The host's clock when the status was read (epoch seconds).
+  returned: always
+  type: float
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.runner import POD_INFO_ARGS, run_pod_info
+
+
+def main():
+    run_pod_info(AnsibleModule(argument_spec=POD_INFO_ARGS, supports_check_mode=True))
+
+
+if __name__ == "__main__":
+    main()

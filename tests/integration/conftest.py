@@ -1,0 +1,23 @@
+"""Fixtures for tests on the lab's real systemd hosts (tests/lab/lab.py)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from integration.playbook import Lab  # noqa: E402
+from lab import labctl  # noqa: E402
+
+LAB_HOSTS = int(os.environ.get("HOSTFLEET_LAB_HOSTS", "3"))
+
+
+@pytest.fixture(scope="session")
+def lab():
+    """The lab's hosts, brought up once per session (idempotent; `scripts/test` brings it down)."""
+    inventory = labctl.up(LAB_HOSTS)
+    return Lab(Path(inventory), [name for name, _ip in labctl.hosts()][:LAB_HOSTS])
