@@ -84,6 +84,19 @@ options:
     type: str
     default: present
     choices: [present, absent]
+  prune:
+    description:
+      - With V(true), the owner's pods on the host become exactly O(pods). With V(false), pods of the owner that are
+        not listed stay as they are, and only those named in O(remove) are removed (controllers use this to change a
+        few pods per step).
+    type: bool
+    default: true
+  remove:
+    description:
+      - Names of the owner's pods to remove, whatever O(prune) says.
+    type: list
+    elements: str
+    default: []
   owner_record:
     description:
       - A JSON document that controllers keep with the owner on the host (revision history, rollout progress).

@@ -82,6 +82,10 @@ owner_record:
   description: The owner's stored record when O(owner) is given, else null.
   returned: always
   type: dict
+owner_records:
+  description: The stored records of every owner on the host (or of O(owner) only), keyed by C(Kind/name).
+  returned: always
+  type: dict
 observed_at:
   description: The host's clock when the status was read (epoch seconds).
   returned: always

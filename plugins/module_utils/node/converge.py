@@ -249,8 +249,12 @@ def _volume_dirs(host, pod):
     return result
 
 
-def plan(host, owner_kind, owner_name, pods, state, python, observed_units=None):
-    """Compare desired pods with the host and return a Plan. Reads only."""
+def plan(host, owner_kind, owner_name, pods, state, python, observed_units=None, prune=True, remove=()):
+    """Compare desired pods with the host and return a Plan. Reads only.
+
+    With ``prune`` the owner's pods become exactly ``pods``; without it, only
+    the pods named in ``remove`` go (controllers change a few pods per step).
+    """
     owner = owner_id(owner_kind, owner_name)
     records = host.records()
     files = host.unit_files()
@@ -358,6 +362,8 @@ def plan(host, owner_kind, owner_name, pods, state, python, observed_units=None)
 
     for name, record in sorted(records.items()):
         if record.get("owner") != {"kind": owner_kind, "name": owner_name} or name in wanted:
+            continue
+        if state == "present" and not prune and name not in remove:
             continue
         result.deleted.append(name)
         for unit in sorted(units_by_pod.get(name, ())):

@@ -28,6 +28,8 @@ POD_ARGS = dict(
     owner=dict(type="str", required=True),
     pods=dict(type="list", elements="dict", default=[]),
     state=dict(type="str", default="present", choices=["present", "absent"]),
+    prune=dict(type="bool", default=True),
+    remove=dict(type="list", elements="str", default=[]),
     owner_record=dict(type="dict"),
     wait=dict(type="bool", default=False),
     wait_timeout=dict(type="int", default=120),
@@ -52,6 +54,25 @@ def _read_owner_record(host, kind, name):
         return None
 
 
+def _all_owner_records(host):
+    """{"Kind/name": record} of every owner that stored a record on this host."""
+    kinds = {kind.lower(): kind for kind in OWNER_KINDS}
+    result = {}
+    base = os.path.join(host.state_dir, "owners")
+    try:
+        names = sorted(os.listdir(base))
+    except FileNotFoundError:
+        return result
+    for filename in names:
+        kind, _, rest = filename.partition(".")
+        name = rest[: -len(".json")] if rest.endswith(".json") else None
+        if kind in kinds and name:
+            record = _read_owner_record(host, kinds[kind], name)
+            if record is not None:
+                result[f"{kinds[kind]}/{name}"] = record
+    return result
+
+
 def _settled(pod):
     """A pod a waiting caller can stop waiting for: ready, or finished for good."""
     return pod["ready"] or pod["phase"] in ("Succeeded", "Failed")
@@ -69,9 +90,13 @@ def run_pod(module):
             seen.add(pod["name"])
         if params["state"] == "absent" and pods:
             raise SpecError("pods", "must be empty with state=absent (every pod of the owner is removed)")
+        remove = [dns_label(n, f"remove[{i}]") for i, n in enumerate(params["remove"])]
+        both = sorted(seen & set(remove))
+        if both:
+            raise SpecError("remove", f"{', '.join(both)} cannot be both in pods and in remove")
         host = converge.Host(params["state_dir"])
         units_before = systemctl.list_units(f"{render.UNIT_PREFIX}*")
-        plan = converge.plan(host, params["owner_kind"], owner, pods, params["state"], sys.executable, units_before)
+        plan = converge.plan(host, params["owner_kind"], owner, pods, params["state"], sys.executable, units_before, params["prune"], remove)
     except SpecError as exc:
         module.fail_json(msg=f"invalid pod spec: {exc}", field=exc.path)
     except (converge.NodeError, systemctl.SystemctlError, OSError) as exc:
@@ -126,8 +151,9 @@ def run_pod_info(module):
         host = converge.Host(params["state_dir"])
         pods = converge.observe(host, params["owner_kind"] if owner else None, owner, selector, names)
         record = _read_owner_record(host, params["owner_kind"], owner) if owner else None
+        records = _all_owner_records(host) if owner is None else ({f"{params['owner_kind']}/{owner}": record} if record is not None else {})
     except SpecError as exc:
         module.fail_json(msg=f"invalid argument: {exc}", field=exc.path)
     except (systemctl.SystemctlError, OSError) as exc:
         module.fail_json(msg=str(exc))
-    module.exit_json(changed=False, pods=pods, owner_record=record, observed_at=time.time())
+    module.exit_json(changed=False, pods=pods, owner_record=record, owner_records=records, observed_at=time.time())
