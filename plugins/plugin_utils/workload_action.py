@@ -1,0 +1,130 @@
+# Copyright: hostfleet.workloads contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The action plugin every workload kind shares: arguments in, one fleet-wide loop, a Kubernetes-like result out.
+
+A kind's action plugin subclasses ``WorkloadAction`` and says how to parse its
+spec, how to plan a step (its pure controller), and what to add to the result.
+Bad input fails here, before any node is contacted.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, dns_label
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils._fanout import Fleet
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.workload_task import WorkloadError, WorkloadTask, material
+
+display = Display()
+
+
+class WorkloadAction(ActionBase):
+    BYPASS_HOST_LOOP = True
+    # The task's own connection (to the first host) is never used: Fleet opens one per node.
+    _requires_connection = False
+    KIND = ""
+    ARGUMENT_SPEC: dict = {}
+
+    # -- what a kind provides ---------------------------------------------------------------------
+
+    def parse(self, args, record):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def prepare_record(self, args, record, now):
+        return record
+
+    def reconcile(self, spec, record, observation, now):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def progress_line(self, step, number):
+        return f"{self.KIND.lower()} {self._task.args['name']}: step {number}"
+
+    def finish(self, result, step, record):
+        return result
+
+    # -- the shared run ---------------------------------------------------------------------------
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        _validation, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
+        try:
+            dns_label(args["name"], "name")
+            if args["state"] == "present":
+                self.parse(args, None)  # the whole spec, before any node is contacted
+            if args["wait_timeout"] < 1:
+                raise SpecError("wait_timeout", "must be at least 1")
+        except SpecError as exc:
+            return dict(result, failed=True, msg=f"invalid {self.KIND} spec: {exc}", field=exc.path, changed=False)
+        hosts = Fleet.select(self, task_vars, args["nodes"])
+        if not hosts:
+            raise AnsibleActionFail(f"no node of the play matches nodes={args['nodes']!r}")
+        check_mode = bool(self._task.check_mode)
+        with Fleet(self, task_vars, hosts) as fleet:
+            task = WorkloadTask(fleet, self.KIND, args["name"], args["state_dir"], check_mode)
+            if args["state"] == "absent":
+                return self._remove(result, task)
+            return self._converge(result, task, args, check_mode)
+
+    def _remove(self, result, task):
+        results = task.remove_all()
+        unreachable = sorted(h for h, r in results.items() if r.get("unreachable") or r.get("failed"))
+        for host in unreachable:
+            display.warning(f"{self.KIND} {task.name}: could not remove its pods on {host}: {results[host].get('msg')}")
+        deleted = {h: r.get("deleted", []) for h, r in results.items() if r.get("deleted")}
+        return dict(result, changed=any(r.get("changed") for r in results.values()), deleted=deleted, unreachable=unreachable,
+                    failed=bool(unreachable), msg=f"pods left on unreachable nodes: {', '.join(unreachable)}" if unreachable else "")
+
+    def _converge(self, result, task, args, check_mode):
+        observation = task.observe()
+        stored = observation.record()
+        now = time.time()
+        try:
+            record = self.prepare_record(args, stored, now)
+            spec = self.parse(args, record)
+        except (SpecError, ValueError) as exc:
+            return dict(result, failed=True, msg=f"invalid {self.KIND} spec: {exc}", field=getattr(exc, "path", None), changed=False)
+
+        def plan(rec, obs, at):
+            return self.reconcile(spec, rec, obs, at)
+
+        timed_out = False
+        if check_mode:
+            step, steps = task.simulate(plan, observation, record)
+        else:
+            try:
+                step, observation, steps, timed_out = task.converge(plan, args["wait"], args["wait_timeout"], self.progress_line, observation, record)
+            except WorkloadError as exc:
+                return dict(result, failed=True, msg=str(exc), changed=True)
+        final_record = step.record
+        result.update(
+            changed=bool(steps) or material(final_record) != material(stored),
+            status=step.status,
+            pods=[dict(p.to_json(), node=p.node) for p in sorted(observation.pods, key=lambda p: (p.node, p.name))],
+            nodes={n.name: {"ready": n.ready, "labels": n.labels, "pods": sorted(p.name for p in observation.pods if p.node == n.name),
+                            **({"unreachable": observation.unreachable[n.name]} if n.name in observation.unreachable else {})} for n in observation.nodes},
+            pending=[p.to_json() for p in step.pending],
+            plan=steps,
+            message=step.message,
+            waiting_for=list(step.waiting_for),
+        )
+        if self._task.diff:
+            result["diff"] = self._template_diff(stored, step)
+        result = self.finish(result, step, final_record)
+        if timed_out and not result.get("failed"):
+            waiting = "; ".join(step.waiting_for)
+            result.update(failed=True, msg=f"{self.KIND} {args['name']} did not converge within wait_timeout={args['wait_timeout']}s: {waiting}")
+        return result
+
+    def _template_diff(self, stored, step):
+        def template_of(record, key):
+            entry = ((record or {}).get("revisions") or {}).get((record or {}).get(key) or "")
+            return json.dumps(entry.get("template"), indent=2, sort_keys=True) + "\n" if entry else ""
+
+        return {"before_header": f"{self.KIND} template (running)", "after_header": f"{self.KIND} template (requested)",
+                "before": template_of(stored, "current_hash"), "after": template_of(step.record, "current_hash")}

@@ -1,0 +1,213 @@
+# Copyright: hostfleet.workloads contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The loop every fleet-wide workload task runs: observe → plan → act → wait.
+
+One round observes every node at once (one `pod_info` call per node, in
+parallel), asks the kind's pure controller for the next step, applies it (one
+`pod` call per node that has something to do, in parallel), and waits a
+little before observing again. The controller's record (revision history,
+rollout progress) travels with the pods: it is stored on every ready node
+and the newest copy wins, so the controller side keeps no state.
+
+Check mode runs the same controller against a simulated fleet in which every
+started pod becomes available at once: the waves it prints are the plan.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import typing as t
+from dataclasses import dataclass, field
+
+from ansible.utils.display import Display
+
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils._fanout import Fleet
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.pods import ObservedPod
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import CAPACITY_VAR, LABELS_VAR, Node, NodeUsage, Resources, node_from_inventory
+
+display = Display()
+
+NODE_MODULE = "hostfleet.workloads.pod"
+INFO_MODULE = "hostfleet.workloads.pod_info"
+POLL_INTERVAL = 0.5
+# Keys of a controller record that change with time alone; a difference only there is not a change.
+VOLATILE_RECORD_KEYS = ("seq", "observed", "conditions", "last_progress")
+
+
+@dataclass
+class Observation:
+    """The fleet as one round saw it. Times are on the controller's clock."""
+
+    nodes: list[Node]
+    pods: list[ObservedPod]
+    usage: dict[str, NodeUsage]
+    records: dict[str, dict | None]
+    unreachable: dict[str, str]
+    details: dict[str, list[dict]] = field(default_factory=dict)
+
+    def record(self) -> dict | None:
+        """The newest controller record any node holds."""
+        stored = [r for r in self.records.values() if r]
+        return max(stored, key=lambda r: r.get("seq", 0)) if stored else None
+
+
+def material(record: dict | None) -> dict | None:
+    if record is None:
+        return None
+    return {k: v for k, v in record.items() if k not in VOLATILE_RECORD_KEYS}
+
+
+class WorkloadTask:
+    """One workload (kind + name) over the fleet's nodes."""
+
+    def __init__(self, fleet: Fleet, kind: str, name: str, state_dir: str, check_mode: bool):
+        self.fleet = fleet
+        self.kind = kind
+        self.name = name
+        self.state_dir = state_dir
+        self.check_mode = check_mode
+        self.calls = dict.fromkeys(fleet.hosts, 0)  # module calls that changed something, per node
+        self.rounds = 0
+
+    # -- observe ---------------------------------------------------------------------------------
+
+    def observe(self) -> Observation:
+        now = time.time()
+        results = self.fleet.run_module(INFO_MODULE, {h: {"state_dir": self.state_dir} for h in self.fleet.hosts}, check_mode=False)
+        self.fleet.emit_warnings(results)
+        nodes, pods, usage, records, unreachable, details = [], [], {}, {}, {}, {}
+        for host in self.fleet.hosts:
+            result = results.get(host) or {"failed": True, "msg": "no result"}
+            ready = not (result.get("unreachable") or result.get("failed"))
+            if not ready:
+                unreachable[host] = result.get("msg") or "unreachable"
+            nodes.append(node_from_inventory(host, ready, self._node_vars(host), self.fleet.groups_of(host)))
+            if not ready:
+                continue
+            # Host clocks may differ from ours: move host times onto the controller's clock.
+            skew = now - float(result.get("observed_at") or now)
+            other = NodeUsage()
+            mine = []
+            for pod in result.get("pods") or []:
+                owner = pod.get("owner") or {}
+                if owner.get("kind") == self.kind and owner.get("name") == self.name:
+                    mine.append(pod)
+                    pods.append(_observed(pod, host, skew))
+                elif pod.get("phase") not in ("Succeeded", "Failed"):
+                    requests = pod.get("requests") or {}
+                    other = NodeUsage(other.pods + 1, other.cpu_millis + int(requests.get("cpu") or 0), other.memory_bytes + int(requests.get("memory") or 0),
+                                      other.labels + (dict(pod.get("labels") or {}),))
+            usage[host] = other
+            details[host] = mine
+            records[host] = (result.get("owner_records") or {}).get(f"{self.kind}/{self.name}")
+        self.rounds += 1
+        return Observation(nodes, pods, usage, records, unreachable, details)
+
+    def _node_vars(self, host: str) -> dict:
+        """Only the variables that describe a node (templating every host variable is slow and noisy)."""
+        hostvars = self.fleet.host_vars(host)
+        return {key: hostvars[key] for key in (LABELS_VAR, CAPACITY_VAR) if key in hostvars}
+
+    # -- act -------------------------------------------------------------------------------------
+
+    def act(self, step, observation: Observation, record: dict) -> dict[str, dict]:
+        """Apply one step: start and stop pods per node, and store the record on every ready node."""
+        record = dict(record, seq=(observation.record() or {}).get("seq", 0) + 1)
+        args = {}
+        for node in observation.nodes:
+            if not node.ready:
+                continue
+            actions = step.actions.get(node.name)
+            stored = observation.records.get(node.name)
+            if actions is None and material(stored) == material(record):
+                continue
+            pods = []
+            for start in actions.start if actions else ():
+                template = step.templates[start.revision]
+                metadata = template.get("metadata") or {}
+                pods.append({"name": start.name, "labels": metadata.get("labels") or {}, "annotations": metadata.get("annotations") or {},
+                             "revision": start.revision, "spec": template["spec"]})
+            args[node.name] = {"owner": self.name, "owner_kind": self.kind, "state_dir": self.state_dir, "prune": False, "pods": pods,
+                               "remove": [s.name for s in actions.stop] if actions else [], "owner_record": record}
+        if not args:
+            return {}
+        results = self.fleet.run_module(NODE_MODULE, args, check_mode=False)
+        self.fleet.emit_warnings(results)
+        for host, result in results.items():
+            if result.get("changed"):
+                self.calls[host] += 1
+        return results
+
+    def remove_all(self) -> dict[str, dict]:
+        args = {h: {"owner": self.name, "owner_kind": self.kind, "state_dir": self.state_dir, "state": "absent"} for h in self.fleet.hosts}
+        return self.fleet.run_module(NODE_MODULE, args, check_mode=self.check_mode)
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    def converge(self, reconcile: t.Callable[[dict | None, Observation, float], t.Any], wait: bool, timeout: float,
+                 progress: t.Callable[[t.Any, int], str], observation: Observation, record: dict | None):
+        """Run steps from a first observation until the controller says finished, or one step when not waiting,
+        or until the timeout. Returns (last step, the observation it was planned from, steps taken as JSON, timed_out).
+        """
+        deadline = time.time() + timeout
+        steps = []
+        while True:
+            now = time.time()
+            step = reconcile(record, observation, now)
+            if not step.empty or material(step.record) != material(observation.record()):
+                if not step.empty:
+                    steps.append({"step": len(steps) + 1, **step.wave(), "description": list(step.description)})
+                    display.display(progress(step, len(steps)))
+                failures = {h: r.get("msg") for h, r in self.act(step, observation, step.record).items() if r.get("failed") or r.get("unreachable")}
+                if failures:
+                    raise WorkloadError(f"{self.kind} {self.name}: acting on nodes failed: {failures}", step=step)
+            record = step.record
+            if step.finished or not wait:
+                return step, observation, steps, False
+            if time.time() >= deadline:
+                return step, observation, steps, True
+            time.sleep(POLL_INTERVAL)
+            # Within one task the record in memory is authoritative; nodes are re-read for pods only.
+            observation = self.observe()
+
+    def simulate(self, reconcile, observation: Observation, record: dict | None, max_steps: int = 200):
+        """Check mode: plan against a fleet where every started pod is available at once. Touches nothing."""
+        steps = []
+        sim = copy.deepcopy(observation)
+        now = time.time()
+        step = None
+        for _ in range(max_steps):
+            step = reconcile(record, sim, now)
+            if not step.empty:
+                steps.append({"step": len(steps) + 1, **step.wave(), "description": list(step.description)})
+            record = step.record
+            if step.finished or step.empty:
+                break
+            stopped = {s.name for s in step.stops}
+            sim.pods = [p for p in sim.pods if p.name not in stopped]
+            for start in step.starts:
+                sim.pods.append(ObservedPod(start.name, start.node, start.revision, "Running", True, now - 10**6, now, 0, Resources(0, 0, 1)))
+            now += 1.0
+        return step, steps
+
+
+class WorkloadError(Exception):
+    def __init__(self, msg, step=None):
+        super().__init__(msg)
+        self.step = step
+
+
+def _observed(pod: dict, node: str, skew: float) -> ObservedPod:
+    ready_since = pod.get("ready_since")
+    return ObservedPod.from_json({
+        "name": pod["name"],
+        "node": node,
+        "revision": pod.get("revision") or "",
+        "phase": pod.get("phase") or "Unknown",
+        "ready": bool(pod.get("ready")),
+        "ready_since": ready_since + skew if ready_since is not None else None,
+        "created": (pod.get("created") or 0) + skew,
+        "restart_count": pod.get("restart_count") or 0,
+        "requests": {"cpu_millis": (pod.get("requests") or {}).get("cpu", 0), "memory_bytes": (pod.get("requests") or {}).get("memory", 0), "pods": 1},
+    })
