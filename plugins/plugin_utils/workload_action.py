@@ -112,6 +112,7 @@ class WorkloadAction(ActionBase):
             plan=steps,
             message=step.message,
             waiting_for=list(step.waiting_for),
+            observation_rounds=task.rounds,
         )
         if self._task.diff:
             result["diff"] = self._template_diff(stored, step)

@@ -67,7 +67,6 @@ class WorkloadTask:
         self.name = name
         self.state_dir = state_dir
         self.check_mode = check_mode
-        self.calls = dict.fromkeys(fleet.hosts, 0)  # module calls that changed something, per node
         self.rounds = 0
 
     # -- observe ---------------------------------------------------------------------------------
@@ -134,9 +133,6 @@ class WorkloadTask:
             return {}
         results = self.fleet.run_module(NODE_MODULE, args, check_mode=False)
         self.fleet.emit_warnings(results)
-        for host, result in results.items():
-            if result.get("changed"):
-                self.calls[host] += 1
         return results
 
     def remove_all(self) -> dict[str, dict]:
@@ -156,10 +152,13 @@ class WorkloadTask:
             now = time.time()
             step = reconcile(record, observation, now)
             if not step.empty or material(step.record) != material(observation.record()):
+                results = self.act(step, observation, step.record)
                 if not step.empty:
-                    steps.append({"step": len(steps) + 1, **step.wave(), "description": list(step.description)})
+                    # One module call per node per step, whatever the number of pods it starts and stops there.
+                    steps.append({"step": len(steps) + 1, **step.wave(), "description": list(step.description), "node_calls": sorted(results),
+                                  "observations": self.rounds})
                     display.display(progress(step, len(steps)))
-                failures = {h: r.get("msg") for h, r in self.act(step, observation, step.record).items() if r.get("failed") or r.get("unreachable")}
+                failures = {h: r.get("msg") for h, r in results.items() if r.get("failed") or r.get("unreachable")}
                 if failures:
                     raise WorkloadError(f"{self.kind} {self.name}: acting on nodes failed: {failures}", step=step)
             record = step.record

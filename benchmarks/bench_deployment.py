@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""A Deployment of 30 replicas over 3 lab hosts, against the naive way, in the same run.
+
+- cold deploy: one `hostfleet.workloads.deployment` task, against a per-host loop
+  of `copy` (unit file) + `systemd_service` tasks for the same 30 units;
+- no-op re-run of each;
+- a rolling update (maxSurge 3, maxUnavailable 3): module calls per host per step
+  (target: one) and observation rounds.
+
+Prints the times and ratios. Run: scripts/bench deployment
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import conftest  # noqa: E402,F401  (exposes the collection to ansible-playbook)
+from integration.playbook import Lab  # noqa: E402
+from lab import labctl  # noqa: E402
+
+REPLICAS = 30
+PER_HOST = REPLICAS // 3
+
+
+def deployment(version="1", state="present"):
+    args = {"name": "bench", "state": state}
+    if state == "present":
+        args.update(replicas=REPLICAS, strategy={"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 3, "maxUnavailable": 3}},
+                    template={"metadata": {"labels": {"app": "bench"}},
+                              "spec": {"terminationGracePeriodSeconds": 1,
+                                       "containers": [{"name": "main", "command": ["/bin/sleep", "infinity"], "env": [{"name": "V", "value": version}]}]}})
+    return [{"name": "deployment", "hostfleet.workloads.deployment": args, "run_once": True}]
+
+
+NAIVE_UNIT = "[Unit]\nDescription=naive replica {{ item }}\n\n[Service]\nExecStart=/bin/sleep infinity\nRestart=always\n\n[Install]\nWantedBy=multi-user.target\n"
+
+
+def naive(state="present"):
+    if state == "absent":
+        script = "systemctl disable --now $(cd /etc/systemd/system && ls naive-*.service 2>/dev/null) 2>/dev/null; rm -f /etc/systemd/system/naive-*.service; systemctl daemon-reload"
+        return [{"name": "naive cleanup", "ansible.builtin.shell": script, "changed_when": False}]
+    return [
+        {"name": "naive unit files", "ansible.builtin.copy": {"dest": "/etc/systemd/system/naive-{{ item }}.service", "content": NAIVE_UNIT, "mode": "0644"},
+         "loop": list(range(PER_HOST))},
+        {"name": "naive start", "ansible.builtin.systemd_service": {"name": "naive-{{ item }}", "state": "started", "enabled": True, "daemon_reload": True},
+         "loop": list(range(PER_HOST))},
+    ]
+
+
+def timed(lab, tasks, what):
+    """Seconds spent in the play's tasks (ansible-playbook start-up excluded, the same on both sides)."""
+    run = lab.run(tasks, timeout=900)
+    if run.rc != 0:
+        raise SystemExit(f"{what} failed:\n{run.stdout[-4000:]}\n{run.stderr[-2000:]}")
+    durations = [t["task"]["duration"] for play in run.data["plays"] for t in play["tasks"]]
+    return durations[-1]["end"] - durations[0]["start"], run
+
+
+def main():
+    lab = Lab(Path(labctl.up(3)), ["node1", "node2", "node3"])
+    timed(lab, deployment(state="absent"), "cleanup")
+    timed(lab, naive("absent"), "naive cleanup")
+    timed(lab, [{"name": "ping", "ansible.builtin.ping": {}}], "warm-up")
+
+    cold, _ = timed(lab, deployment(), "deployment")
+    naive_cold, _ = timed(lab, naive(), "naive")
+    noop = statistics.median(timed(lab, deployment(), "deployment no-op")[0] for _ in range(3))
+    naive_noop = statistics.median(timed(lab, naive(), "naive no-op")[0] for _ in range(3))
+    rolled, run = timed(lab, deployment(version="2"), "rolling update")
+    result = run.result("deployment", "node1")
+    steps = result["plan"]
+    calls_per_host_per_step = [len(step["node_calls"]) / max(1, len(set(step["start"]) | set(step["stop"]))) for step in steps]
+    timed(lab, deployment(state="absent"), "cleanup")
+    timed(lab, naive("absent"), "naive cleanup")
+
+    print(f"cold deploy of {REPLICAS} replicas over 3 hosts: hostfleet {cold:.2f}s, naive per-host copy+systemd loop {naive_cold:.2f}s, ratio {naive_cold / cold:.1f}x")
+    print(f"no-op re-run: hostfleet {noop:.2f}s, naive {naive_noop:.2f}s, ratio {naive_noop / noop:.1f}x")
+    print(f"rolling update of {REPLICAS} replicas (maxSurge 3, maxUnavailable 3): {rolled:.2f}s in {len(steps)} steps, "
+          f"{result['observation_rounds']} observation rounds; module calls per acting host per step: max {max(calls_per_host_per_step):.0f}, "
+          f"mean {statistics.mean(calls_per_host_per_step):.2f} (target: one)")
+    return 0 if max(calls_per_host_per_step) <= 1 and naive_cold > cold and naive_noop > noop else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
