@@ -724,7 +724,8 @@ def _write_access_files() -> None:
     inventory += [
         f"{h.name} ansible_host={h.ip} ansible_user=root ansible_ssh_private_key_file={key} "
         # ansible_ssh_timeout: Ansible puts its own `-o ConnectTimeout=10` first and ssh keeps the first value.
-        f"ansible_python_interpreter=/usr/bin/python3 ansible_ssh_timeout=3 ansible_ssh_common_args='{SSH_OPTIONS}'"
+        # 8 s: a stopped host is found unreachable quickly, a loaded CI machine is not mistaken for one.
+        f"ansible_python_interpreter=/usr/bin/python3 ansible_ssh_timeout=8 ansible_ssh_common_args='{SSH_OPTIONS}'"
         for h in hosts
     ]
     _write_file(inventory_path(), "\n".join(inventory) + "\n")
