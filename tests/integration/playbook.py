@@ -52,13 +52,23 @@ class Lab:
             raise AssertionError(f"{host}: {command!r} failed ({done.returncode}): {done.stdout}{done.stderr}")
         return done
 
-    def run(self, tasks, hosts="lab", check=False, diff=False, extra_args=(), gather_facts=False, timeout=600, env=None) -> PlaybookRun:
-        """Run one play of these tasks with the hf_json callback; every task must have a name."""
+    def run(self, tasks, hosts="lab", check=False, diff=False, extra_args=(), gather_facts=False, timeout=600, env=None, host_vars=None) -> PlaybookRun:
+        """Run one play of these tasks with the hf_json callback; every task must have a name.
+
+        ``host_vars`` ({host: {var: value}}) are added to the lab's inventory for this run only.
+        """
         play = [{"name": "test", "hosts": hosts, "gather_facts": gather_facts, "tasks": tasks}]
         with tempfile.TemporaryDirectory(prefix="hf-play-") as tmp:
             path = Path(tmp) / "play.yml"
             path.write_text(yaml.safe_dump(play, sort_keys=False))
-            args = [str(BIN / "ansible-playbook"), "-i", str(self.inventory), str(path)]
+            inventory = self.inventory
+            if host_vars:
+                inventory = Path(tmp) / "inventory" / "hosts.ini"
+                (inventory.parent / "host_vars").mkdir(parents=True)
+                inventory.write_text(self.inventory.read_text())
+                for host, variables in host_vars.items():
+                    (inventory.parent / "host_vars" / f"{host}.yml").write_text(yaml.safe_dump(variables))
+            args = [str(BIN / "ansible-playbook"), "-i", str(inventory), str(path)]
             if check:
                 args.append("--check")
             if diff:

@@ -214,3 +214,52 @@ def test_node_down_moves_its_replicas_and_back_restores_spread(fleet):
     assert run.rc == 0, run.stdout[-3000:]
     assert spread(res) == {"node1": 2, "node2": 2, "node3": 2}
     assert {h: len(v) for h, v in running_units(fleet).items()} == {"node1": 2, "node2": 2, "node3": 2}
+
+
+def test_node_selector_on_inventory_labels_and_nodes_pattern(fleet):
+    labels = {"node1": {"hostfleet_node_labels": {"disk": "ssd"}}, "node2": {"hostfleet_node_labels": {"disk": "ssd"}}, "node3": {"hostfleet_node_labels": {"disk": "hdd"}}}
+    selected = template("v1")
+    selected["spec"]["nodeSelector"] = {"disk": "ssd"}
+    args = {"name": "picky", "replicas": 4, "template": selected, "wait_timeout": 120}
+    # Other owners' pods count against a node's capacity: start from nodes without any.
+    fleet.run([{"name": "cleanup", "hostfleet.workloads.deployment": {"name": NAME, "state": "absent"}, "run_once": True}])
+    try:
+        run = fleet.run([{"name": "deploy", "hostfleet.workloads.deployment": args, "run_once": True}], host_vars=labels)
+        res = run.result("deploy", "node1")
+        assert run.rc == 0, run.stdout[-3000:]
+        assert spread(res) == {"node1": 2, "node2": 2}
+
+        # A replica that fits nowhere is Pending with a reason, not dropped.
+        run = fleet.run([{"name": "deploy", "hostfleet.workloads.deployment": dict(args, replicas=5, wait_timeout=15), "run_once": True}],
+                        host_vars={h: {"hostfleet_node_labels": {"disk": "ssd"}, "hostfleet_node_capacity": {"pods": 2}} if h != "node3" else v
+                                   for h, v in labels.items()})
+        res = run.result("deploy", "node1")
+        assert spread(res) == {"node1": 2, "node2": 2}
+        assert res["pending"] and res["pending"][0]["count"] == 1 and res["pending"][0]["reason"], res["pending"]
+
+        # `nodes` narrows the fleet to a pattern among the play's hosts.
+        run = fleet.run([{"name": "deploy", "hostfleet.workloads.deployment": {"name": "narrow", "replicas": 4, "template": template("v1"), "nodes": "lab:!node1"},
+                          "run_once": True}])
+        res = run.result("deploy", "node1")
+        assert run.rc == 0 and spread(res) == {"node2": 2, "node3": 2} and sorted(res["nodes"]) == ["node2", "node3"]
+    finally:
+        for name in ("picky", "narrow"):
+            fleet.run([{"name": "cleanup", "hostfleet.workloads.deployment": {"name": name, "state": "absent"}, "run_once": True}])
+
+
+def test_replicaset_keeps_n_pods(fleet):
+    args = {"name": "plain", "replicas": 3, "template": template("v1")}
+    try:
+        run = fleet.run([{"name": "rs", "hostfleet.workloads.replicaset": args, "run_once": True}])
+        res = run.result("rs", "node1")
+        assert run.rc == 0, run.stdout[-3000:]
+        assert spread(res) == {"node1": 1, "node2": 1, "node3": 1}
+        victim = next(p for p in res["pods"] if p["node"] == "node2")
+        fleet.ssh("node2", f"systemctl stop hf-{victim['name']}.main.service")
+        run = fleet.run([{"name": "rs", "hostfleet.workloads.replicaset": args, "run_once": True}])
+        res = run.result("rs", "node1")
+        assert run.rc == 0 and res["status"]["availableReplicas"] == 3
+        run = fleet.run([{"name": "rs", "hostfleet.workloads.replicaset": args, "run_once": True}])
+        assert run.result("rs", "node1")["changed"] is False
+    finally:
+        fleet.run([{"name": "cleanup", "hostfleet.workloads.replicaset": {"name": "plain", "state": "absent"}, "run_once": True}])

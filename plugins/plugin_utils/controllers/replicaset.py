@@ -1,0 +1,204 @@
+# Copyright: hostfleet.workloads contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A bare ReplicaSet: keep exactly ``replicas`` pods of its template, placed by the scheduler.
+
+As in Kubernetes, a ReplicaSet has no strategy: every pod it owns counts,
+whatever template it was started from, and a template change only affects
+the pods started afterwards (use a Deployment to roll a change out). Lost
+pods (NotReady nodes) are replaced at once; dead pods (Succeeded/Failed) are
+removed and replaced; surplus pods go in the scheduler's victim order
+(unhealthy, older template, most crowded node, youngest).
+
+The record (JSON)::
+
+    {"schema": 1, "kind": "ReplicaSet", "name": "web", "generation": 2, "observed_generation": 2,
+     "spec_hash": "...", "selector": {...}, "template_hash": "...",
+     "revisions": {hash: {"revision": 1, "template": {...}, "created": t, "next_pod": 4}},
+     "observed": {...}, "conditions": [...]}
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment import progress, status
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.record import RecordError
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.spec import validate_name
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.plan import Planner, Step
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.pods import ObservedPod, classify, is_available, is_ready
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.revisions import canonical_json, max_revision, new_entry, template_hash
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.templates import TemplateInfo, parse_pod_template, try_parse_stored
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.labels import LabelSelector, known_fields, parse_label_selector
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import Node, NodeUsage
+
+KIND = "ReplicaSet"
+SCHEMA = 1
+FIELDS = {"replicas", "selector", "template", "minReadySeconds"}
+
+
+@dataclass(frozen=True)
+class ReplicaSetSpec:
+    name: str
+    replicas: int
+    selector: LabelSelector
+    template: TemplateInfo
+    min_ready_seconds: int = 0
+
+    @property
+    def template_hash(self) -> str:
+        return self.template.hash
+
+    def to_json(self) -> dict:
+        return {"replicas": self.replicas, "selector": self.selector.to_json(), "template": self.template.normal, "minReadySeconds": self.min_ready_seconds}
+
+    def spec_hash(self) -> str:
+        return template_hash(self.to_json())
+
+
+def _int(spec, key, path, default):
+    value = spec.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SpecError(f"{path}.{key}", f"must be an integer, got {type(value).__name__} {value!r}")
+    if value < 0:
+        raise SpecError(f"{path}.{key}", f"must be greater than or equal to 0, got {value}")
+    return value
+
+
+def parse_replicaset_spec(name: str, spec: dict, stored_selector: dict | None = None, path: str = "spec") -> ReplicaSetSpec:
+    name = validate_name(name)
+    if spec is None:
+        raise SpecError(path, "is required")
+    known_fields(spec, FIELDS, path)
+    selector = parse_label_selector(spec.get("selector"), f"{path}.selector", required=True)
+    template = parse_pod_template(spec.get("template"), f"{path}.template", ("Always",))
+    if not selector.matches(template.labels):
+        raise SpecError(f"{path}.template.metadata.labels", f"`selector` does not match template `labels` (selector: {canonical_json(selector.to_json())})")
+    if stored_selector is not None and canonical_json(stored_selector) != canonical_json(selector.to_json()):
+        raise SpecError(f"{path}.selector", f"field is immutable (stored: {canonical_json(stored_selector)})")
+    return ReplicaSetSpec(name, _int(spec, "replicas", path, 1), selector, template, _int(spec, "minReadySeconds", path, 0))
+
+
+def new_record(name: str) -> dict:
+    return {
+        "schema": SCHEMA,
+        "kind": KIND,
+        "name": name,
+        "generation": 0,
+        "observed_generation": 0,
+        "spec_hash": None,
+        "selector": None,
+        "template_hash": None,
+        "revisions": {},
+        "observed": None,
+        "conditions": [],
+    }
+
+
+def load_record(record: dict | None, name: str) -> dict:
+    fresh = new_record(name)
+    if not record:
+        return fresh
+    if record.get("kind", KIND) != KIND or record.get("name", name) != name or int(record.get("schema") or SCHEMA) > SCHEMA:
+        found = f"{record.get('kind')} {record.get('name')!r}, schema {record.get('schema')}"
+        raise RecordError(f"the stored record ({found}) is not a usable {KIND} record of {name!r}")
+    result = json.loads(json.dumps(record))
+    for key, value in fresh.items():
+        result.setdefault(key, value)
+    result["revisions"] = result.get("revisions") or {}
+    result["conditions"] = result.get("conditions") or []
+    return result
+
+
+def reconcile_replicaset(
+    spec: ReplicaSetSpec,
+    record: dict | None,
+    nodes: Iterable[Node | dict],
+    pods: Iterable[ObservedPod | dict],
+    other_usage: Mapping[str, NodeUsage | dict] | None = None,
+    now: float = 0.0,
+) -> Step:
+    """Plan the next step of a bare ReplicaSet. Pure, level-triggered, deterministic."""
+    nodes = [n if isinstance(n, Node) else Node.from_json(n) for n in nodes]
+    pods = [p if isinstance(p, ObservedPod) else ObservedPod.from_json(p) for p in pods]
+    usage = {k: v if isinstance(v, NodeUsage) else NodeUsage.from_json(v) for k, v in (other_usage or {}).items()}
+    rec = load_record(record, spec.name)
+    view = classify(pods, nodes)
+    if rec["spec_hash"] != spec.spec_hash():
+        rec["generation"] += 1
+        rec["spec_hash"] = spec.spec_hash()
+    rec["selector"] = spec.selector.to_json()
+    current = spec.template_hash
+    rec["template_hash"] = current
+    history = rec["revisions"]
+    if current not in history:
+        history[current] = new_entry(max_revision(history) + 1, spec.template.template, now)
+    infos: dict[str, TemplateInfo | None] = {h: try_parse_stored(e.get("template")) for h, e in history.items() if h != current}
+    infos[current] = spec.template
+    planner = Planner(
+        owner=spec.name,
+        view=view,
+        nodes=nodes,
+        other_usage=usage,
+        templates=infos,
+        counters={h: int(e.get("next_pod") or 0) for h, e in history.items()},
+        fallback_labels=dict(spec.selector.match_labels),
+        min_ready_seconds=spec.min_ready_seconds,
+        now=now,
+        revision_order={h: int(e.get("revision") or 0) for h, e in history.items()},
+    )
+    planner.remove_finished()
+    size = planner.size()
+    if size < spec.replicas:
+        planner.start(current, spec.replicas - size)
+    elif size > spec.replicas:
+        planner.scale_down(planner.staying(), size - spec.replicas, "more pods than replicas")
+
+    pending = planner.merged_pending()
+    progress.sync_replica_failure(rec, [p.reason for p in pending], now)
+    for key, counter in planner.counters.items():
+        if key in history:
+            history[key]["next_pod"] = counter
+    keep = view.revisions() | {current}
+    rec["revisions"] = {h: e for h, e in history.items() if h in keep}
+    observed = status.count(view, current, spec.min_ready_seconds, now)
+    rec["observed"] = observed
+    rec["observed_generation"] = rec["generation"]
+    actions = planner.actions()
+    available = sum(1 for p in view.active if is_available(p, spec.min_ready_seconds, now))
+    done = not actions and not pending and len(view.active) == spec.replicas and available == spec.replicas
+    numbers = {h: int(e.get("revision") or 0) for h, e in rec["revisions"].items()}
+    started = sorted({s.revision for s in planner.starts})
+    waiting = []
+    not_available = [p.name for p in planner.staying() if not is_available(p, spec.min_ready_seconds, now)]
+    if not done:
+        if not_available:
+            waiting.append(f"{len(not_available)} pod(s) to become available: {', '.join(not_available)}")
+        waiting += [f"{p.count} pod(s) cannot be placed: {p.reason}" for p in pending]
+    return Step(
+        actions=actions,
+        templates={h: infos[h].pod_template(h) for h in started},
+        pending=pending,
+        lost=tuple(p.name for p in view.lost),
+        record=rec,
+        status={
+            "observedGeneration": rec["observed_generation"],
+            "replicas": len(view.active),
+            "fullyLabeledReplicas": len(view.active),
+            "readyReplicas": sum(1 for p in view.active if is_ready(p)),
+            "availableReplicas": available,
+            "lostReplicas": len(view.lost),
+            "conditions": status.render_conditions(rec["conditions"]),
+        },
+        done=done,
+        # Nothing left to wait for but room on some node: stop (ReplicaFailure tells why).
+        finished=done or (not actions and bool(pending) and not not_available),
+        complete=done,
+        message=f"{spec.replicas} replica(s) available" if done else f"{available}/{spec.replicas} replica(s) available",
+        description=planner.describe(numbers),
+        waiting_for=tuple(waiting),
+    )
