@@ -26,7 +26,10 @@ HOST = "node1"
 
 
 def pods():
-    return [{"name": f"bench-{i}", "labels": {"app": "bench"}, "spec": {"containers": [{"name": "main", "command": ["/bin/sleep", "infinity"]}]}} for i in range(PODS)]
+    return [
+        {"name": f"bench-{i}", "labels": {"app": "bench"}, "spec": {"containers": [{"name": "main", "command": ["/bin/sleep", "infinity"]}]}}
+        for i in range(PODS)
+    ]
 
 
 NAIVE_UNIT = """[Unit]
@@ -44,11 +47,22 @@ WantedBy=multi-user.target
 def naive_tasks(state):
     if state == "absent":
         # Cleanup is not measured: one shell command.
-        script = "systemctl disable --now $(cd /etc/systemd/system && ls naive-*.service 2>/dev/null) 2>/dev/null; rm -f /etc/systemd/system/naive-*.service; systemctl daemon-reload"
+        script = (
+            "systemctl disable --now $(cd /etc/systemd/system && ls naive-*.service 2>/dev/null) 2>/dev/null; "
+            "rm -f /etc/systemd/system/naive-*.service; systemctl daemon-reload"
+        )
         return [{"name": "naive cleanup", "ansible.builtin.shell": script, "changed_when": False}]
     return [
-        {"name": "naive unit files", "ansible.builtin.copy": {"dest": "/etc/systemd/system/naive-{{ item }}.service", "content": NAIVE_UNIT, "mode": "0644"}, "loop": list(range(PODS))},
-        {"name": "naive start", "ansible.builtin.systemd_service": {"name": "naive-{{ item }}", "state": "started", "enabled": True, "daemon_reload": True}, "loop": list(range(PODS))},
+        {
+            "name": "naive unit files",
+            "ansible.builtin.copy": {"dest": "/etc/systemd/system/naive-{{ item }}.service", "content": NAIVE_UNIT, "mode": "0644"},
+            "loop": list(range(PODS)),
+        },
+        {
+            "name": "naive start",
+            "ansible.builtin.systemd_service": {"name": "naive-{{ item }}", "state": "started", "enabled": True, "daemon_reload": True},
+            "loop": list(range(PODS)),
+        },
     ]
 
 
@@ -89,7 +103,9 @@ def main():
     timed(lab, naive_tasks("absent"), "naive cleanup")
 
     noop, pinged = statistics.median(noop_times), statistics.median(ping_times)
-    print(f"{PODS} pods on one host, cold: hostfleet.workloads.pod {cold:.2f}s, naive copy+systemd loop {naive:.2f}s, ratio {naive / cold:.1f}x (target >= 20x)")
+    print(
+        f"{PODS} pods on one host, cold: hostfleet.workloads.pod {cold:.2f}s, naive copy+systemd loop {naive:.2f}s, ratio {naive / cold:.1f}x (target >= 20x)"
+    )
     print(f"no-op re-run: {noop:.2f}s, one ping task: {pinged:.2f}s, ratio {noop / pinged:.2f}x (target <= 2x)")
     ok = naive / cold >= 20 and noop / pinged <= 2
     print("targets met" if ok else "TARGETS MISSED")

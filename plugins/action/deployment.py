@@ -69,9 +69,11 @@ class ActionModule(WorkloadAction):
     def progress_line(self, step, number):
         s = step.status
         desired = s.get("replicas_desired", self._task.args.get("replicas", 1))
-        return (f"deployment {self._task.args['name']}: step {number}: updated {s.get('updatedReplicas', 0)}/{desired}, "
-                f"ready {s.get('readyReplicas', 0)}/{desired}, available {s.get('availableReplicas', 0)}/{desired}"
-                f" ({len(step.starts)} started, {len(step.stops)} stopped)")
+        return (
+            f"deployment {self._task.args['name']}: step {number}: updated {s.get('updatedReplicas', 0)}/{desired}, "
+            f"ready {s.get('readyReplicas', 0)}/{desired}, available {s.get('availableReplicas', 0)}/{desired}"
+            f" ({len(step.starts)} started, {len(step.stops)} stopped)"
+        )
 
     def finish(self, result, step, record):
         numbers = {h: int(e.get("revision") or 0) for h, e in (record or {}).get("revisions", {}).items()}
@@ -81,4 +83,3 @@ class ActionModule(WorkloadAction):
             result["failed"] = True
             result["msg"] = step.message or f"deployment {self._task.args['name']} failed: {reason}"
         return result
-

@@ -35,5 +35,7 @@ class ActionModule(WorkloadAction):
 
     def progress_line(self, step, number):
         s = step.status
-        return (f"replicaset {self._task.args['name']}: step {number}: ready {s.get('readyReplicas', 0)}/{self._task.args.get('replicas', 1)}, "
-                f"available {s.get('availableReplicas', 0)} ({len(step.starts)} started, {len(step.stops)} stopped)")
+        return (
+            f"replicaset {self._task.args['name']}: step {number}: ready {s.get('readyReplicas', 0)}/{self._task.args.get('replicas', 1)}, "
+            f"available {s.get('availableReplicas', 0)} ({len(step.starts)} started, {len(step.stops)} stopped)"
+        )

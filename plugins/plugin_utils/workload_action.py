@@ -77,8 +77,14 @@ class WorkloadAction(ActionBase):
         for host in unreachable:
             display.warning(f"{self.KIND} {task.name}: could not remove its pods on {host}: {results[host].get('msg')}")
         deleted = {h: r.get("deleted", []) for h, r in results.items() if r.get("deleted")}
-        return dict(result, changed=any(r.get("changed") for r in results.values()), deleted=deleted, unreachable=unreachable,
-                    failed=bool(unreachable), msg=f"pods left on unreachable nodes: {', '.join(unreachable)}" if unreachable else "")
+        return dict(
+            result,
+            changed=any(r.get("changed") for r in results.values()),
+            deleted=deleted,
+            unreachable=unreachable,
+            failed=bool(unreachable),
+            msg=f"pods left on unreachable nodes: {', '.join(unreachable)}" if unreachable else "",
+        )
 
     def _converge(self, result, task, args, check_mode):
         observation = task.observe()
@@ -106,8 +112,15 @@ class WorkloadAction(ActionBase):
             changed=bool(steps) or material(final_record) != material(stored),
             status=step.status,
             pods=[dict(p.to_json(), node=p.node) for p in sorted(observation.pods, key=lambda p: (p.node, p.name))],
-            nodes={n.name: {"ready": n.ready, "labels": n.labels, "pods": sorted(p.name for p in observation.pods if p.node == n.name),
-                            **({"unreachable": observation.unreachable[n.name]} if n.name in observation.unreachable else {})} for n in observation.nodes},
+            nodes={
+                n.name: {
+                    "ready": n.ready,
+                    "labels": n.labels,
+                    "pods": sorted(p.name for p in observation.pods if p.node == n.name),
+                    **({"unreachable": observation.unreachable[n.name]} if n.name in observation.unreachable else {}),
+                }
+                for n in observation.nodes
+            },
             pending=[p.to_json() for p in step.pending],
             plan=steps,
             message=step.message,
@@ -127,5 +140,9 @@ class WorkloadAction(ActionBase):
             entry = ((record or {}).get("revisions") or {}).get((record or {}).get(key) or "")
             return json.dumps(entry.get("template"), indent=2, sort_keys=True) + "\n" if entry else ""
 
-        return {"before_header": f"{self.KIND} template (running)", "after_header": f"{self.KIND} template (requested)",
-                "before": template_of(stored, "current_hash"), "after": template_of(step.record, "current_hash")}
+        return {
+            "before_header": f"{self.KIND} template (running)",
+            "after_header": f"{self.KIND} template (requested)",
+            "before": template_of(stored, "current_hash"),
+            "after": template_of(step.record, "current_hash"),
+        }

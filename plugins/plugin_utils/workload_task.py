@@ -10,12 +10,12 @@ rollout progress) travels with the pods: it is stored on every ready node
 and the newest copy wins, so the controller side keeps no state.
 
 Check mode runs the same controller against a simulated fleet in which every
-started pod becomes available at once: the waves it prints are the plan.
+started pod becomes available at once (controllers/preview.py): the waves are the plan.
 """
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import time
 import typing as t
 from dataclasses import dataclass, field
@@ -24,7 +24,14 @@ from ansible.utils.display import Display
 
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils._fanout import Fleet
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.pods import ObservedPod
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import CAPACITY_VAR, LABELS_VAR, Node, NodeUsage, Resources, node_from_inventory
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.preview import waves
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import (
+    CAPACITY_VAR,
+    LABELS_VAR,
+    Node,
+    NodeUsage,
+    node_from_inventory,
+)
 
 display = Display()
 
@@ -95,8 +102,12 @@ class WorkloadTask:
                     pods.append(_observed(pod, host, skew))
                 elif pod.get("phase") not in ("Succeeded", "Failed"):
                     requests = pod.get("requests") or {}
-                    other = NodeUsage(other.pods + 1, other.cpu_millis + int(requests.get("cpu") or 0), other.memory_bytes + int(requests.get("memory") or 0),
-                                      other.labels + (dict(pod.get("labels") or {}),))
+                    other = NodeUsage(
+                        other.pods + 1,
+                        other.cpu_millis + int(requests.get("cpu") or 0),
+                        other.memory_bytes + int(requests.get("memory") or 0),
+                        other.labels + (dict(pod.get("labels") or {}),),
+                    )
             usage[host] = other
             details[host] = mine
             records[host] = (result.get("owner_records") or {}).get(f"{self.kind}/{self.name}")
@@ -125,10 +136,24 @@ class WorkloadTask:
             for start in actions.start if actions else ():
                 template = step.templates[start.revision]
                 metadata = template.get("metadata") or {}
-                pods.append({"name": start.name, "labels": metadata.get("labels") or {}, "annotations": metadata.get("annotations") or {},
-                             "revision": start.revision, "spec": template["spec"]})
-            args[node.name] = {"owner": self.name, "owner_kind": self.kind, "state_dir": self.state_dir, "prune": False, "pods": pods,
-                               "remove": [s.name for s in actions.stop] if actions else [], "owner_record": record}
+                pods.append(
+                    {
+                        "name": start.name,
+                        "labels": metadata.get("labels") or {},
+                        "annotations": metadata.get("annotations") or {},
+                        "revision": start.revision,
+                        "spec": template["spec"],
+                    }
+                )
+            args[node.name] = {
+                "owner": self.name,
+                "owner_kind": self.kind,
+                "state_dir": self.state_dir,
+                "prune": False,
+                "pods": pods,
+                "remove": [s.name for s in actions.stop] if actions else [],
+                "owner_record": record,
+            }
         if not args:
             return {}
         results = self.fleet.run_module(NODE_MODULE, args, check_mode=False)
@@ -141,8 +166,15 @@ class WorkloadTask:
 
     # -- the loop --------------------------------------------------------------------------------
 
-    def converge(self, reconcile: t.Callable[[dict | None, Observation, float], t.Any], wait: bool, timeout: float,
-                 progress: t.Callable[[t.Any, int], str], observation: Observation, record: dict | None):
+    def converge(
+        self,
+        reconcile: t.Callable[[dict | None, Observation, float], t.Any],
+        wait: bool,
+        timeout: float,
+        progress: t.Callable[[t.Any, int], str],
+        observation: Observation,
+        record: dict | None,
+    ):
         """Run steps from a first observation until the controller says finished, or one step when not waiting,
         or until the timeout. Returns (last step, the observation it was planned from, steps taken as JSON, timed_out).
         """
@@ -155,8 +187,15 @@ class WorkloadTask:
                 results = self.act(step, observation, step.record)
                 if not step.empty:
                     # One module call per node per step, whatever the number of pods it starts and stops there.
-                    steps.append({"step": len(steps) + 1, **step.wave(), "description": list(step.description), "node_calls": sorted(results),
-                                  "observations": self.rounds})
+                    steps.append(
+                        {
+                            "step": len(steps) + 1,
+                            **step.wave(),
+                            "description": list(step.description),
+                            "node_calls": sorted(results),
+                            "observations": self.rounds,
+                        }
+                    )
                     display.display(progress(step, len(steps)))
                 failures = {h: r.get("msg") for h, r in results.items() if r.get("failed") or r.get("unreachable")}
                 if failures:
@@ -170,25 +209,13 @@ class WorkloadTask:
             # Within one task the record in memory is authoritative; nodes are re-read for pods only.
             observation = self.observe()
 
-    def simulate(self, reconcile, observation: Observation, record: dict | None, max_steps: int = 200):
-        """Check mode: plan against a fleet where every started pod is available at once. Touches nothing."""
-        steps = []
-        sim = copy.deepcopy(observation)
-        now = time.time()
-        step = None
-        for _ in range(max_steps):
-            step = reconcile(record, sim, now)
-            if not step.empty:
-                steps.append({"step": len(steps) + 1, **step.wave(), "description": list(step.description)})
-            record = step.record
-            if step.finished or step.empty:
-                break
-            stopped = {s.name for s in step.stops}
-            sim.pods = [p for p in sim.pods if p.name not in stopped]
-            for start in step.starts:
-                sim.pods.append(ObservedPod(start.name, start.node, start.revision, "Running", True, now - 10**6, now, 0, Resources(0, 0, 1)))
-            now += 1.0
-        return step, steps
+    def simulate(self, reconcile, observation: Observation, record: dict | None):
+        """Check mode: the waves of the rollout against a fleet where every started pod is available at once. Touches nothing."""
+
+        def plan(rec, pods, now):
+            return reconcile(rec, dataclasses.replace(observation, pods=pods), now)
+
+        return waves(plan, record, observation.pods, time.time())
 
 
 class WorkloadError(Exception):
@@ -199,14 +226,16 @@ class WorkloadError(Exception):
 
 def _observed(pod: dict, node: str, skew: float) -> ObservedPod:
     ready_since = pod.get("ready_since")
-    return ObservedPod.from_json({
-        "name": pod["name"],
-        "node": node,
-        "revision": pod.get("revision") or "",
-        "phase": pod.get("phase") or "Unknown",
-        "ready": bool(pod.get("ready")),
-        "ready_since": ready_since + skew if ready_since is not None else None,
-        "created": (pod.get("created") or 0) + skew,
-        "restart_count": pod.get("restart_count") or 0,
-        "requests": {"cpu_millis": (pod.get("requests") or {}).get("cpu", 0), "memory_bytes": (pod.get("requests") or {}).get("memory", 0), "pods": 1},
-    })
+    return ObservedPod.from_json(
+        {
+            "name": pod["name"],
+            "node": node,
+            "revision": pod.get("revision") or "",
+            "phase": pod.get("phase") or "Unknown",
+            "ready": bool(pod.get("ready")),
+            "ready_since": ready_since + skew if ready_since is not None else None,
+            "created": (pod.get("created") or 0) + skew,
+            "restart_count": pod.get("restart_count") or 0,
+            "requests": {"cpu_millis": (pod.get("requests") or {}).get("cpu", 0), "memory_bytes": (pod.get("requests") or {}).get("memory", 0), "pods": 1},
+        }
+    )

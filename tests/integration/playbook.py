@@ -74,12 +74,19 @@ class Lab:
             if diff:
                 args.append("--diff")
             args += list(extra_args)
-            run_env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="hf_json", ANSIBLE_CALLBACK_PLUGINS=str(CALLBACKS), ANSIBLE_HOST_KEY_CHECKING="False",
-                           ANSIBLE_PIPELINING="True", ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+            run_env = dict(
+                os.environ,
+                ANSIBLE_STDOUT_CALLBACK="hf_json",
+                ANSIBLE_CALLBACK_PLUGINS=str(CALLBACKS),
+                ANSIBLE_HOST_KEY_CHECKING="False",
+                ANSIBLE_PIPELINING="True",
+                ANSIBLE_FORCE_COLOR="0",
+                ANSIBLE_NOCOLOR="1",
+            )
             run_env.update(env or {})
             done = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=run_env, stdin=subprocess.DEVNULL)
         try:
-            data = json.loads(done.stdout[done.stdout.index("{"):])
+            data = json.loads(done.stdout[done.stdout.index("{") :])
         except ValueError:
             data = {}
         return PlaybookRun(done.returncode, done.stdout, done.stderr, data)

@@ -32,9 +32,16 @@ class Sampler:
         self.latest = {}
         self.samples = []
         self.stop = threading.Event()
-        self.procs = [subprocess.Popen(["ssh", "-F", str(labctl.ssh_config_path()), host, "python3", "-u", "-c", repr_quote(SAMPLER)],
-                                       stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True) for host in hosts]
-        self.threads = [threading.Thread(target=self._read, args=(host, proc), daemon=True) for host, proc in zip(hosts, self.procs)]
+        self.procs = [
+            subprocess.Popen(
+                ["ssh", "-F", str(labctl.ssh_config_path()), host, "python3", "-u", "-c", repr_quote(SAMPLER)],
+                stdout=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                text=True,
+            )
+            for host in hosts
+        ]
+        self.threads = [threading.Thread(target=self._read, args=(host, proc), daemon=True) for host, proc in zip(hosts, self.procs, strict=False)]
         self.summer = threading.Thread(target=self._sum, daemon=True)
         for thread in self.threads:
             thread.start()
@@ -72,19 +79,26 @@ def template(version, ready_after=0.5, broken=False):
         "metadata": {"labels": {"app": NAME}},
         "spec": {
             "terminationGracePeriodSeconds": 2,
-            "containers": [{
-                "name": "main",
-                "command": ["/bin/sh", "-c", start],
-                "env": [{"name": "VERSION", "value": version}],
-                "readinessProbe": {"exec": {"command": ["/bin/sh", "-c", "test -e /tmp/ready-$POD_NAME"]}, "periodSeconds": 1},
-            }],
+            "containers": [
+                {
+                    "name": "main",
+                    "command": ["/bin/sh", "-c", start],
+                    "env": [{"name": "VERSION", "value": version}],
+                    "readinessProbe": {"exec": {"command": ["/bin/sh", "-c", "test -e /tmp/ready-$POD_NAME"]}, "periodSeconds": 1},
+                }
+            ],
         },
     }
 
 
 def deploy(lab, replicas=6, version="v1", check=False, diff=False, **extra):
-    args = {"name": NAME, "replicas": replicas, "template": template(version, broken=extra.pop("broken", False)),
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 1}}, "wait_timeout": 180}
+    args = {
+        "name": NAME,
+        "replicas": replicas,
+        "template": template(version, broken=extra.pop("broken", False)),
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 1}},
+        "wait_timeout": 180,
+    }
     args.update(extra)
     run = lab.run([{"name": "deploy", "hostfleet.workloads.deployment": args, "run_once": True}], check=check, diff=diff)
     return run, run.result("deploy", lab.hosts[0])
@@ -98,8 +112,12 @@ def running_units(lab):
     """What systemd says on each host: the Deployment's running pods per node and their VERSION."""
     found = {}
     for host in lab.hosts:
-        out = lab.ssh(host, "for u in $(systemctl list-units --state=running --plain --no-legend 'hf-roll-*.main.service' | cut -d' ' -f1); do "
-                            "p=$(systemctl show -p MainPID --value $u); tr '\\0' '\\n' < /proc/$p/environ | grep ^VERSION=; done", check=False).stdout
+        out = lab.ssh(
+            host,
+            "for u in $(systemctl list-units --state=running --plain --no-legend 'hf-roll-*.main.service' | cut -d' ' -f1); do "
+            "p=$(systemctl show -p MainPID --value $u); tr '\\0' '\\n' < /proc/$p/environ | grep ^VERSION=; done",
+            check=False,
+        ).stdout
         found[host] = sorted(line.split("=", 1)[1] for line in out.split())
     return found
 
@@ -149,7 +167,7 @@ def test_six_replicas_spread_then_scale(fleet):
     assert run.rc == 0 and spread(res) == {"node1": 3, "node2": 3, "node3": 3}
     run, res = deploy(fleet, replicas=3)
     assert run.rc == 0 and spread(res) == {"node1": 1, "node2": 1, "node3": 1}
-    assert {h: len(v) for h, v in running_units(fleet).items()} == {h: 1 for h in fleet.hosts}
+    assert {h: len(v) for h, v in running_units(fleet).items()} == dict.fromkeys(fleet.hosts, 1)
     run, res = deploy(fleet, replicas=6)
     assert run.rc == 0 and spread(res) == {"node1": 2, "node2": 2, "node3": 2}
 
@@ -217,7 +235,11 @@ def test_node_down_moves_its_replicas_and_back_restores_spread(fleet):
 
 
 def test_node_selector_on_inventory_labels_and_nodes_pattern(fleet):
-    labels = {"node1": {"hostfleet_node_labels": {"disk": "ssd"}}, "node2": {"hostfleet_node_labels": {"disk": "ssd"}}, "node3": {"hostfleet_node_labels": {"disk": "hdd"}}}
+    labels = {
+        "node1": {"hostfleet_node_labels": {"disk": "ssd"}},
+        "node2": {"hostfleet_node_labels": {"disk": "ssd"}},
+        "node3": {"hostfleet_node_labels": {"disk": "hdd"}},
+    }
     selected = template("v1")
     selected["spec"]["nodeSelector"] = {"disk": "ssd"}
     args = {"name": "picky", "replicas": 4, "template": selected, "wait_timeout": 120}
@@ -230,16 +252,24 @@ def test_node_selector_on_inventory_labels_and_nodes_pattern(fleet):
         assert spread(res) == {"node1": 2, "node2": 2}
 
         # A replica that fits nowhere is Pending with a reason, not dropped.
-        run = fleet.run([{"name": "deploy", "hostfleet.workloads.deployment": dict(args, replicas=5, wait_timeout=15), "run_once": True}],
-                        host_vars={h: {"hostfleet_node_labels": {"disk": "ssd"}, "hostfleet_node_capacity": {"pods": 2}} if h != "node3" else v
-                                   for h, v in labels.items()})
+        run = fleet.run(
+            [{"name": "deploy", "hostfleet.workloads.deployment": dict(args, replicas=5, wait_timeout=15), "run_once": True}],
+            host_vars={h: {"hostfleet_node_labels": {"disk": "ssd"}, "hostfleet_node_capacity": {"pods": 2}} if h != "node3" else v for h, v in labels.items()},
+        )
         res = run.result("deploy", "node1")
         assert spread(res) == {"node1": 2, "node2": 2}
         assert res["pending"] and res["pending"][0]["count"] == 1 and res["pending"][0]["reason"], res["pending"]
 
         # `nodes` narrows the fleet to a pattern among the play's hosts.
-        run = fleet.run([{"name": "deploy", "hostfleet.workloads.deployment": {"name": "narrow", "replicas": 4, "template": template("v1"), "nodes": "lab:!node1"},
-                          "run_once": True}])
+        run = fleet.run(
+            [
+                {
+                    "name": "deploy",
+                    "hostfleet.workloads.deployment": {"name": "narrow", "replicas": 4, "template": template("v1"), "nodes": "lab:!node1"},
+                    "run_once": True,
+                }
+            ]
+        )
         res = run.result("deploy", "node1")
         assert run.rc == 0 and spread(res) == {"node2": 2, "node3": 2} and sorted(res["nodes"]) == ["node2", "node3"]
     finally:

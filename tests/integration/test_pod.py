@@ -67,7 +67,7 @@ def test_lifecycle_create_rerun_change_delete(lab, clean):
     for host in lab.hosts:
         res = run.result("create", host)
         assert res["changed"] and sorted(res["created"]) == ["it-a", "it-b", "it-c"]
-        assert {p["name"]: (p["phase"], p["ready"]) for p in res["pods"]} == {n: ("Running", True) for n in ("it-a", "it-b", "it-c")}
+        assert {p["name"]: (p["phase"], p["ready"]) for p in res["pods"]} == dict.fromkeys(("it-a", "it-b", "it-c"), ("Running", True))
         active = lab.ssh(host, "systemctl is-active hf-it-a.main.service hf-it-b.main.service hf-it-c.main.service").stdout.split()
         assert active == ["active"] * 3
         assert lab.ssh(host, "cat /var/lib/hostfleet/volumes/it-data-c/file").stdout.strip() == "kept"
@@ -149,8 +149,8 @@ def test_kill_9_comes_back_within_a_second(lab, clean):
     script = (
         f"kill -9 {pid}; t0=$(date +%s.%N); "
         "while :; do p=$(systemctl show -p MainPID --value hf-it-kill.main.service); "
-        f"if [ \"$p\" != 0 ] && [ \"$p\" != {pid} ]; then break; fi; sleep 0.02; done; "
-        "t1=$(date +%s.%N); echo \"$t1 - $t0\" | bc -l 2>/dev/null || python3 -c \"print($t1 - $t0)\""
+        f'if [ "$p" != 0 ] && [ "$p" != {pid} ]; then break; fi; sleep 0.02; done; '
+        't1=$(date +%s.%N); echo "$t1 - $t0" | bc -l 2>/dev/null || python3 -c "print($t1 - $t0)"'
     )
     elapsed = float(lab.ssh(host, script, timeout=20).stdout.strip().splitlines()[-1])
     assert elapsed < 1.0, f"restart took {elapsed:.3f}s"
@@ -161,7 +161,9 @@ def test_kill_9_comes_back_within_a_second(lab, clean):
 
 def test_liveness_failure_restarts_and_readiness_failure_reports_not_ready(lab, clean):
     host = lab.hosts[0]
-    liveness = sleeper("it-live", extra={"livenessProbe": {"exec": {"command": ["/bin/sh", "-c", "test ! -e /tmp/it-live-sick"]}, "periodSeconds": 1, "failureThreshold": 2}})
+    liveness = sleeper(
+        "it-live", extra={"livenessProbe": {"exec": {"command": ["/bin/sh", "-c", "test ! -e /tmp/it-live-sick"]}, "periodSeconds": 1, "failureThreshold": 2}}
+    )
     readiness = sleeper("it-ready", extra={"readinessProbe": {"exec": {"command": ["/bin/sh", "-c", "test ! -e /tmp/it-ready-sick"]}, "periodSeconds": 1}})
     lab.ssh(host, "rm -f /tmp/it-live-sick /tmp/it-ready-sick")
     run = lab.run([pod_task("create", [liveness, readiness], wait=True, wait_timeout=30)], hosts=host)
@@ -197,5 +199,12 @@ def test_crash_looping_pod_is_still_retried_after_a_minute(lab, clean):
     # Backoff grows (10 s, 20 s, 40 s ...) instead of a tight 100 ms loop: far fewer than 65 / 0.3 starts.
     assert info["restart_count"] <= 8
     # And a new start is still scheduled: the backoff sleep runs (start-pre) or the process runs.
-    later = wait_until(lambda: lab.run([{"name": "info", "hostfleet.workloads.pod_info": {"owner": OWNER}}], hosts=host).result("info", host)["pods"][0]["restart_count"] > info["restart_count"], timeout=90, interval=5)
+    later = wait_until(
+        lambda: (
+            lab.run([{"name": "info", "hostfleet.workloads.pod_info": {"owner": OWNER}}], hosts=host).result("info", host)["pods"][0]["restart_count"]
+            > info["restart_count"]
+        ),
+        timeout=90,
+        interval=5,
+    )
     assert later, "no further restart attempt after the first minute"

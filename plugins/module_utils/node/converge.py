@@ -140,7 +140,7 @@ def read_env_source(entry):
         key, _, value = line.partition("=")
         key = key.strip()
         if key.startswith("export "):
-            key = key[len("export "):].strip()
+            key = key[len("export ") :].strip()
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
             value = value[1:-1]
@@ -163,7 +163,10 @@ def _env_sources(host, pods):
                     sources[key] = read_env_source({"resolved_path": path})
                 if sources[key] is None and not entry["optional"]:
                     field = {"file": "fileRef", "configMap": "configMapRef", "secret": "secretRef"}[entry["kind"]]
-                    raise SpecError(f"pods[{index}].spec.containers[{cindex}].envFrom[{eindex}].{field}", f"{path} does not exist on this host (set optional: true to allow that)")
+                    raise SpecError(
+                        f"pods[{index}].spec.containers[{cindex}].envFrom[{eindex}].{field}",
+                        f"{path} does not exist on this host (set optional: true to allow that)",
+                    )
     return sources
 
 
@@ -175,8 +178,12 @@ def _check_host_paths(pods):
             try:
                 mode = os.stat(volume["path"]).st_mode
             except FileNotFoundError:
-                raise SpecError(f"pods[{index}].spec.volumes[{vname!r}].hostPath.path", f"{volume['path']} does not exist on this host (type {volume['type']})")
-            check = {"Directory": stat.S_ISDIR, "File": stat.S_ISREG, "Socket": stat.S_ISSOCK, "CharDevice": stat.S_ISCHR, "BlockDevice": stat.S_ISBLK}[volume["type"]]
+                raise SpecError(
+                    f"pods[{index}].spec.volumes[{vname!r}].hostPath.path", f"{volume['path']} does not exist on this host (type {volume['type']})"
+                ) from None
+            check = {"Directory": stat.S_ISDIR, "File": stat.S_ISREG, "Socket": stat.S_ISSOCK, "CharDevice": stat.S_ISCHR, "BlockDevice": stat.S_ISBLK}[
+                volume["type"]
+            ]
             if not check(mode):
                 raise SpecError(f"pods[{index}].spec.volumes[{vname!r}].hostPath.path", f"{volume['path']} is not a {volume['type']}")
 
@@ -264,7 +271,9 @@ def plan(host, owner_kind, owner_name, pods, state, python, observed_units=None,
         existing = records.get(pod["name"])
         if existing and existing.get("owner") != {"kind": owner_kind, "name": owner_name}:
             other = existing.get("owner") or {}
-            raise SpecError(f"pods[{index}].name", f"pod {pod['name']!r} already exists on this host and belongs to {other.get('kind')}/{other.get('name')}, not {owner}")
+            raise SpecError(
+                f"pods[{index}].name", f"pod {pod['name']!r} already exists on this host and belongs to {other.get('kind')}/{other.get('name')}, not {owner}"
+            )
     if state == "present":
         _check_host_paths(pods)
         sources = _env_sources(host, pods)
@@ -299,7 +308,14 @@ def plan(host, owner_kind, owner_name, pods, state, python, observed_units=None,
             if before != content:
                 result.writes[os.path.join(host.unit_dir, unit)] = (content, 0o644)
                 result.reload = True
-                result.diff.append({"before_header": os.path.join(host.unit_dir, unit), "after_header": os.path.join(host.unit_dir, unit), "before": before or "", "after": content})
+                result.diff.append(
+                    {
+                        "before_header": os.path.join(host.unit_dir, unit),
+                        "after_header": os.path.join(host.unit_dir, unit),
+                        "before": before or "",
+                        "after": content,
+                    }
+                )
                 parsed = render.parse_unit_name(unit)
                 if parsed[2] is None:
                     changed_containers.add(parsed[1])
@@ -310,7 +326,14 @@ def plan(host, owner_kind, owner_name, pods, state, python, observed_units=None,
             if _read(path) != env_files[container["name"]]:
                 result.writes[path] = (env_files[container["name"]], 0o600)
                 changed_containers.add(container["name"])
-                result.diff.append({"before_header": path, "after_header": path, "before": "(environment: not shown)\n" if existing else "", "after": f"(environment: {len(env_names[container['name']])} variables, not shown)\n"})
+                result.diff.append(
+                    {
+                        "before_header": path,
+                        "after_header": path,
+                        "before": "(environment: not shown)\n" if existing else "",
+                        "after": f"(environment: {len(env_names[container['name']])} variables, not shown)\n",
+                    }
+                )
         for unit in sorted(current_units - set(desired_units)):
             result.removals.append(os.path.join(host.unit_dir, unit))
             result.stop_units.add(unit)
@@ -421,7 +444,7 @@ def apply(host, result):
         _write_atomic(os.path.join(rdir, "reset"), "", 0o600)
     if result.reload:
         systemctl.daemon_reload()
-    failed = {u for u in result.start_units | result.restart_units}
+    failed = set(result.start_units | result.restart_units)
     systemctl.reset_failed(failed)
     systemctl.start(result.start_units)
     systemctl.restart(result.restart_units - result.start_units)

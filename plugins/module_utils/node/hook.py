@@ -152,7 +152,15 @@ def cmd_exited(state_dir, pod, container):
     elif not requested_stop:
         status["consecutive_failures"] = 1 if ran >= BACKOFF_RESET_AFTER else status.get("consecutive_failures", 0) + 1
     status["running"] = False
-    status["last_exit"] = {"exit_code": exit_code, "code": code, "status": value, "result": result, "reason": reason or ("Completed" if exit_code == 0 else "Error"), "finished_at": now, "started_at": status.get("started_at")}
+    status["last_exit"] = {
+        "exit_code": exit_code,
+        "code": code,
+        "status": value,
+        "result": result,
+        "reason": reason or ("Completed" if exit_code == 0 else "Error"),
+        "finished_at": now,
+        "started_at": status.get("started_at"),
+    }
     write_json(os.path.join(rdir, "status.json"), status)
 
 
@@ -176,8 +184,17 @@ def run_handler(handler, env, spec, timeout):
             kwargs["user"] = security["runAsUser"]
             kwargs.setdefault("extra_groups", [])
         try:
-            done = subprocess.run(handler["exec"]["command"], env=env, cwd=spec.get("workingDir") or "/", stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout, check=False, **kwargs)
+            done = subprocess.run(
+                handler["exec"]["command"],
+                env=env,
+                cwd=spec.get("workingDir") or "/",
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=timeout,
+                check=False,
+                **kwargs,
+            )
         except (OSError, subprocess.SubprocessError):
             return False
         return done.returncode == 0

@@ -175,7 +175,11 @@ def _host(mapping, path):
 
 def _handler(value, path, named_ports, kinds):
     """exec / httpGet / tcpSocket (/ sleep for preStop): exactly one."""
-    _known(value, set(kinds) | {"initialDelaySeconds", "periodSeconds", "timeoutSeconds", "successThreshold", "failureThreshold", "terminationGracePeriodSeconds"}, path)
+    _known(
+        value,
+        set(kinds) | {"initialDelaySeconds", "periodSeconds", "timeoutSeconds", "successThreshold", "failureThreshold", "terminationGracePeriodSeconds"},
+        path,
+    )
     present = [k for k in kinds if value.get(k) is not None]
     if len(present) != 1:
         raise SpecError(path, f"exactly one of {', '.join(kinds)} must be set")
@@ -184,7 +188,13 @@ def _handler(value, path, named_ports, kinds):
     sub = f"{path}.{kind}"
     if kind == "exec":
         _known(body, {"command"}, sub)
-        return {"exec": {"command": _string_list(body.get("command"), f"{sub}.command", allow_empty=False) if body.get("command") is not None else _missing(f"{sub}.command")}}
+        return {
+            "exec": {
+                "command": _string_list(body.get("command"), f"{sub}.command", allow_empty=False)
+                if body.get("command") is not None
+                else _missing(f"{sub}.command")
+            }
+        }
     if kind == "httpGet":
         _known(body, {"path", "port", "host", "scheme", "httpHeaders"}, sub)
         if body.get("port") is None:
@@ -204,7 +214,15 @@ def _handler(value, path, named_ports, kinds):
             if not re.match(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", name) or any(c in val for c in "\r\n\x00"):
                 raise SpecError(hpath, "header names must be tokens and values must not contain line breaks")
             headers.append({"name": name, "value": val})
-        return {"httpGet": {"path": url_path, "port": _port(body["port"], f"{sub}.port", named_ports), "host": _host(body, sub), "scheme": scheme, "httpHeaders": headers}}
+        return {
+            "httpGet": {
+                "path": url_path,
+                "port": _port(body["port"], f"{sub}.port", named_ports),
+                "host": _host(body, sub),
+                "scheme": scheme,
+                "httpHeaders": headers,
+            }
+        }
     if kind == "tcpSocket":
         _known(body, {"port", "host"}, sub)
         if body.get("port") is None:
@@ -243,7 +261,7 @@ def _security_context(value, path):
         number = _int(value, key, path, minimum=0, maximum=4294967294)
         if number is not None:
             result[key] = number
-    if _bool(value, "runAsNonRoot", path) :
+    if _bool(value, "runAsNonRoot", path):
         result["runAsNonRoot"] = True
     return result
 
@@ -262,7 +280,7 @@ def _resources(value, path):
             try:
                 parsed[key] = quantity.cpu_millis(raw) if key == "cpu" else quantity.memory_bytes(raw) if key == "memory" else quantity.count(raw)
             except quantity.QuantityError as exc:
-                raise SpecError(field, str(exc))
+                raise SpecError(field, str(exc)) from None
             if key == "cpu" and part == "limits" and parsed[key] < 10:
                 raise SpecError(field, "must be at least 10m (systemd's CPUQuota granularity is 1%)")
             if key == "memory" and part == "limits" and parsed[key] < 4096:
@@ -323,7 +341,10 @@ def _env_from(value, path):
             entry = {"kind": "file", "path": clean_abs_path(ref.get("path") if ref.get("path") is not None else _missing(f"{rpath}.path"), f"{rpath}.path")}
         else:
             _known(ref, {"name", "optional"}, rpath)
-            entry = {"kind": "configMap" if kind == "configMapRef" else "secret", "name": dns_label(ref.get("name") if ref.get("name") is not None else _missing(f"{rpath}.name"), f"{rpath}.name")}
+            entry = {
+                "kind": "configMap" if kind == "configMapRef" else "secret",
+                "name": dns_label(ref.get("name") if ref.get("name") is not None else _missing(f"{rpath}.name"), f"{rpath}.name"),
+            }
         entry["optional"] = _bool(ref, "optional", rpath)
         entry["prefix"] = prefix
         result.append(entry)
@@ -350,7 +371,11 @@ def _volumes(value, path):
             allowed = ("", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice", "BlockDevice")
             if host_type not in allowed:
                 raise SpecError(f"{bpath}.type", f"must be one of {', '.join(repr(a) for a in allowed)}")
-            result[name] = {"kind": "hostPath", "path": clean_abs_path(body.get("path") if body.get("path") is not None else _missing(f"{bpath}.path"), f"{bpath}.path"), "type": host_type}
+            result[name] = {
+                "kind": "hostPath",
+                "path": clean_abs_path(body.get("path") if body.get("path") is not None else _missing(f"{bpath}.path"), f"{bpath}.path"),
+                "type": host_type,
+            }
         elif kind == "emptyDir":
             _known(body, {"medium", "sizeLimit"}, bpath)
             medium = _str(body, "medium", bpath, default="")
@@ -361,7 +386,7 @@ def _volumes(value, path):
                 try:
                     entry["sizeLimit"] = quantity.memory_bytes(body["sizeLimit"])
                 except quantity.QuantityError as exc:
-                    raise SpecError(f"{bpath}.sizeLimit", str(exc))
+                    raise SpecError(f"{bpath}.sizeLimit", str(exc)) from None
             result[name] = entry
         else:
             _known(body, {"claimName", "readOnly"}, bpath)
@@ -395,8 +420,20 @@ def _ports(value, path):
 
 
 CONTAINER_FIELDS = {
-    "name", "command", "args", "env", "envFrom", "workingDir", "securityContext", "resources", "ports",
-    "livenessProbe", "readinessProbe", "startupProbe", "lifecycle", "volumeMounts",
+    "name",
+    "command",
+    "args",
+    "env",
+    "envFrom",
+    "workingDir",
+    "securityContext",
+    "resources",
+    "ports",
+    "livenessProbe",
+    "readinessProbe",
+    "startupProbe",
+    "lifecycle",
+    "volumeMounts",
 }
 
 
@@ -461,7 +498,12 @@ def _container(value, path, volumes, pod_security):
 
 
 POD_FIELDS = {
-    "containers", "restartPolicy", "terminationGracePeriodSeconds", "volumes", "securityContext", "hostname",
+    "containers",
+    "restartPolicy",
+    "terminationGracePeriodSeconds",
+    "volumes",
+    "securityContext",
+    "hostname",
     "activeDeadlineSeconds",
 } | set(SCHEDULING_FIELDS)
 

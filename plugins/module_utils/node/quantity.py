@@ -11,7 +11,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import re
-from decimal import Decimal, InvalidOperation, ROUND_CEILING
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
 
 _QUANTITY = re.compile(r"^([+]?[0-9]+(?:\.[0-9]*)?|[+]?\.[0-9]+)(?:([eE][+-]?[0-9]+)|(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E))?$")
 _SUFFIX = {
@@ -57,7 +57,7 @@ def parse_quantity(value):
         else:
             result = result * _SUFFIX[suffix]
     except (InvalidOperation, OverflowError):
-        raise QuantityError("%r is not a quantity" % value)
+        raise QuantityError("%r is not a quantity" % value) from None
     if result < 0:
         raise QuantityError("%r must not be negative" % value)
     return result

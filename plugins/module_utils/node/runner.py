@@ -10,8 +10,7 @@ import os
 import sys
 import time
 
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node import systemctl
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge, systemctl
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import units as render
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, dns_label, labels, validate_pod
 
@@ -128,8 +127,12 @@ def run_pod(module):
             time.sleep(0.2)
             observed = converge.observe(host, params["owner_kind"], owner)
         if not all(_settled(p) for p in observed):
-            module.fail_json(msg=f"pods not ready after {params['wait_timeout']}s: {', '.join(p['name'] for p in observed if not _settled(p))}",
-                             changed=changed, pods=observed, **plan.summary())
+            module.fail_json(
+                msg=f"pods not ready after {params['wait_timeout']}s: {', '.join(p['name'] for p in observed if not _settled(p))}",
+                changed=changed,
+                pods=observed,
+                **plan.summary(),
+            )
     result = dict(
         changed=changed,
         pods=observed,

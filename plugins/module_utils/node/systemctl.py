@@ -17,7 +17,7 @@ class SystemctlError(RuntimeError):
 
 
 def _run(args, check=True):
-    done = subprocess.run(["systemctl"] + args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+    done = subprocess.run(["systemctl"] + args, stdin=subprocess.DEVNULL, capture_output=True, check=False)
     out = done.stdout.decode("utf-8", "replace")
     err = done.stderr.decode("utf-8", "replace")
     if check and done.returncode != 0:

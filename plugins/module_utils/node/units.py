@@ -35,7 +35,7 @@ def parse_unit_name(unit):
     """(pod, container, probe kind or None, suffix) for one of our unit names, else None."""
     if not unit.startswith(UNIT_PREFIX):
         return None
-    stem, _, suffix = unit[len(UNIT_PREFIX):].rpartition(".")
+    stem, _, suffix = unit[len(UNIT_PREFIX) :].rpartition(".")
     parts = stem.split(".")
     if len(parts) == 2 and suffix == "service":
         return parts[0], parts[1], None, suffix
@@ -64,8 +64,8 @@ def expand(text, variables):
             if nxt == "(":
                 end = text.find(")", i + 2)
                 if end >= 0:
-                    name = text[i + 2:end]
-                    out.append(variables[name] if name in variables else text[i:end + 1])
+                    name = text[i + 2 : end]
+                    out.append(variables[name] if name in variables else text[i : end + 1])
                     i = end + 1
                     continue
         out.append(char)
@@ -114,7 +114,7 @@ def _quote_word(word, variables=None):
         if char == "$":
             if variables is not None and word.startswith("$(", i):
                 end = word.find(")", i + 2)
-                name = word[i + 2:end] if end >= 0 else None
+                name = word[i + 2 : end] if end >= 0 else None
                 if name is not None and name in variables:
                     # systemd substitutes it from the environment file as exactly one word part.
                     out.append("${" + name + "}")
@@ -176,7 +176,7 @@ def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet
     for container in spec["containers"]:
         cname = container["name"]
         unit = container_unit(name, cname)
-        variables = {n: "" for n in env_names.get(cname, ())}
+        variables = dict.fromkeys(env_names.get(cname, ()), "")
         hook_args = [state_dir, name, cname]
         timers = []
         for field, kind in PROBE_UNIT_KIND.items():
