@@ -34,6 +34,32 @@ DEPLOYMENT_ARGS = dict(
     restart=dict(type="bool", default=False),
 )
 
+DAEMONSET_ARGS = dict(
+    FLEET_ARGS,
+    selector=dict(type="dict"),
+    template=dict(type="dict"),
+    updateStrategy=dict(type="dict"),
+    minReadySeconds=dict(type="int", default=0),
+    revisionHistoryLimit=dict(type="int", default=10),
+    progressDeadlineSeconds=dict(type="int", default=600),
+)
+
+STATEFULSET_ARGS = dict(
+    FLEET_ARGS,
+    replicas=dict(type="int", default=1),
+    selector=dict(type="dict"),
+    template=dict(type="dict"),
+    serviceName=dict(type="str"),
+    ordinals=dict(type="dict"),
+    volumeClaimTemplates=dict(type="list", elements="dict", default=[]),
+    podManagementPolicy=dict(type="str", default="OrderedReady", choices=["OrderedReady", "Parallel"]),
+    updateStrategy=dict(type="dict"),
+    persistentVolumeClaimRetentionPolicy=dict(type="dict"),
+    minReadySeconds=dict(type="int", default=0),
+    revisionHistoryLimit=dict(type="int", default=10),
+    unsafeMoveOnNodeLoss=dict(type="bool", default=False),
+)
+
 
 def refuse_outside_action(module):
     """The workload modules run as action plugins on the controller; reaching a host means a wrong setup."""

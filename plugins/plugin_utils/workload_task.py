@@ -134,7 +134,7 @@ class WorkloadTask:
                 continue
             pods = []
             for start in actions.start if actions else ():
-                template = step.templates[start.revision]
+                template = step.templates[start.key]
                 metadata = template.get("metadata") or {}
                 pods.append(
                     {

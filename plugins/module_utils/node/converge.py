@@ -85,6 +85,14 @@ class Host:
     def env_path(self, pod, container):
         return os.path.join(self.pod_dir(pod), "env", f"{container}.env")
 
+    def env_files(self, pod):
+        """The environment files of a pod on this host (of current and removed containers)."""
+        directory = os.path.dirname(self.env_path(pod, "x"))
+        try:
+            return [os.path.join(directory, f) for f in sorted(os.listdir(directory)) if f.endswith(".env")]
+        except FileNotFoundError:
+            return []
+
     def runtime_dir(self, pod, container=None):
         base = os.path.join(self.run_dir, "pods", pod)
         return os.path.join(base, container) if container else base
@@ -172,20 +180,21 @@ def _env_sources(host, pods):
 
 def _check_host_paths(pods):
     for index, pod in enumerate(pods):
-        for vname, volume in pod["spec"]["volumes"].items():
+        # Freshly validated pods keep spec.volumes in input order: the position is the index of the input list.
+        for vindex, volume in enumerate(pod["spec"]["volumes"].values()):
             if volume["kind"] != "hostPath" or volume["type"] in ("", "DirectoryOrCreate", "FileOrCreate"):
                 continue
             try:
                 mode = os.stat(volume["path"]).st_mode
             except FileNotFoundError:
                 raise SpecError(
-                    f"pods[{index}].spec.volumes[{vname!r}].hostPath.path", f"{volume['path']} does not exist on this host (type {volume['type']})"
+                    f"pods[{index}].spec.volumes[{vindex}].hostPath.path", f"{volume['path']} does not exist on this host (type {volume['type']})"
                 ) from None
             check = {"Directory": stat.S_ISDIR, "File": stat.S_ISREG, "Socket": stat.S_ISSOCK, "CharDevice": stat.S_ISCHR, "BlockDevice": stat.S_ISBLK}[
                 volume["type"]
             ]
             if not check(mode):
-                raise SpecError(f"pods[{index}].spec.volumes[{vname!r}].hostPath.path", f"{volume['path']} is not a {volume['type']}")
+                raise SpecError(f"pods[{index}].spec.volumes[{vindex}].hostPath.path", f"{volume['path']} is not a {volume['type']}")
 
 
 def _pod_record(pod, owner_kind, owner_name):
@@ -287,11 +296,13 @@ def plan(host, owner_kind, owner_name, pods, state, python, observed_units=None,
         units_by_pod.setdefault(parsed[0], set()).add(unit)
 
     for name, pod in sorted(wanted.items()):
-        env_files, env_names = {}, {}
+        env_files, env_names, env_counts = {}, {}, {}
         for container in pod["spec"]["containers"]:
-            variables, _skipped = render.resolve_env(container, sources, pod["name"], pod["spec"].get("hostname") or pod["name"])
+            variables, _skipped, defined = render.container_env(container, sources, pod["name"], pod["spec"].get("hostname") or pod["name"])
             env_files[container["name"]] = render.render_env_file(variables)
-            env_names[container["name"]] = list(variables)
+            env_counts[container["name"]] = len(variables)
+            # Only the user's names are known to $(VAR) in command/args (HOSTNAME/POD_NAME are exported, not defined).
+            env_names[container["name"]] = defined
         desired_units = render.render_pod(pod, owner, env_names, host.state_dir, python, host.run_dir)
         record = _pod_record(pod, owner_kind, owner_name)
         existing = records.get(name)
@@ -331,9 +342,13 @@ def plan(host, owner_kind, owner_name, pods, state, python, observed_units=None,
                         "before_header": path,
                         "after_header": path,
                         "before": "(environment: not shown)\n" if existing else "",
-                        "after": f"(environment: {len(env_names[container['name']])} variables, not shown)\n",
+                        "after": f"(environment: {env_counts[container['name']]} variables, not shown)\n",
                     }
                 )
+        # A container removed from the pod leaves no environment file (it may hold secrets) behind.
+        for path in sorted(set(host.env_files(name)) - {host.env_path(name, c["name"]) for c in pod["spec"]["containers"]}):
+            result.removals.append(path)
+            result.diff.append({"before_header": path, "after_header": "(removed)", "before": "(environment: not shown)\n", "after": ""})
         for unit in sorted(current_units - set(desired_units)):
             result.removals.append(os.path.join(host.unit_dir, unit))
             result.stop_units.add(unit)

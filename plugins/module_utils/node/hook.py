@@ -60,7 +60,8 @@ def backoff_delay(consecutive_failures):
     """Seconds to wait before the next start: the first restart is immediate, then 10 s doubling, capped at 5 min."""
     if consecutive_failures < 2:
         return 0.0
-    return min(BACKOFF_BASE * (2 ** (consecutive_failures - 2)), BACKOFF_CAP)
+    # Exponent capped first: 2**1024 no longer converts to a float (after days of crash loop).
+    return min(BACKOFF_BASE * (2 ** min(consecutive_failures - 2, 32)), BACKOFF_CAP)
 
 
 def load_container(state_dir, pod, container):
@@ -75,7 +76,8 @@ def load_env(state_dir, pod, container):
     """Parse the container's env file (written by the node module in systemd's double-quoted form)."""
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
     try:
-        with open(os.path.join(state_dir, "pods", pod, "env", f"{container}.env")) as handle:
+        # newline="": universal newlines would turn a '\r' in a value into '\n'.
+        with open(os.path.join(state_dir, "pods", pod, "env", f"{container}.env"), newline="") as handle:
             text = handle.read()
     except OSError:
         return env
@@ -284,8 +286,9 @@ def cmd_handler(state_dir, pod, container, which):
 
 
 def main(argv):
-    if len(argv) < 4:
-        print("usage: hostfleet-hook pre|post|exited|probe KIND|handler NAME STATE_DIR POD CONTAINER", file=sys.stderr)
+    usage = "usage: hostfleet-hook pre|post|exited|probe KIND|handler NAME STATE_DIR POD CONTAINER"
+    if len(argv) < (5 if argv and argv[0] in ("probe", "handler") else 4):
+        print(usage, file=sys.stderr)
         return 2
     action = argv[0]
     if action in ("probe", "handler"):

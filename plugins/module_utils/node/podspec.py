@@ -14,11 +14,21 @@ import re
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import quantity
 
-DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # what systemd accepts in environment files
-_LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
-_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_PORT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# Used with fullmatch: '$' would also match before a trailing newline (the public one is anchored with \A...\Z too).
+DNS1123_LABEL = re.compile(r"\A[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # what systemd accepts in environment files
+_LABEL_NAME = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?")
+_DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_PORT_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_HOST = re.compile(r"[A-Za-z0-9.:-]+")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_REVISION = re.compile(r"[A-Za-z0-9._-]{1,63}")
+_DIGITS = re.compile(r"[0-9]+")  # not str.isdigit(), which is also true for '²' and other Unicode digits
+# Line terminators of systemd's unit reader and the other C0 controls; tab is fine (escaped where needed).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# systemd refuses an executable path with quotes, backslashes or control characters (string_is_safe()).
+_EXEC_UNSAFE = re.compile(r"[\x00-\x1f\x7f\"'\\]")
+INT64_MAX = 2**63 - 1
 
 RESTART_POLICIES = ("Always", "OnFailure", "Never")
 PROBE_KINDS = ("startupProbe", "livenessProbe", "readinessProbe")
@@ -58,10 +68,12 @@ def _known(mapping, allowed, path):
     return mapping
 
 
-def _int(mapping, key, path, default=None, minimum=None, maximum=None):
+def _int(mapping, key, path, default=None, minimum=None, maximum=INT64_MAX):
     if mapping.get(key) is None:
         return default
     value = _expect(mapping[key], int, f"{path}.{key}")
+    if not -INT64_MAX - 1 <= value <= INT64_MAX:
+        raise SpecError(f"{path}.{key}", "is out of range (a 64-bit integer)")
     if minimum is not None and value < minimum:
         raise SpecError(f"{path}.{key}", f"must be at least {minimum}, got {value}")
     if maximum is not None and value > maximum:
@@ -86,9 +98,16 @@ def _bool(mapping, key, path, default=False):
 def dns_label(value, path):
     """A DNS-1123 label: lowercase alphanumerics and '-', 1 to 63 characters."""
     _expect(value, str, path)
-    if not value or len(value) > 63 or not DNS1123_LABEL.match(value):
+    if not value or len(value) > 63 or not DNS1123_LABEL.fullmatch(value):
         raise SpecError(path, f"{value!r} is not a DNS-1123 label (lowercase letters, digits and '-', starting and ending alphanumeric, at most 63 characters)")
     return value
+
+
+def _text(value, path):
+    """str() of a scalar; integers beyond 64 bits are refused (str() of a huge int even raises ValueError on Python 3.11+)."""
+    if isinstance(value, int) and not isinstance(value, bool) and not -INT64_MAX - 1 <= value <= INT64_MAX:
+        raise SpecError(path, "is out of range (a 64-bit integer)")
+    return str(value)
 
 
 def _string_list(value, path, allow_empty=True):
@@ -98,7 +117,7 @@ def _string_list(value, path, allow_empty=True):
     for i, item in enumerate(value):
         if isinstance(item, bool) or not isinstance(item, (str, int, float)):
             raise SpecError(f"{path}[{i}]", f"must be a string, got {_type_name(item)}")
-        if "\x00" in str(item):
+        if "\x00" in _text(item, f"{path}[{i}]"):
             raise SpecError(f"{path}[{i}]", "must not contain NUL characters")
     return [str(item) for item in value]
 
@@ -108,18 +127,23 @@ def clean_abs_path(value, path):
     if not value.startswith("/"):
         raise SpecError(path, f"{value!r} must be an absolute path")
     parts = value.split("/")
-    if ".." in parts or "." in parts[1:] or "\x00" in value or "\n" in value:
-        raise SpecError(path, f"{value!r} must be a clean absolute path (no '.', '..', NUL or newline)")
-    return "/" + "/".join(p for p in parts if p) if value != "/" else "/"
+    # A '\r' or any other control character (but tab) would end or garble the unit file line the path goes to.
+    if ".." in parts or "." in parts[1:] or _CONTROL.search(value):
+        raise SpecError(path, f"{value!r} must be a clean absolute path (no '.', '..' or control characters)")
+    clean = "/" + "/".join(p for p in parts if p) if value != "/" else "/"
+    if clean[-1] in " \t":
+        # systemd strips trailing whitespace from unit file lines (WorkingDirectory=, the end of BindPaths=).
+        raise SpecError(path, f"{value!r} must not end with whitespace")
+    return clean
 
 
 def _label_key(key, path):
     if not isinstance(key, str) or not key:
         raise SpecError(path, "label and annotation keys must be non-empty strings")
-    prefix, _, name = key.rpartition("/")
-    if prefix and (len(prefix) > 253 or not _DNS1123_SUBDOMAIN.match(prefix)):
+    prefix, slash, name = key.rpartition("/")
+    if slash and (not prefix or len(prefix) > 253 or not _DNS1123_SUBDOMAIN.fullmatch(prefix)):
         raise SpecError(f"{path}[{key!r}]", "key prefix must be a DNS-1123 subdomain")
-    if not name or len(name) > 63 or not _LABEL_NAME.match(name):
+    if not name or len(name) > 63 or not _LABEL_NAME.fullmatch(name):
         raise SpecError(f"{path}[{key!r}]", "key name must be 1-63 characters of [A-Za-z0-9-_.], starting and ending alphanumeric")
 
 
@@ -133,8 +157,8 @@ def labels(value, path):
         _label_key(key, path)
         if isinstance(val, bool) or not isinstance(val, (str, int, float)):
             raise SpecError(f"{path}[{key!r}]", f"label values must be strings, got {_type_name(val)}")
-        val = str(val)
-        if len(val) > 63 or not _LABEL_NAME.match(val):
+        val = _text(val, f"{path}[{key!r}]")
+        if len(val) > 63 or not _LABEL_NAME.fullmatch(val):
             raise SpecError(f"{path}[{key!r}]", f"{val!r} is not a valid label value (at most 63 characters of [A-Za-z0-9-_.], alphanumeric at both ends)")
         result[key] = val
     return dict(sorted(result.items()))
@@ -149,37 +173,37 @@ def annotations(value, path):
         _label_key(key, path)
         if isinstance(val, (dict, list)) or val is None:
             raise SpecError(f"{path}[{key!r}]", "annotation values must be strings")
-        result[key] = val if isinstance(val, str) else str(val).lower() if isinstance(val, bool) else str(val)
+        result[key] = val if isinstance(val, str) else str(val).lower() if isinstance(val, bool) else _text(val, f"{path}[{key!r}]")
     return dict(sorted(result.items()))
 
 
 def _port(value, path, named_ports=None):
-    if isinstance(value, str) and not value.isdigit():
+    if isinstance(value, str) and not _DIGITS.fullmatch(value):
         if named_ports is not None and value in named_ports:
             return named_ports[value]
         raise SpecError(path, f"named port {value!r} is not declared in the container's ports")
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise SpecError(path, f"must be a port number or a port name, got {_type_name(value)}")
-    number = int(value)
-    if not 1 <= number <= 65535:
-        raise SpecError(path, f"port {number} is outside 1-65535")
+    # int() and str() refuse numbers of more than 4300 digits on Python 3.11+: no need to convert what is too long anyway.
+    number = value if isinstance(value, int) else int(value) if len(value.lstrip("0")) <= 5 else None
+    if number is None or not 1 <= number <= 65535:
+        raise SpecError(path, f"port {number} is outside 1-65535" if number is not None and abs(number) < 10**9 else "port number is outside 1-65535")
     return number
 
 
 def _host(mapping, path):
     host = _str(mapping, "host", path, default="127.0.0.1")
-    if not re.match(r"^[A-Za-z0-9.:-]+$", host):
+    if not _HOST.fullmatch(host):
         raise SpecError(f"{path}.host", f"{host!r} is not a host name or address")
     return host
 
 
-def _handler(value, path, named_ports, kinds):
-    """exec / httpGet / tcpSocket (/ sleep for preStop): exactly one."""
-    _known(
-        value,
-        set(kinds) | {"initialDelaySeconds", "periodSeconds", "timeoutSeconds", "successThreshold", "failureThreshold", "terminationGracePeriodSeconds"},
-        path,
-    )
+PROBE_FIELDS = ("initialDelaySeconds", "periodSeconds", "timeoutSeconds", "successThreshold", "failureThreshold", "terminationGracePeriodSeconds")
+
+
+def _handler(value, path, named_ports, kinds, extra_fields=()):
+    """exec / httpGet / tcpSocket (/ sleep for preStop): exactly one; probes also take PROBE_FIELDS."""
+    _known(value, set(kinds) | set(extra_fields), path)
     present = [k for k in kinds if value.get(k) is not None]
     if len(present) != 1:
         raise SpecError(path, f"exactly one of {', '.join(kinds)} must be set")
@@ -206,12 +230,12 @@ def _handler(value, path, named_ports, kinds):
         if not url_path.startswith("/") or any(c in url_path for c in "\r\n \x00"):
             raise SpecError(f"{sub}.path", f"{url_path!r} must start with '/' and contain no spaces or line breaks")
         headers = []
-        for i, header in enumerate(_expect(body.get("httpHeaders") or [], list, f"{sub}.httpHeaders")):
+        for i, header in enumerate(_expect(_or_empty(body.get("httpHeaders"), list), list, f"{sub}.httpHeaders")):
             hpath = f"{sub}.httpHeaders[{i}]"
             _known(header, {"name", "value"}, hpath)
             name = _str(header, "name", hpath, required=True)
             val = _str(header, "value", hpath, default="")
-            if not re.match(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", name) or any(c in val for c in "\r\n\x00"):
+            if not _HEADER_NAME.fullmatch(name) or any(c in val for c in "\r\n\x00"):
                 raise SpecError(hpath, "header names must be tokens and values must not contain line breaks")
             headers.append({"name": name, "value": val})
         return {
@@ -236,8 +260,13 @@ def _missing(path):
     raise SpecError(path, "is required")
 
 
+def _or_empty(value, kind):
+    # Not `value or []`: a falsy value of the wrong type ("", 0, false) must reach the type check.
+    return kind() if value is None else value
+
+
 def _probe(value, path, named_ports, kind):
-    result = _handler(value, path, named_ports, ("exec", "httpGet", "tcpSocket"))
+    result = _handler(value, path, named_ports, ("exec", "httpGet", "tcpSocket"), PROBE_FIELDS)
     result["initialDelaySeconds"] = _int(value, "initialDelaySeconds", path, default=0, minimum=0)
     result["periodSeconds"] = _int(value, "periodSeconds", path, default=10, minimum=1)
     result["timeoutSeconds"] = _int(value, "timeoutSeconds", path, default=1, minimum=1)
@@ -272,7 +301,7 @@ def _resources(value, path):
     _known(value, {"requests", "limits"}, path)
     result = {}
     for part, allowed in (("requests", ("cpu", "memory")), ("limits", ("cpu", "memory", "pids"))):
-        section = value.get(part) or {}
+        section = _or_empty(value.get(part), dict)
         _known(section, set(allowed), f"{path}.{part}")
         parsed = {}
         for key, raw in section.items():
@@ -300,18 +329,18 @@ def _resources(value, path):
 def _env(value, path):
     result = []
     seen = {}
-    for i, item in enumerate(_expect(value or [], list, path)):
+    for i, item in enumerate(_expect(_or_empty(value, list), list, path)):
         ipath = f"{path}[{i}]"
         _known(item, {"name", "value"}, ipath)
         name = _str(item, "name", ipath, required=True)
-        if not _ENV_NAME.match(name):
+        if not _ENV_NAME.fullmatch(name):
             raise SpecError(f"{ipath}.name", f"{name!r} is not a valid environment variable name")
         val = item.get("value")
         if val is None:
             val = ""
         if isinstance(val, (dict, list)):
             raise SpecError(f"{ipath}.value", "must be a string (valueFrom is not supported on hosts)")
-        val = str(val).lower() if isinstance(val, bool) else str(val)
+        val = str(val).lower() if isinstance(val, bool) else _text(val, f"{ipath}.value")
         if "\x00" in val:
             raise SpecError(f"{ipath}.value", "must not contain NUL characters")
         if name in seen:
@@ -324,7 +353,7 @@ def _env(value, path):
 
 def _env_from(value, path):
     result = []
-    for i, item in enumerate(_expect(value or [], list, path)):
+    for i, item in enumerate(_expect(_or_empty(value, list), list, path)):
         ipath = f"{path}[{i}]"
         _known(item, {"configMapRef", "secretRef", "fileRef", "prefix"}, ipath)
         sources = [k for k in ("configMapRef", "secretRef", "fileRef") if item.get(k) is not None]
@@ -334,7 +363,7 @@ def _env_from(value, path):
         ref = item[kind]
         rpath = f"{ipath}.{kind}"
         prefix = _str(item, "prefix", ipath, default="")
-        if prefix and not _ENV_NAME.match(prefix):
+        if prefix and not _ENV_NAME.fullmatch(prefix):
             raise SpecError(f"{ipath}.prefix", f"{prefix!r} is not a valid environment variable prefix")
         if kind == "fileRef":
             _known(ref, {"path", "optional"}, rpath)
@@ -353,7 +382,7 @@ def _env_from(value, path):
 
 def _volumes(value, path):
     result = {}
-    for i, item in enumerate(_expect(value or [], list, path)):
+    for i, item in enumerate(_expect(_or_empty(value, list), list, path)):
         ipath = f"{path}[{i}]"
         _known(item, {"name", "hostPath", "emptyDir", "persistentVolumeClaim"}, ipath)
         name = dns_label(item.get("name") if item.get("name") is not None else _missing(f"{ipath}.name"), f"{ipath}.name")
@@ -398,7 +427,7 @@ def _volumes(value, path):
 def _ports(value, path):
     result = []
     names = {}
-    for i, item in enumerate(_expect(value or [], list, path)):
+    for i, item in enumerate(_expect(_or_empty(value, list), list, path)):
         ipath = f"{path}[{i}]"
         _known(item, {"name", "containerPort", "hostPort", "protocol"}, ipath)
         port = _port(item.get("containerPort") if item.get("containerPort") is not None else _missing(f"{ipath}.containerPort"), f"{ipath}.containerPort")
@@ -409,7 +438,7 @@ def _ports(value, path):
             entry["hostPort"] = _port(item["hostPort"], f"{ipath}.hostPort")
         name = _str(item, "name", ipath)
         if name is not None:
-            if len(name) > 15 or not _PORT_NAME.match(name):
+            if len(name) > 15 or not _PORT_NAME.fullmatch(name):
                 raise SpecError(f"{ipath}.name", f"{name!r} is not a valid port name (at most 15 lowercase alphanumerics and '-')")
             if name in names:
                 raise SpecError(f"{ipath}.name", f"duplicate port name {name!r}")
@@ -437,7 +466,7 @@ CONTAINER_FIELDS = {
 }
 
 
-def _container(value, path, volumes, pod_security):
+def _container(value, path, volumes, pod_security, pod_path):
     _known(value, CONTAINER_FIELDS | {"image"}, path)
     if value.get("image") is not None:
         raise SpecError(f"{path}.image", "OCI images are not supported yet: containers run as host processes (give command/args)")
@@ -447,12 +476,19 @@ def _container(value, path, volumes, pod_security):
     command = _string_list(value["command"], f"{path}.command", allow_empty=False)
     if not command[0].startswith("/"):
         raise SpecError(f"{path}.command[0]", f"{command[0]!r} must be an absolute path to an executable")
-    args = _string_list(value.get("args") or [], f"{path}.args")
+    if _EXEC_UNSAFE.search(command[0]) or command[0].endswith("/"):
+        raise SpecError(
+            f"{path}.command[0]", f"{command[0]!r}: systemd refuses executable paths with quotes, backslashes or control characters, or ending in '/'"
+        )
+    args = _string_list(_or_empty(value.get("args"), list), f"{path}.args")
     ports, named_ports = _ports(value.get("ports"), f"{path}.ports")
     security = dict(pod_security)
-    security.update(_security_context(value.get("securityContext"), f"{path}.securityContext"))
+    own_security = _security_context(value.get("securityContext"), f"{path}.securityContext")
+    security.update(own_security)
     if security.get("runAsNonRoot") and not security.get("runAsUser"):
-        raise SpecError(f"{path}.securityContext.runAsNonRoot", "requires a non-zero runAsUser (there is no image user to check on a host)")
+        # Named where the user wrote runAsNonRoot: the container's own securityContext, else the pod's.
+        where = f"{path}.securityContext" if own_security.get("runAsNonRoot") else f"{pod_path}.securityContext"
+        raise SpecError(f"{where}.runAsNonRoot", "requires a non-zero runAsUser (there is no image user to check on a host)")
     working_dir = value.get("workingDir")
     result = {
         "name": name,
@@ -478,7 +514,7 @@ def _container(value, path, volumes, pod_security):
         if lifecycle.get("preStop") is not None:
             result["lifecycle"]["preStop"] = _handler(lifecycle["preStop"], f"{path}.lifecycle.preStop", named_ports, ("exec", "httpGet", "tcpSocket", "sleep"))
     mount_paths = set()
-    for i, mount in enumerate(_expect(value.get("volumeMounts") or [], list, f"{path}.volumeMounts")):
+    for i, mount in enumerate(_expect(_or_empty(value.get("volumeMounts"), list), list, f"{path}.volumeMounts")):
         mpath = f"{path}.volumeMounts[{i}]"
         _known(mount, {"name", "mountPath", "readOnly", "subPath"}, mpath)
         vol = _str(mount, "name", mpath, required=True)
@@ -491,8 +527,8 @@ def _container(value, path, volumes, pod_security):
             raise SpecError(f"{mpath}.mountPath", f"{target!r} is mounted twice")
         mount_paths.add(target)
         sub_path = _str(mount, "subPath", mpath, default="")
-        if sub_path and (sub_path.startswith("/") or ".." in sub_path.split("/") or "\x00" in sub_path or "\n" in sub_path):
-            raise SpecError(f"{mpath}.subPath", f"{sub_path!r} must be a relative path without '..'")
+        if sub_path and (sub_path.startswith("/") or ".." in sub_path.split("/") or _CONTROL.search(sub_path) or sub_path.rstrip("/")[-1:] in (" ", "\t")):
+            raise SpecError(f"{mpath}.subPath", f"{sub_path!r} must be a relative path without '..', control characters or trailing whitespace")
         result["volumeMounts"].append({"name": vol, "mountPath": target, "readOnly": _bool(mount, "readOnly", mpath), "subPath": sub_path.strip("/")})
     return result
 
@@ -525,7 +561,7 @@ def validate_pod_spec(spec, path="spec"):
     result_containers = []
     names = set()
     for i, container in enumerate(containers):
-        normal = _container(container, f"{path}.containers[{i}]", volumes, pod_security)
+        normal = _container(container, f"{path}.containers[{i}]", volumes, pod_security, path)
         if normal["name"] in names:
             raise SpecError(f"{path}.containers[{i}].name", f"duplicate container name {normal['name']!r}")
         names.add(normal["name"])
@@ -552,7 +588,7 @@ def validate_pod(pod, path):
     _known(pod, {"name", "labels", "annotations", "revision", "spec"}, path)
     name = dns_label(pod.get("name") if pod.get("name") is not None else _missing(f"{path}.name"), f"{path}.name")
     revision = _str(pod, "revision", path, default="")
-    if revision and not re.match(r"^[A-Za-z0-9._-]{1,63}$", revision):
+    if revision and not _REVISION.fullmatch(revision):
         raise SpecError(f"{path}.revision", f"{revision!r} must be 1-63 characters of [A-Za-z0-9._-]")
     return {
         "name": name,

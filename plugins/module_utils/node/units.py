@@ -18,8 +18,7 @@ UNIT_DIR = "/etc/systemd/system"
 WANTS_DIR = "/etc/systemd/system/multi-user.target.wants"
 HEADER = "# Managed by hostfleet.workloads; changes here are overwritten.\n"
 PROBE_UNIT_KIND = {"startupProbe": "startup", "livenessProbe": "liveness", "readinessProbe": "readiness"}
-_SYSTEMD_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_REFERENCE = re.compile(r"\$\(([^)]*)\)")
+_SYSTEMD_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def container_unit(pod, container):
@@ -46,7 +45,7 @@ def parse_unit_name(unit):
 
 def valid_env_name(name):
     """systemd accepts only shell-style variable names in environment files."""
-    return bool(_SYSTEMD_ENV_NAME.match(name))
+    return bool(_SYSTEMD_ENV_NAME.fullmatch(name))
 
 
 def expand(text, variables):
@@ -73,26 +72,36 @@ def expand(text, variables):
     return "".join(out)
 
 
-def resolve_env(container, sources, pod_name, hostname):
+def container_env(container, sources, pod_name, hostname):
     """The container's environment in Kubernetes' order: envFrom sources, then env (which may use $(VAR)).
 
     ``sources`` maps ("configMap"|"secret", name) or ("file", path) to a dict of
     variables, or None when missing (already checked by the caller for
     non-optional sources). Keys systemd cannot carry are skipped, as the
-    kubelet skips invalid keys. Returns (variables as an ordered dict, skipped keys).
+    kubelet skips invalid keys. Returns (variables as an ordered dict, skipped
+    keys, the names the user defined). HOSTNAME and POD_NAME are exported too,
+    but Kubernetes does not define them for $(VAR): only the user's names are
+    known to the expansion, here and in command/args.
     """
     variables = {"HOSTNAME": hostname, "POD_NAME": pod_name}
+    defined = {}
     skipped = []
     for entry in container["envFrom"]:
         key = ("file", entry["path"]) if entry["kind"] == "file" else (entry["kind"], entry["name"])
         for name, value in sorted((sources.get(key) or {}).items()):
             full = entry["prefix"] + name
             if valid_env_name(full):
-                variables[full] = value
+                variables[full] = defined[full] = value
             else:
                 skipped.append(full)
     for item in container["env"]:
-        variables[item["name"]] = expand(item["value"], variables)
+        variables[item["name"]] = defined[item["name"]] = expand(item["value"], defined)
+    return variables, skipped, list(defined)
+
+
+def resolve_env(container, sources, pod_name, hostname):
+    """(variables, skipped keys) of container_env."""
+    variables, skipped, _defined = container_env(container, sources, pod_name, hostname)
     return variables, skipped
 
 
@@ -105,8 +114,26 @@ def render_env_file(variables):
     return "".join(lines)
 
 
-def _quote_word(word, variables=None):
+_ESCAPES = {"%": "%%", "\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _escape_char(char):
+    """One character inside a quoted Exec*= word (not '$', whose handling depends on the word)."""
+    if char in _ESCAPES:
+        return _ESCAPES[char]
+    if char < " " or char == "\x7f":
+        # Raw, a '\r' would end the unit file line; other control characters are no better kept raw.
+        return "\\x%02x" % ord(char)
+    return char
+
+
+def _quote_word(word, variables=None, first=False):
     """One ExecStart= word: quoted, with systemd's escapes; $(VAR) of a known variable becomes ${VAR}."""
+    if first:
+        # systemd substitutes nothing in the executable path, so '$' stays as is (and $(VAR) cannot be
+        # honoured there); Kubernetes' '$$' still stands for one '$'.
+        text = expand(word, {}) if variables is not None else word
+        return '"' + "".join(_escape_char(char) for char in text) + '"'
     out = []
     i = 0
     while i < len(word):
@@ -114,10 +141,14 @@ def _quote_word(word, variables=None):
         if char == "$":
             if variables is not None and word.startswith("$(", i):
                 end = word.find(")", i + 2)
-                name = word[i + 2 : end] if end >= 0 else None
-                if name is not None and name in variables:
-                    # systemd substitutes it from the environment file as exactly one word part.
-                    out.append("${" + name + "}")
+                if end >= 0:
+                    name = word[i + 2 : end]
+                    if name in variables:
+                        # systemd substitutes it from the environment file as exactly one word part.
+                        out.append("${" + name + "}")
+                    else:
+                        # Kubernetes keeps an unknown reference verbatim, a '$$' inside it included.
+                        out.append("".join("$$" if c == "$" else _escape_char(c) for c in word[i : end + 1]))
                     i = end + 1
                     continue
             if variables is not None and word.startswith("$$", i):
@@ -125,25 +156,15 @@ def _quote_word(word, variables=None):
                 i += 2
                 continue
             out.append("$$")
-        elif char == "%":
-            out.append("%%")
-        elif char == "\\":
-            out.append("\\\\")
-        elif char == '"':
-            out.append('\\"')
-        elif char == "\n":
-            out.append("\\n")
-        elif char == "\t":
-            out.append("\\t")
         else:
-            out.append(char)
+            out.append(_escape_char(char))
         i += 1
     return '"' + "".join(out) + '"'
 
 
 def exec_line(argv, variables=None):
     """An Exec*= command line; with ``variables``, Kubernetes $(VAR) references are honoured."""
-    return " ".join("\\;" if word == ";" else _quote_word(word, variables) for word in argv)
+    return " ".join("\\;" if word == ";" else _quote_word(word, variables, first=i == 0) for i, word in enumerate(argv))
 
 
 def _cpu_quota(millis):
@@ -250,7 +271,8 @@ def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet
             # TERM to the main process, then KILL to everything left when the grace period ends.
             "KillMode=mixed\n",
             f"EnvironmentFile={state_dir}/pods/{name}/env/{cname}.env\n",
-            f"WorkingDirectory={container['workingDir'] or '/'}\n",
+            # No quoting or escapes there, but specifiers are expanded.
+            f"WorkingDirectory={(container['workingDir'] or '/').replace('%', '%%')}\n",
             f"SyslogIdentifier={name}/{cname}\n",
         ]
         if spec.get("activeDeadlineSeconds"):
@@ -281,5 +303,6 @@ def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet
 
 
 def _bind_word(path):
-    # Bind paths are clean absolute paths (validated); only ':' and specifiers need care.
-    return path.replace("%", "%%").replace(":", "\\:").replace(" ", "\\x20")
+    # BindPaths= knows no C escapes: a backslash takes the next character literally, so the separators
+    # (':', space, tab) and the backslash itself are escaped that way; '%' starts a specifier.
+    return path.replace("\\", "\\\\").replace("%", "%%").replace(":", "\\:").replace(" ", "\\ ").replace("\t", "\\\t")

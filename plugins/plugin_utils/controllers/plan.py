@@ -28,12 +28,24 @@ from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.plac
 
 @dataclass(frozen=True)
 class PodStart:
+    """One pod to start. ``template_key`` (optional): the key of its template in ``Step.templates``
+    when pods of one revision differ (a StatefulSet's identities); empty means ``revision``."""
+
     name: str
     node: str
     revision: str
+    template_key: str = ""
+
+    @property
+    def key(self) -> str:
+        """The key of this pod's template in ``Step.templates``."""
+        return self.template_key or self.revision
 
     def to_json(self) -> dict:
-        return {"name": self.name, "node": self.node, "revision": self.revision}
+        result = {"name": self.name, "node": self.node, "revision": self.revision}
+        if self.template_key:
+            result["template_key"] = self.template_key
+        return result
 
 
 @dataclass(frozen=True)
@@ -76,7 +88,9 @@ class Step:
       Apply all nodes in parallel (one node-module call per node).
     * ``templates``: revision hash → pod template (labels include
       ``pod-template-hash``, annotations the revision number) for every
-      revision being started.
+      revision being started; a start with a ``template_key`` (per-pod
+      templates, e.g. a StatefulSet's) finds its template under that key
+      (``PodStart.key``).
     * ``pending``: pods that fit nowhere. ``lost``: names of pods on NotReady nodes.
     * ``record``: the new record, to store and pass back next time.
     * ``status``: Kubernetes-shaped status, conditions included.
@@ -84,6 +98,9 @@ class Step:
     * ``finished``: stop looping (done, failed, or paused with nothing to do).
     * ``complete`` / ``failed`` / ``rolled_back``: the verdict on the requested spec.
     * ``description``: human lines for ``--check`` and logs; ``waiting_for``: why not done yet.
+    * ``volumes_to_delete``: node → persistent volume claim names whose data must be deleted
+      there (``/var/lib/hostfleet/volumes/<claimName>``), after this step's stops (StatefulSet
+      ``persistentVolumeClaimRetentionPolicy: Delete``); empty for every other kind.
     """
 
     actions: dict[str, NodeActions]
@@ -100,6 +117,7 @@ class Step:
     message: str = ""
     description: tuple[str, ...] = ()
     waiting_for: tuple[str, ...] = ()
+    volumes_to_delete: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -136,6 +154,7 @@ class Step:
             "message": self.message,
             "description": list(self.description),
             "waiting_for": list(self.waiting_for),
+            "volumes_to_delete": {n: list(v) for n, v in sorted(self.volumes_to_delete.items())},
         }
 
 
@@ -227,6 +246,31 @@ class Planner:
             self.pending.append(Pending(revision, count - len(placed), why))
         self.counters[revision] = self._allocator(revision).counter
         return len(placed)
+
+    def start_named(self, revision: str, name: str, node: str | None = None, template_key: str = "") -> str | None:
+        """Start ONE pod with a given name (a StatefulSet identity): on ``node`` when given (its data is
+        there), else where the scheduler places it. Returns the node, or None (recorded as pending)."""
+        info = self.templates.get(revision)
+        if info is None:
+            self.pending.append(Pending(revision, 1, "the template of this revision is not in the revision history"))
+            return None
+        template = PodTemplate(revision, self.labels(revision), info.constraints)
+        if node is None:
+            placed, why = self.fleet.place(template, 1, lambda: name)
+            if not placed:
+                self.pending.append(Pending(revision, 1, f"{name}: {why}"))
+                return None
+            node = placed[0].node
+        else:
+            target = self.fleet.nodes.get(node)
+            why = self.fleet.reason(target, template) if target is not None else "the node is not in the fleet"
+            if why:
+                self.pending.append(Pending(revision, 1, f"{name} is pinned to node {node} (its volumes are there): {why}"))
+                return None
+            self.fleet.add(PlacedPod(name, node, revision, dict(template.labels), info.constraints.requests))
+        self._taken.add(name)
+        self.starts.append(PodStart(name, node, revision, template_key))
+        return node
 
     def stop(self, pods: Iterable[ObservedPod], reason: str) -> int:
         n = 0

@@ -207,6 +207,27 @@ def test_stopped_containers_are_started_again(host):
     assert plan(host, raw_pod("b", restart_policy="OnFailure"), observed_units={"hf-b.main.service": ("loaded", "inactive", "dead")}).start_units == set()
 
 
+def test_removed_container_leaves_no_env_file(host):
+    converged(host, raw_pod("a"))
+    assert os.path.exists(host.env_path("a", "side"))
+    only_main = {"name": "a", "labels": {"app": "x"}, "spec": {"containers": [MAIN]}}
+    result = plan(host, only_main)
+    assert host.env_path("a", "side") in result.removals and host.env_path("a", "main") not in result.removals
+    assert "hf-a.side.service" in result.stop_units and result.updated == ["a"]
+    write_plan(host, result)
+    assert not os.path.exists(host.env_path("a", "side")) and os.path.exists(host.env_path("a", "main"))
+    assert_nothing_to_do(plan(host, only_main))
+
+
+def test_pod_name_and_hostname_references_need_a_definition(host):
+    result = plan(host, raw_pod("a", args=["$(POD_NAME)", "$(HOSTNAME)"]))
+    unit = result.writes[os.path.join(host.unit_dir, "hf-a.main.service")][0]
+    assert '"/bin/sleep" "inf" "$$(POD_NAME)" "$$(HOSTNAME)"' in unit  # left as written, as Kubernetes does
+    assert result.writes[host.env_path("a", "main")][0] == 'HOSTNAME="a"\nPOD_NAME="a"\n'  # still exported
+    result = plan(host, raw_pod("a", args=["$(POD_NAME)"], env=[{"name": "POD_NAME", "value": "mine"}]))
+    assert '"/bin/sleep" "inf" "${POD_NAME}"' in result.writes[os.path.join(host.unit_dir, "hf-a.main.service")][0]
+
+
 # --- deletion ----------------------------------------------------------------------------------------
 
 
@@ -289,8 +310,6 @@ def test_host_path_of_the_wrong_type(host, tmp_path):
     assert plan(host, raw).created == ["a"]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: _check_host_paths names the volume by name (spec.volumes['v']), but spec.volumes is a list in the input; "
-                                       "the field path should be pods[0].spec.volumes[0].hostPath.path")
 def test_host_path_error_names_the_input_field(host, tmp_path):
     raw = {"name": "a", "spec": {"volumes": [{"name": "v", "hostPath": {"path": str(tmp_path / "missing"), "type": "Directory"}}], "containers": [MAIN]}}
     with pytest.raises(SpecError) as info:

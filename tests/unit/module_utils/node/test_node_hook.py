@@ -23,8 +23,6 @@ def test_backoff_delay(failures, delay):
     assert hook.backoff_delay(failures) == delay
 
 
-@pytest.mark.xfail(strict=True, reason="bug: backoff_delay computes 10 * 2**(n-2) before capping; from n=1026 (~3.5 days of crash loop at 5 min) "
-                                       "int->float raises OverflowError and 'pre' fails on every start, with no backoff; cap the exponent first")
 def test_backoff_delay_after_days_of_crash_loop():
     assert hook.backoff_delay(1100) == 300
 
@@ -176,6 +174,12 @@ def test_main_dispatch(run_dir, sleeps, capsys):
     assert status(run_dir)["starts"] == 1
     assert hook.main(["bogus", "/unused", "web", "main"]) == 2
     assert hook.main(["pre"]) == 2
+    assert "usage" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["probe", "liveness", "/unused", "web"], ["handler", "preStop", "/unused", "web"], ["probe", "/unused", "web", "main"]])
+def test_main_with_missing_arguments_prints_usage(argv, run_dir, capsys):
+    assert hook.main(argv) == 2
     assert "usage" in capsys.readouterr().err
 
 

@@ -555,7 +555,6 @@ def test_pod_entry_errors(change, path):
 # --- bugs ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the regexes end in '$', which also matches before a trailing newline (use re.fullmatch or \\Z)")
 @pytest.mark.parametrize("raw,path", [
     (pod(name="web\n"), "pods[0].name"),
     (pod(env=[{"name": "FOO\n", "value": "x"}]), "pods[0].spec.containers[0].env[0].name"),
@@ -568,20 +567,16 @@ def test_trailing_newline_is_not_a_valid_name(raw, path):
     assert pod_error(raw).path == path
 
 
-@pytest.mark.xfail(strict=True, reason="bug: _port() uses str.isdigit(), true for '²', then int() raises a bare ValueError (use re.fullmatch('[0-9]+'))")
 def test_unicode_digit_port_is_a_spec_error():
     error = spec_error(spec_with(ports=[{"containerPort": "²"}]))
     assert error.path == "spec.containers[0].ports[0].containerPort"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: absurd quantities escape as decimal.Overflow/ValueError or are accepted and later break "
-                                       "rendering (MemoryMax with >4300 digits); cap quantities and catch decimal errors")
 @pytest.mark.parametrize("key,value", [("cpu", "1e999999"), ("memory", "1e" + "9" * 5000), ("memory", "1e5000")])
 def test_absurd_quantities_are_spec_errors(key, value):
     assert spec_error(spec_with(resources={"limits": {key: value}})).path == f"spec.containers[0].resources.limits.{key}"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: falsy values of the wrong type pass as empty (`value or []`/`or {}`) instead of being refused")
 @pytest.mark.parametrize("change,path", [
     ({"args": ""}, "spec.containers[0].args"),
     ({"env": 0}, "spec.containers[0].env"),
@@ -594,33 +589,76 @@ def test_falsy_values_of_the_wrong_type_are_refused(change, path):
     assert spec_error(spec_with(**change)).path == path
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a pod-level runAsNonRoot without runAsUser is reported at spec.containers[i].securityContext.runAsNonRoot, "
-                                       "a field the user never wrote")
 def test_pod_level_run_as_non_root_error_names_the_pod_field():
     raw = {"securityContext": {"runAsNonRoot": True}, "containers": [MAIN]}
     assert spec_error(raw).path == "spec.securityContext.runAsNonRoot"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a label key with an empty prefix ('/name') is accepted; Kubernetes requires a non-empty prefix before '/'")
 def test_label_key_with_empty_prefix():
     assert pod_error(pod(labels={"/app": "x"})).path == "pods[0].labels['/app']"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: systemd 252 refuses an executable path with '\\\\', quotes or control characters "
-                                       "('Executable name contains special characters'): the spec is accepted, the unit never starts")
 @pytest.mark.parametrize("command0", ["/opt/a\\b", '/opt/a"b', "/opt/a'b", "/opt/a\tb", "/opt/a\x01b"])
 def test_executable_paths_systemd_refuses(command0):
     assert spec_error(spec_with(command=[command0])).path == "spec.containers[0].command[0]"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: clean_abs_path lets '\\r' through, a line terminator for systemd's unit reader "
-                                       "(breaks BindPaths=/WorkingDirectory= lines)")
 def test_carriage_return_in_paths():
     assert spec_error(spec_with(workingDir="/srv/a\rb")).path == "spec.containers[0].workingDir"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: _handler() allows the probe timing fields on lifecycle handlers too, where they are silently dropped; "
-                                       "Kubernetes' LifecycleHandler has no such fields")
 def test_lifecycle_handlers_refuse_probe_fields():
     error = spec_error(spec_with(lifecycle={"postStart": {"exec": {"command": ["/bin/true"]}, "periodSeconds": 5}}))
     assert error.path == "spec.containers[0].lifecycle.postStart.periodSeconds"
+
+
+def test_container_level_run_as_non_root_error_names_the_container_field():
+    raw = {"securityContext": {"runAsNonRoot": True}, "containers": [dict(MAIN, securityContext={"runAsNonRoot": True})]}
+    assert spec_error(raw).path == "spec.containers[0].securityContext.runAsNonRoot"
+    assert validate_pod_spec({"securityContext": {"runAsNonRoot": True}, "containers": [dict(MAIN, securityContext={"runAsUser": 1000})]})
+
+
+HUGE = 10**5000  # str() of it raises ValueError on Python 3.11+
+
+
+@pytest.mark.parametrize("change,path", [
+    ({"args": [HUGE]}, "spec.containers[0].args[0]"),
+    ({"env": [{"name": "A", "value": HUGE}]}, "spec.containers[0].env[0].value"),
+    ({"ports": [{"containerPort": HUGE}]}, "spec.containers[0].ports[0].containerPort"),
+    ({"ports": [{"containerPort": "9" * 5000}]}, "spec.containers[0].ports[0].containerPort"),
+    ({"resources": {"limits": {"pids": HUGE}}}, "spec.containers[0].resources.limits.pids"),
+    ({"resources": {"limits": {"memory": HUGE}}}, "spec.containers[0].resources.limits.memory"),
+    ({"resources": {"limits": {"memory": 2**63}}}, "spec.containers[0].resources.limits.memory"),
+    ({"resources": {"limits": {"cpu": "9223372036854776"}}}, "spec.containers[0].resources.limits.cpu"),
+    ({"livenessProbe": {"tcpSocket": {"port": 1}, "periodSeconds": HUGE}}, "spec.containers[0].livenessProbe.periodSeconds"),
+    ({"lifecycle": {"preStop": {"sleep": {"seconds": 2**63}}}}, "spec.containers[0].lifecycle.preStop.sleep.seconds"),
+])
+def test_huge_integers_are_spec_errors(change, path):
+    assert spec_error(spec_with(**change)).path == path
+
+
+def test_huge_integers_in_pod_fields():
+    assert spec_error({"terminationGracePeriodSeconds": HUGE, "containers": [MAIN]}).path == "spec.terminationGracePeriodSeconds"
+    assert pod_error(pod(labels={"a": HUGE})).path == "pods[0].labels['a']"
+    assert pod_error(dict(pod(), annotations={"a": HUGE})).path == "pods[0].annotations['a']"
+
+
+@pytest.mark.parametrize("value", ["/srv/a ", "/srv/a\t", "/srv/a /"])
+def test_paths_ending_in_whitespace(value):
+    # systemd strips trailing whitespace from unit file lines: WorkingDirectory= would name another directory.
+    assert spec_error(spec_with(workingDir=value)).path == "spec.containers[0].workingDir"
+
+
+@pytest.mark.parametrize("sub_path", ["a\rb", "a\x1bb", "a ", "a\t/"])
+def test_sub_paths_with_control_characters_or_trailing_whitespace(sub_path):
+    raw = {"volumes": [{"name": "v", "emptyDir": {}}], "containers": [dict(MAIN, volumeMounts=[{"name": "v", "mountPath": "/v", "subPath": sub_path}])]}
+    assert spec_error(raw).path == "spec.containers[0].volumeMounts[0].subPath"
+
+
+@pytest.mark.parametrize("command0", ["/opt/app/", "/opt/a\x7fb"])
+def test_more_executable_paths_systemd_refuses(command0):
+    assert spec_error(spec_with(command=[command0])).path == "spec.containers[0].command[0]"
+
+
+def test_tabs_and_spaces_inside_paths_are_fine():
+    assert container(spec_with(workingDir="/srv/my dir\t1"))["workingDir"] == "/srv/my dir\t1"

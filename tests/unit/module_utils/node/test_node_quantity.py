@@ -74,3 +74,23 @@ def test_memory_suffixes_multiply(n, suffix):
 def test_rounding_is_up_never_down(value):
     millis = quantity.cpu_millis(str(value))
     assert millis >= value * 1000 > millis - 1
+
+
+@pytest.mark.parametrize("value", [
+    "1e999999", "1e" + "9" * 5000, "1e5000", "1e-99999", "9" * 5000, "8Ei", 2**63, pytest.param(10**5000, id="10**5000"), 1e300, "1e19",
+])
+def test_out_of_range_quantities(value):
+    # Bounded like Kubernetes' int64: neither decimal errors nor giant integers get out of here.
+    with pytest.raises(QuantityError):
+        quantity.memory_bytes(value)
+    with pytest.raises(QuantityError):
+        quantity.cpu_millis(value)
+
+
+def test_largest_quantities():
+    assert quantity.memory_bytes(2**63 - 1) == 2**63 - 1 and quantity.memory_bytes("7Ei") == 7 * 2**60
+    assert quantity.cpu_millis("9223372036854775807m") == 2**63 - 1 and quantity.cpu_millis("1e-9999") == 1
+    with pytest.raises(QuantityError):
+        quantity.cpu_millis("9223372036854775808m")
+    with pytest.raises(QuantityError):
+        quantity.count(2**63)

@@ -199,16 +199,12 @@ def test_bind_paths_round_trip_colons_and_percent(parts, mount_part):
     assert binds(main_unit(raw)) == [("rw", host_path, mount_path)]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: BindPaths= has no C escapes in systemd 252: '\\x20' becomes 'x20', a backslash is dropped, a tab splits "
-                                       "the value; escape ' ' and tab as '\\ '/'\\<tab>' and '\\' as '\\\\' in _bind_word")
 @pytest.mark.parametrize("host_path", ["/srv/my data", "/srv/a\\b", "/srv/a\tb"])
 def test_bind_paths_with_spaces_backslashes_tabs(host_path):
     raw = pod(spec={"volumes": [{"name": "v", "hostPath": {"path": host_path}}], "containers": [dict(MAIN, volumeMounts=[{"name": "v", "mountPath": "/v"}])]})
     assert binds(main_unit(raw)) == [("rw", host_path, "/v")]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: WorkingDirectory= is written raw, but systemd expands specifiers in it "
-                                       "('/srv/%n' runs in '/srv/hf-web.main.service'); escape '%' as '%%'")
 def test_working_directory_with_percent():
     content = main_unit(pod(workingDir="/srv/100%n"))
     assert split_exec_words(value(content, "WorkingDirectory")) == ["/srv/100%n"]
@@ -375,6 +371,19 @@ def test_container_exec_start_uses_the_environment_file_names():
     assert parse_exec_line(value(content, "ExecStart"), {"POD_NAME": "web", "GREETING": "hi"})[1] == ["web", "hi world", "$(NOPE)", "$(POD_NAME)"]
 
 
+def test_executable_path_with_variables_keeps_references_and_unescapes_dollars():
+    # systemd does not substitute in the path, so a reference cannot be honoured there; '$$' is still one '$'.
+    line = units.exec_line(["/opt/a$$b$(FOO)/run", "x"], {"FOO": ""})
+    assert split_exec_words(line) == ["/opt/a$b$(FOO)/run", "x"]
+
+
+def test_control_characters_in_arguments_are_escaped():
+    argv = ["/bin/echo", "a\x01b\x7fc\x1b", "\r\n\t"]
+    line = units.exec_line(argv)
+    assert not re.search(r"[\x00-\x1f\x7f]", line)
+    assert parse_exec_line(line) == ("/bin/echo", argv[1:])
+
+
 NO_CR = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\r")
 argv_texts = st.lists(st.one_of(NO_CR, st.sampled_from(list("$%\\\";' \t\n{}()") + ["$(", "$$", "${", "%%", "\\;", ";"])), max_size=10).map("".join)
 
@@ -411,8 +420,6 @@ def test_exec_line_with_references_behaves_like_kubernetes(args, mapping):
     assert parse_exec_line(line, mapping)[1] == [units.expand(word, mapping) for word in args]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: with variables, _quote_word turns '$$' inside an unknown $(...) reference into one '$', "
-                                       "while Kubernetes keeps the whole reference verbatim; emit the unknown reference literally (every '$' doubled)")
 def test_dollars_inside_an_unknown_reference():
     script = "echo $(ps -o ppid= -p $$)"
     line = units.exec_line(["/bin/sh", "-c", script], {"POD_NAME": ""})
@@ -420,13 +427,10 @@ def test_dollars_inside_an_unknown_reference():
     assert parse_exec_line(line, {"POD_NAME": "web"})[1] == ["-c", script]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: _quote_word leaves '\\r' raw; systemd's unit reader ends the line there "
-                                       "(systemd-analyze: 'Unbalanced quoting, ignoring'); escape it as '\\r'")
 def test_carriage_return_in_an_argument():
     assert parse_exec_line(units.exec_line(["/bin/echo", "a\rb"])) == ("/bin/echo", ["a\rb"])
 
 
-@pytest.mark.xfail(strict=True, reason="bug: systemd does no $-substitution in the executable path, so '$' doubled to '$$' in command[0] names another file")
 def test_dollar_in_the_executable_path():
     assert split_exec_words(units.exec_line(["/opt/app$1/run"]))[0] == "/opt/app$1/run"
 
@@ -466,8 +470,6 @@ def test_env_file_with_carriage_returns_is_fine_for_systemd(variables):
     assert parse_env_file(units.render_env_file(variables)) == variables
 
 
-@pytest.mark.xfail(strict=True, reason="bug: hook.load_env opens the env file in text mode (universal newlines), so '\\r' in a value comes back as '\\n' "
-                                       "for probes and handlers; open it with newline=''")
 def test_hook_load_env_keeps_carriage_returns(tmp_path):
     write_env(str(tmp_path), "web", "main", {"A": "a\rb", "B": "c\r\nd"})
     env = hook.load_env(str(tmp_path), "web", "main")
@@ -492,9 +494,21 @@ def test_resolve_env_order_prefixes_and_expansion():
     variables, skipped = units.resolve_env(container, sources, "web", "host1")
     assert list(variables) == ["HOSTNAME", "POD_NAME", "CFG_A", "CFG_HOST", "PORT", "URL", "LATER"]
     assert variables["URL"] == "http://db:5432/$(LATER)"  # a variable defined later is not expanded, as in Kubernetes
-    assert variables["HOSTNAME"] == "host1-1" and variables["POD_NAME"] == "web"
+    # HOSTNAME and POD_NAME are exported, but Kubernetes does not define them for $(VAR): the reference stays.
+    assert variables["HOSTNAME"] == "$(HOSTNAME)-1" and variables["POD_NAME"] == "web"
     assert sorted(skipped) == ["9LIVES", "CFG_bad-key"]
     assert all(units.valid_env_name(name) for name in variables)
+
+
+def test_hostname_and_pod_name_are_exported_but_unknown_to_references():
+    raw = spec_with(envFrom=[{"configMapRef": {"name": "cfg"}}],
+                    env=[{"name": "A", "value": "$(POD_NAME)/$(HOSTNAME)"}, {"name": "POD_NAME", "value": "mine"}, {"name": "B", "value": "$(POD_NAME)"}])
+    container = podspec.validate_pod_spec(raw)["containers"][0]
+    variables, skipped, defined = units.container_env(container, {("configMap", "cfg"): {"HOSTNAME": "cfg-host"}}, "web", "host1")
+    assert variables == {"HOSTNAME": "cfg-host", "POD_NAME": "mine", "A": "$(POD_NAME)/cfg-host", "B": "mine"} and skipped == []
+    assert defined == ["HOSTNAME", "A", "POD_NAME", "B"]  # what command/args may reference
+    variables, _skipped, defined = units.container_env(podspec.validate_pod_spec(spec_with())["containers"][0], {}, "web", "host1")
+    assert variables == {"HOSTNAME": "host1", "POD_NAME": "web"} and defined == []
 
 
 def test_valid_env_name():
