@@ -97,6 +97,14 @@ options:
     type: list
     elements: str
     default: []
+  delete_volumes:
+    description:
+      - Names of persistent volumes (C(persistentVolumeClaim) claim names) to delete with their data, after the pods
+        that go are stopped. Refused for a volume that a pod staying on the host uses. Nothing else ever deletes a
+        persistent volume; controllers pass this only when a retention policy says V(Delete).
+    type: list
+    elements: str
+    default: []
   owner_record:
     description:
       - A JSON document that controllers keep with the owner on the host (revision history, rollout progress).
@@ -195,6 +203,7 @@ relabelled: {description: Pods whose labels, annotations or revision changed (no
 deleted: {description: Pods that were removed., returned: always, type: list, elements: str}
 started: {description: Unchanged pods whose stopped containers were started again., returned: always, type: list, elements: str}
 daemon_reload: {description: Whether systemd was (or would be) reloaded., returned: always, type: bool}
+volumes_deleted: {description: Persistent volumes that were (or would be) deleted., returned: always, type: list, elements: str}
 owner_record: {description: The owner's stored record (see O(owner_record)), or null., returned: always, type: dict}
 observed_at: {description: The host's clock when the status was read (epoch seconds)., returned: always, type: float}
 """

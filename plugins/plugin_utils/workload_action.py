@@ -47,6 +47,10 @@ class WorkloadAction(ActionBase):
     def finish(self, result, step, record):
         return result
 
+    def volumes_on_delete(self, args, record):
+        """{node: claims} to delete with the workload (state=absent); only a retention policy of Delete names any."""
+        return {}
+
     # -- the shared run ---------------------------------------------------------------------------
 
     def run(self, tmp=None, task_vars=None):
@@ -68,11 +72,12 @@ class WorkloadAction(ActionBase):
         with Fleet(self, task_vars, hosts) as fleet:
             task = WorkloadTask(fleet, self.KIND, args["name"], args["state_dir"], check_mode)
             if args["state"] == "absent":
-                return self._remove(result, task)
+                return self._remove(result, task, args)
             return self._converge(result, task, args, check_mode)
 
-    def _remove(self, result, task):
-        results = task.remove_all()
+    def _remove(self, result, task, args):
+        doomed = self.volumes_on_delete(args, task.observe().record()) if args.get("persistentVolumeClaimRetentionPolicy") else {}
+        results = task.remove_all(doomed)
         unreachable = sorted(h for h, r in results.items() if r.get("unreachable") or r.get("failed"))
         for host in unreachable:
             display.warning(f"{self.KIND} {task.name}: could not remove its pods on {host}: {results[host].get('msg')}")

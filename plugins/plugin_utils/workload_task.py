@@ -130,7 +130,8 @@ class WorkloadTask:
                 continue
             actions = step.actions.get(node.name)
             stored = observation.records.get(node.name)
-            if actions is None and material(stored) == material(record):
+            doomed = list(step.volumes_to_delete.get(node.name, ()))
+            if actions is None and not doomed and material(stored) == material(record):
                 continue
             pods = []
             for start in actions.start if actions else ():
@@ -152,6 +153,7 @@ class WorkloadTask:
                 "prune": False,
                 "pods": pods,
                 "remove": [s.name for s in actions.stop] if actions else [],
+                "delete_volumes": doomed,
                 "owner_record": record,
             }
         if not args:
@@ -160,8 +162,18 @@ class WorkloadTask:
         self.fleet.emit_warnings(results)
         return results
 
-    def remove_all(self) -> dict[str, dict]:
-        args = {h: {"owner": self.name, "owner_kind": self.kind, "state_dir": self.state_dir, "state": "absent"} for h in self.fleet.hosts}
+    def remove_all(self, delete_volumes: dict[str, tuple[str, ...]] | None = None) -> dict[str, dict]:
+        """Remove every pod of the workload; ``delete_volumes`` only where a retention policy says Delete."""
+        args = {
+            h: {
+                "owner": self.name,
+                "owner_kind": self.kind,
+                "state_dir": self.state_dir,
+                "state": "absent",
+                "delete_volumes": list((delete_volumes or {}).get(h, ())),
+            }
+            for h in self.fleet.hosts
+        }
         return self.fleet.run_module(NODE_MODULE, args, check_mode=self.check_mode)
 
     # -- the loop --------------------------------------------------------------------------------
@@ -183,7 +195,7 @@ class WorkloadTask:
         while True:
             now = time.time()
             step = reconcile(record, observation, now)
-            if not step.empty or material(step.record) != material(observation.record()):
+            if not step.empty or step.volumes_to_delete or material(step.record) != material(observation.record()):
                 results = self.act(step, observation, step.record)
                 if not step.empty:
                     # One module call per node per step, whatever the number of pods it starts and stops there.

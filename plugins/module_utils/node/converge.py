@@ -220,6 +220,7 @@ class Plan:
         self.writes = {}  # path -> (content, mode)
         self.removals = []  # files
         self.tree_removals = []  # directories owned by deleted pods (never persistent volumes)
+        self.volumes_deleted = []  # persistent volumes deleted on request (a retention policy says Delete)
         self.links = {}  # wants symlink -> target, or None to remove
         self.start_units, self.restart_units, self.stop_units = set(), set(), set()
         self.reset_runtime = set()  # (pod, container) whose crash-loop history starts over
@@ -229,7 +230,8 @@ class Plan:
 
     @property
     def changed(self):
-        return bool(self.created or self.updated or self.relabelled or self.deleted or self.started or self.writes or self.removals or self.volume_dirs)
+        return bool(self.created or self.updated or self.relabelled or self.deleted or self.started or self.writes or self.removals or self.volume_dirs
+                    or self.volumes_deleted)
 
     def summary(self):
         return {
@@ -239,6 +241,7 @@ class Plan:
             "deleted": sorted(self.deleted),
             "started": sorted(self.started),
             "daemon_reload": self.reload,
+            "volumes_deleted": sorted(self.volumes_deleted),
         }
 
 
@@ -265,7 +268,7 @@ def _volume_dirs(host, pod):
     return result
 
 
-def plan(host, owner_kind, owner_name, pods, state, python, observed_units=None, prune=True, remove=()):
+def plan(host, owner_kind, owner_name, pods, state, python, observed_units=None, prune=True, remove=(), delete_volumes=()):
     """Compare desired pods with the host and return a Plan. Reads only.
 
     With ``prune`` the owner's pods become exactly ``pods``; without it, only
@@ -414,7 +417,27 @@ def plan(host, owner_kind, owner_name, pods, state, python, observed_units=None,
                 result.links[link] = None
         # The pod's own directory (record, env files, emptyDir data) and runtime state go; claims' volumes stay.
         result.tree_removals += [host.pod_dir(name), host.runtime_dir(name), os.path.join(host.run_dir, "volumes", name)]
+    _plan_volume_deletions(host, result, records, wanted, delete_volumes)
     return result
+
+
+def _plan_volume_deletions(host, result, records, wanted, claims):
+    """Persistent volumes go only when named AND no pod that stays on this host uses them."""
+    if not claims:
+        return
+    in_use = {}
+    for name, record in records.items():
+        if name in result.deleted:
+            continue
+        spec = wanted[name]["spec"] if name in wanted else record.get("spec", {})
+        for volume in (spec.get("volumes") or {}).values():
+            if volume.get("kind") == "persistentVolumeClaim":
+                in_use[volume["claimName"]] = name
+    for index, claim in enumerate(claims):
+        if claim in in_use:
+            raise SpecError(f"delete_volumes[{index}]", f"volume {claim!r} is used by pod {in_use[claim]!r}, which stays on this host")
+        if os.path.isdir(os.path.join(host.state_dir, "volumes", claim)):
+            result.volumes_deleted.append(claim)
 
 
 def hook_script_source():
@@ -438,6 +461,8 @@ def apply(host, result):
             _unlink(path)
     for path in result.tree_removals:
         shutil.rmtree(path, ignore_errors=True)
+    for claim in result.volumes_deleted:
+        shutil.rmtree(os.path.join(host.state_dir, "volumes", claim))
     for path, (content, mode) in sorted(result.writes.items()):
         _write_atomic(path, content, mode)
     for path, target in sorted(result.links.items()):

@@ -29,6 +29,7 @@ POD_ARGS = dict(
     state=dict(type="str", default="present", choices=["present", "absent"]),
     prune=dict(type="bool", default=True),
     remove=dict(type="list", elements="str", default=[]),
+    delete_volumes=dict(type="list", elements="str", default=[]),
     owner_record=dict(type="dict"),
     wait=dict(type="bool", default=False),
     wait_timeout=dict(type="int", default=120),
@@ -95,7 +96,8 @@ def run_pod(module):
             raise SpecError("remove", f"{', '.join(both)} cannot be both in pods and in remove")
         host = converge.Host(params["state_dir"])
         units_before = systemctl.list_units(f"{render.UNIT_PREFIX}*")
-        plan = converge.plan(host, params["owner_kind"], owner, pods, params["state"], sys.executable, units_before, params["prune"], remove)
+        delete_volumes = [dns_label(n, f"delete_volumes[{i}]") for i, n in enumerate(params["delete_volumes"])]
+        plan = converge.plan(host, params["owner_kind"], owner, pods, params["state"], sys.executable, units_before, params["prune"], remove, delete_volumes)
     except SpecError as exc:
         module.fail_json(msg=f"invalid pod spec: {exc}", field=exc.path)
     except (converge.NodeError, systemctl.SystemctlError, OSError) as exc:

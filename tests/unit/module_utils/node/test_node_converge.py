@@ -77,7 +77,7 @@ def assert_nothing_to_do(result):
     assert result.writes == {} and result.removals == [] and result.tree_removals == [] and result.links == {} and result.volume_dirs == []
     assert result.start_units == set() and result.restart_units == set() and result.stop_units == set() and result.reset_runtime == set()
     assert not result.reload and not result.changed
-    assert result.summary() == {"created": [], "updated": [], "relabelled": [], "deleted": [], "started": [], "daemon_reload": False}
+    assert result.summary() == {"created": [], "updated": [], "relabelled": [], "deleted": [], "started": [], "daemon_reload": False, "volumes_deleted": []}
 
 
 # --- creation and idempotence ----------------------------------------------------------------------
@@ -360,3 +360,28 @@ def test_records_skip_broken_json(host):
         handle.write("{not json")
     os.makedirs(host.pod_dir("empty"))
     assert host.records() == {}
+
+
+def claim_pod(name, claim):
+    pod = raw_pod(name)
+    pod["spec"]["volumes"] = [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}]
+    pod["spec"]["containers"][0]["volumeMounts"] = [{"name": "data", "mountPath": "/data"}]
+    return pod
+
+
+def test_volumes_are_deleted_only_when_named_and_unused(host):
+    converged(host, claim_pod("a", "data-a"), claim_pod("b", "data-b"))
+    for claim in ("data-a", "data-b"):
+        os.makedirs(os.path.join(host.state_dir, "volumes", claim), exist_ok=True)
+    # Removing a pod never removes its volume by itself.
+    kept = plan(host, claim_pod("a", "data-a"))
+    assert kept.deleted == ["b"] and kept.volumes_deleted == []
+    assert all(os.path.join(host.state_dir, "volumes") not in path for path in kept.tree_removals)
+    # A volume a staying pod uses is refused, naming the field.
+    with pytest.raises(SpecError) as refused:
+        plan(host, claim_pod("a", "data-a"), delete_volumes=["data-a"])
+    assert refused.value.path == "delete_volumes[0]"
+    # The volume of a pod that goes is deleted when named, and only that one.
+    gone = plan(host, claim_pod("a", "data-a"), delete_volumes=["data-b"])
+    assert gone.deleted == ["b"] and gone.volumes_deleted == ["data-b"] and gone.changed
+    assert plan(host, claim_pod("a", "data-a"), claim_pod("b", "data-b"), delete_volumes=["no-such"]).volumes_deleted == []
