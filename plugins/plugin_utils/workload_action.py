@@ -82,10 +82,12 @@ class WorkloadAction(ActionBase):
         for host in unreachable:
             display.warning(f"{self.KIND} {task.name}: could not remove its pods on {host}: {results[host].get('msg')}")
         deleted = {h: r.get("deleted", []) for h, r in results.items() if r.get("deleted")}
+        volumes = {h: r.get("volumes_deleted", []) for h, r in results.items() if r.get("volumes_deleted")}
         return dict(
             result,
             changed=any(r.get("changed") for r in results.values()),
             deleted=deleted,
+            volumes_deleted=volumes,
             unreachable=unreachable,
             failed=bool(unreachable),
             msg=f"pods left on unreachable nodes: {', '.join(unreachable)}" if unreachable else "",
