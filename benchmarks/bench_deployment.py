@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """A Deployment of 30 replicas over 3 lab hosts, against the naive way, in the same run.
 
 - cold deploy: one `hostfleet.workloads.deployment` task, against a per-host loop
@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-import conftest  # noqa: E402,F401  (exposes the collection to ansible-playbook)
+import conftest  # noqa: E402,F401  # pylint: disable=unused-import  (exposes the collection to ansible-playbook)
 from integration.playbook import Lab  # noqa: E402
 from lab import labctl  # noqa: E402
 
@@ -83,10 +83,10 @@ def main():
     timed(lab, naive("absent"), "naive cleanup")
     timed(lab, [{"name": "ping", "ansible.builtin.ping": {}}], "warm-up")
 
-    cold, _ = timed(lab, deployment(), "deployment")
-    naive_cold, _ = timed(lab, naive(), "naive")
-    noop = statistics.median(timed(lab, deployment(), "deployment no-op")[0] for _ in range(3))
-    naive_noop = statistics.median(timed(lab, naive(), "naive no-op")[0] for _ in range(3))
+    cold, _unused = timed(lab, deployment(), "deployment")
+    naive_cold, _unused = timed(lab, naive(), "naive")
+    noop = statistics.median(timed(lab, deployment(), "deployment no-op")[0] for _unused in range(3))
+    naive_noop = statistics.median(timed(lab, naive(), "naive no-op")[0] for _unused in range(3))
     rolled, run = timed(lab, deployment(version="2"), "rolling update")
     result = run.result("deployment", "node1")
     steps = result["plan"]

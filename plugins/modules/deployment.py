@@ -24,12 +24,15 @@ description:
     C(hostfleet_node_labels) (a dict), plus C(kubernetes.io/hostname=<inventory name>) and
     C(hostfleet.io/group.<group>=true) for each inventory group; capacity from C(hostfleet_node_capacity)
     (C(cpu), C(memory), C(pods)). Pods that fit nowhere are reported Pending with a reason."
-  - An unreachable node is NotReady: its pods are replaced on other nodes within the same run; when it comes back,
+  - An unreachable node is NotReady. Its pods are replaced on other nodes within the same run; when it comes back,
     the surplus is removed (oldest revision first, then the busiest nodes).
   - Beyond Kubernetes, O(auto_rollback) returns to the previous revision when the progress deadline passes, with
     the same budgets.
 author:
-  - hostfleet.workloads developers
+  - hostfleet.workloads developers (@hostfleet)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 attributes:
   action:
     support: full
@@ -47,6 +50,7 @@ attributes:
     support: full
     details: Shows the pod template change.
   idempotent:
+    description: Whether a re-run with the same arguments changes nothing.
     support: partial
     details: A re-run with the same spec changes nothing; O(restart) and O(rollback_to) are imperative, like their kubectl counterparts.
   platform:
@@ -193,13 +197,13 @@ status:
   returned: always
   type: dict
   contains:
-    replicas: {description: Pods of the Deployment on ready nodes., type: int}
-    updatedReplicas: {description: Pods of the current template., type: int}
-    readyReplicas: {description: Ready pods., type: int}
-    availableReplicas: {description: Pods ready for at least minReadySeconds., type: int}
-    unavailableReplicas: {description: Desired replicas that are not available., type: int}
-    observedGeneration: {description: The spec generation the status describes., type: int}
-    conditions: {description: C(Available), C(Progressing) and C(ReplicaFailure) with C(status), C(reason), C(message)., type: list, elements: dict}
+    replicas: {description: "Pods of the Deployment on ready nodes.", type: int}
+    updatedReplicas: {description: "Pods of the current template.", type: int}
+    readyReplicas: {description: "Ready pods.", type: int}
+    availableReplicas: {description: "Pods ready for at least minReadySeconds.", type: int}
+    unavailableReplicas: {description: "Desired replicas that are not available.", type: int}
+    observedGeneration: {description: "The spec generation the status describes.", type: int}
+    conditions: {description: "C(Available), C(Progressing) and C(ReplicaFailure) with C(status), C(reason), C(message).", type: list, elements: dict}
 revision:
   description: The revision number of the current template.
   returned: always

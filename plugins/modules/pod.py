@@ -12,7 +12,7 @@ short_description: Converge the pods of one owner on one host as systemd units
 version_added: 0.1.0
 description:
   - The node layer of C(hostfleet.workloads). In one call, makes the set of pods that an owner (a workload) has on
-    this host exactly O(pods): new pods are created and started, pods whose spec changed are restarted (only the
+    this host exactly O(pods). New pods are created and started, pods whose spec changed are restarted (only the
     containers that changed), pods no longer listed are stopped and removed, and nothing else is touched.
   - Each container of a pod runs as a process under a systemd service C(hf-<pod>.<container>.service). Probes are
     systemd timers that run a small hook, so liveness restarts need no daemon. A crash-looping container keeps being
@@ -23,12 +23,14 @@ description:
   - Unit files are rendered deterministically and written atomically; systemd is reloaded at most once per call and
     not at all when nothing changed; state is read with one C(systemctl list-units).
   - Pod records, environment files (root-only) and emptyDir volumes live under O(state_dir). Persistent volumes
-    (C(persistentVolumeClaim) volumes) are directories C(<state_dir>/volumes/<claimName>) that are never deleted by
-    this module.
+    (C(persistentVolumeClaim) volumes) are directories C(<state_dir>/volumes/<claimName>) that are never deleted,
+    unless named in O(delete_volumes).
   - Workload modules such as M(hostfleet.workloads.deployment) call this module on every node; use it directly for
     pods that belong to no workload.
 author:
-  - hostfleet.workloads developers
+  - hostfleet.workloads developers (@hostfleet)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
@@ -37,6 +39,7 @@ attributes:
     support: full
     details: Shows the unit file changes; environment files are summarised, never shown.
   idempotent:
+    description: Whether a re-run with the same arguments changes nothing.
     support: full
     details: A re-run with the same pods reports no change, restarts nothing and does not reload systemd.
   platform:
@@ -66,7 +69,7 @@ options:
         the scheduling fields C(nodeSelector), C(affinity), C(topologySpreadConstraints), C(tolerations),
         C(priorityClassName), which are kept for controllers and have no effect on one host."
       - "Supported container fields: C(name), C(command) (required, an absolute path first), C(args) (with
-        Kubernetes C($(VAR\)) expansion), C(env), C(envFrom) (C(configMapRef) reads C(<state_dir>/configmaps/<name>.env),
+        Kubernetes C($(VAR\\)) expansion), C(env), C(envFrom) (C(configMapRef) reads C(<state_dir>/configmaps/<name>.env),
         C(secretRef) reads C(<state_dir>/secrets/<name>.env), and the extension C(fileRef: {path}) reads any
         KEY=VALUE file on the host), C(workingDir), C(securityContext), C(resources) (C(requests) kept for placement;
         C(limits.cpu) and C(limits.memory) become C(CPUQuota=) and C(MemoryMax=), the extension C(limits.pids) becomes
@@ -177,35 +180,35 @@ pods:
   type: list
   elements: dict
   contains:
-    name: {description: The pod name., type: str, sample: web-a}
-    owner: {description: The owner, as C(kind) and C(name)., type: dict, sample: {kind: Pod, name: web}}
-    labels: {description: The pod's labels., type: dict}
-    annotations: {description: The pod's annotations., type: dict}
-    revision: {description: The revision id given with the pod., type: str}
-    spec_hash: {description: A hash of the normalised pod spec., type: str}
-    created: {description: When the pod was created on this host (epoch seconds)., type: float}
-    phase: {description: Pending, Running, Succeeded or Failed., type: str, sample: Running}
-    ready: {description: Whether every container is ready., type: bool}
-    ready_since: {description: Since when the pod is ready (epoch seconds), or null., type: float}
-    restart_count: {description: Restarts of all containers since the pod was (re)started by this module., type: int}
-    last_exit_code: {description: The most recent exit code of any container, or null., type: int}
-    units: {description: The containers' systemd service names., type: list, elements: str}
+    name: {description: "The pod name.", type: str, sample: web-a}
+    owner: {description: "The owner, as C(kind) and C(name).", type: dict, sample: {kind: Pod, name: web}}
+    labels: {description: "The pod's labels.", type: dict}
+    annotations: {description: "The pod's annotations.", type: dict}
+    revision: {description: "The revision id given with the pod.", type: str}
+    spec_hash: {description: "A hash of the normalised pod spec.", type: str}
+    created: {description: "When the pod was created on this host (epoch seconds).", type: float}
+    phase: {description: "Pending, Running, Succeeded or Failed.", type: str, sample: Running}
+    ready: {description: "Whether every container is ready.", type: bool}
+    ready_since: {description: "Since when the pod is ready (epoch seconds), or null.", type: float}
+    restart_count: {description: "Restarts of all containers since the pod was (re)started by this module.", type: int}
+    last_exit_code: {description: "The most recent exit code of any container, or null.", type: int}
+    units: {description: "The containers' systemd service names.", type: list, elements: str}
     containers:
       description: Per container, C(name), C(unit), C(unit_state), C(state) (running, waiting with a reason such as
         CrashLoopBackOff, or terminated with exitCode and reason), C(ready), C(ready_since), C(restart_count),
         C(last_exit_code), C(last_exit_reason), C(last_exit_at).
       type: list
       elements: dict
-    requests: {description: Summed resource requests, C(cpu) in millicores and C(memory) in bytes., type: dict}
-created: {description: Pods that were created., returned: always, type: list, elements: str}
-updated: {description: Pods whose containers were restarted because their spec changed., returned: always, type: list, elements: str}
-relabelled: {description: Pods whose labels, annotations or revision changed (no restart)., returned: always, type: list, elements: str}
-deleted: {description: Pods that were removed., returned: always, type: list, elements: str}
-started: {description: Unchanged pods whose stopped containers were started again., returned: always, type: list, elements: str}
-daemon_reload: {description: Whether systemd was (or would be) reloaded., returned: always, type: bool}
-volumes_deleted: {description: Persistent volumes that were (or would be) deleted., returned: always, type: list, elements: str}
-owner_record: {description: The owner's stored record (see O(owner_record)), or null., returned: always, type: dict}
-observed_at: {description: The host's clock when the status was read (epoch seconds)., returned: always, type: float}
+    requests: {description: "Summed resource requests, C(cpu) in millicores and C(memory) in bytes.", type: dict}
+created: {description: "Pods that were created., returned: always", type: list, elements: str}
+updated: {description: "Pods whose containers were restarted because their spec changed., returned: always", type: list, elements: str}
+relabelled: {description: "Pods whose labels, annotations or revision changed (no restart)., returned: always", type: list, elements: str}
+deleted: {description: "Pods that were removed., returned: always", type: list, elements: str}
+started: {description: "Unchanged pods whose stopped containers were started again., returned: always", type: list, elements: str}
+daemon_reload: {description: "Whether systemd was (or would be) reloaded., returned: always", type: bool}
+volumes_deleted: {description: "Persistent volumes that were (or would be) deleted., returned: always", type: list, elements: str}
+owner_record: {description: "The owner's stored record (see O(owner_record)), or null., returned: always", type: dict}
+observed_at: {description: "The host's clock when the status was read (epoch seconds)., returned: always", type: float}
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -14,10 +14,9 @@ description:
   - Returns the pods that M(hostfleet.workloads.pod) manages on the host, with the same status fields, selected by
     owner, by labels, or by name. Reads one C(systemctl list-units) and the pods' runtime files; changes nothing.
 author:
-  - hostfleet.workloads developers
+  - hostfleet.workloads developers (@hostfleet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.info_module
 attributes:
   check_mode:
     support: full

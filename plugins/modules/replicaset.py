@@ -18,7 +18,10 @@ description:
     template, existing ones stay. Use M(hostfleet.workloads.deployment) for rolling updates.
   - B(One task for the whole fleet), run once on the controller as an action plugin.
 author:
-  - hostfleet.workloads developers
+  - hostfleet.workloads developers (@hostfleet)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 attributes:
   action:
     support: full
@@ -35,6 +38,7 @@ attributes:
     support: full
     details: Shows the pod template change.
   idempotent:
+    description: Whether a re-run with the same arguments changes nothing.
     support: full
   platform:
     platforms: posix

@@ -16,13 +16,16 @@ description:
     C(apps.kubernetes.io/pod-index), its name as C(hostname) (exported as C(HOSTNAME)), and one persistent volume per
     entry of O(volumeClaimTemplates), C(<template>-<name>-<ordinal>), a directory on its node.
   - An identity's first placement follows the scheduler (spread, node selection, capacity); afterwards it stays on the
-    node that holds its data, across restarts, template updates and scaling. At most one live pod per identity, ever
+    node that holds its data, across restarts, template updates and scaling. At most one live pod per identity, ever;
     when its node is unreachable the pod waits (reported with a reason) unless O(unsafeMoveOnNodeLoss) is set.
   - B(One task for the whole fleet), run once on the controller as an action plugin; see
     M(hostfleet.workloads.deployment) for node labels, capacity and what a run-once task means in Ansible.
   - Better than Kubernetes (kubernetes#67250), reverting a broken template unsticks an OrderedReady rolling update.
 author:
-  - hostfleet.workloads developers
+  - hostfleet.workloads developers (@hostfleet)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 attributes:
   action:
     support: full
@@ -39,6 +42,7 @@ attributes:
     support: full
     details: Shows the pod template change.
   idempotent:
+    description: Whether a re-run with the same arguments changes nothing.
     support: full
   platform:
     platforms: posix
@@ -105,7 +109,7 @@ options:
     default: 10
   unsafeMoveOnNodeLoss:
     description:
-      - Extension. When an identity's node is unreachable, start it on another node. Its local data does not move
+      - Extension. When an identity's node is unreachable, start it on another node. Its local data does not move;
         the identity starts with an empty volume there, and the copy on the lost node is stopped when it comes back.
     type: bool
     default: false

@@ -84,7 +84,7 @@ class Lab:
                 ANSIBLE_NOCOLOR="1",
             )
             run_env.update(env or {})
-            done = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=run_env, stdin=subprocess.DEVNULL)
+            done = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=run_env, stdin=subprocess.DEVNULL, check=False)
         try:
             data = json.loads(done.stdout[done.stdout.index("{") :])
         except ValueError:

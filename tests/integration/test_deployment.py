@@ -148,7 +148,7 @@ def test_check_mode_returns_the_plan_and_touches_nothing(fleet):
     run, res = deploy(fleet, check=True, diff=True)
     assert run.rc == 0, run.stdout[-2000:]
     assert res["changed"] and res["plan"], res
-    starts = Counter(node for wave in res["plan"] for node, pods in wave["start"].items() for _ in pods)
+    starts = Counter(node for wave in res["plan"] for node, pods in wave["start"].items() for _unused in pods)
     assert starts == {"node1": 2, "node2": 2, "node3": 2}
     assert all(running == [] for running in running_units(fleet).values())
 

@@ -176,7 +176,11 @@ def test_liveness_failure_restarts_and_readiness_failure_reports_not_ready(lab, 
         res = lab.run([{"name": "info", "hostfleet.workloads.pod_info": {"owner": OWNER}}], hosts=host).result("info", host)
         return {p["name"]: p for p in res["pods"]}
 
-    pods = wait_until(lambda: (lambda p: p if p["it-live"]["restart_count"] >= 1 and not p["it-ready"]["ready"] else None)(info()), timeout=20, interval=1)
+    def restarted_and_unready():
+        pods = info()
+        return pods if pods["it-live"]["restart_count"] >= 1 and not pods["it-ready"]["ready"] else None
+
+    pods = wait_until(restarted_and_unready, timeout=20, interval=1)
     assert pods, "liveness failure did not restart the pod or readiness failure was not reported"
     assert pods["it-live"]["containers"][0]["last_exit_reason"] == "LivenessProbeFailed"
     assert pods["it-ready"]["phase"] == "Running" and pods["it-ready"]["restart_count"] == 0, "readiness failure must not restart"

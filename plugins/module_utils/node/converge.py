@@ -145,7 +145,7 @@ def read_env_source(entry):
         line = line.strip()
         if not line or line.startswith("#") or "=" not in line:
             continue
-        key, _, value = line.partition("=")
+        key, _sep, value = line.partition("=")
         key = key.strip()
         if key.startswith("export "):
             key = key[len("export ") :].strip()

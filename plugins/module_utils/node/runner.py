@@ -64,7 +64,7 @@ def _all_owner_records(host):
     except FileNotFoundError:
         return result
     for filename in names:
-        kind, _, rest = filename.partition(".")
+        kind, _sep, rest = filename.partition(".")
         name = rest[: -len(".json")] if rest.endswith(".json") else None
         if kind in kinds and name:
             record = _read_owner_record(host, kinds[kind], name)

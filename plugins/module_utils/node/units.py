@@ -34,7 +34,7 @@ def parse_unit_name(unit):
     """(pod, container, probe kind or None, suffix) for one of our unit names, else None."""
     if not unit.startswith(UNIT_PREFIX):
         return None
-    stem, _, suffix = unit[len(UNIT_PREFIX) :].rpartition(".")
+    stem, _sep, suffix = unit[len(UNIT_PREFIX) :].rpartition(".")
     parts = stem.split(".")
     if len(parts) == 2 and suffix == "service":
         return parts[0], parts[1], None, suffix

@@ -13,7 +13,8 @@
 * Pod names are ``<owner>-<hash>-<5 chars>``: the 5 chars (from Kubernetes'
   alphabet without vowels) derive from (hash, counter), so a plan is the
   same each time it is computed (``--check`` shows the names a real run
-  will use) and a name already in use is skipped.
+  will use) and a name already in use is skipped. A DaemonSet's pods are
+  ``<owner>-<5 chars>`` (``short=True``), as in Kubernetes.
 
 A history entry (JSON)::
 
@@ -52,18 +53,24 @@ def pod_name(owner: str, revision: str, counter: int) -> str:
     return f"{owner}-{revision}-{pod_suffix(revision, counter)}"
 
 
+def short_pod_name(owner: str, revision: str, counter: int) -> str:
+    """``<owner>-<5 chars>`` (a DaemonSet's pods): the suffix still derives from (revision, counter)."""
+    return f"{owner}-{pod_suffix(revision, counter)}"
+
+
 class NameAllocator:
     """Hands out fresh pod names for one revision, never one in ``taken`` (shared between allocators)."""
 
-    def __init__(self, owner: str, revision: str, counter: int, taken: set[str]):
+    def __init__(self, owner: str, revision: str, counter: int, taken: set[str], short: bool = False):
         self.owner = owner
         self.revision = revision
         self.counter = counter
         self.taken = taken
+        self.naming = short_pod_name if short else pod_name
 
     def __call__(self) -> str:
         while True:
-            name = pod_name(self.owner, self.revision, self.counter)
+            name = self.naming(self.owner, self.revision, self.counter)
             self.counter += 1
             if name not in self.taken:
                 self.taken.add(name)

@@ -58,7 +58,7 @@ class Sim:
     def apply(self, step):
         ready_nodes = {n.name for n in self.nodes if n.ready}
         stopped = {(s.name, s.node) for s in step.stops}
-        assert all(n in ready_nodes for _, n in stopped)
+        assert all(n in ready_nodes for _unused, n in stopped)
         self.pods = [p for p in self.pods if (p.name, p.node) not in stopped]
         for start in step.starts:
             assert start.node in ready_nodes
@@ -70,7 +70,7 @@ class Sim:
         self.now += 1
 
     def run(self, spec, rounds=40):
-        for _ in range(rounds):
+        for _unused in range(rounds):
             step = self.step(spec)
             if step.finished:
                 return step
@@ -232,7 +232,7 @@ def test_identity_waits_for_its_node_unless_unsafe_move(visible):
     if not visible:  # the real observation: a NotReady node reports nothing
         sim.pods = [p for p in sim.pods if p.node != node]
     spec = sts(3)
-    for _ in range(3):
+    for _unused in range(3):
         step = sim.step(spec)
         assert "web-1" not in names(step)
     assert f"node {node} holding web-1's volume is not ready" in " ".join(step.waiting_for)
@@ -272,7 +272,7 @@ def test_rolling_update_highest_first_with_partition():
     sim.run(sts(4))
     v2 = sts(4, "v2", updateStrategy={"rollingUpdate": {"partition": 2}})
     order = []
-    for _ in range(20):
+    for _unused in range(20):
         step = sim.step(v2)
         order += [s.name for s in step.stops]
         if step.finished:
@@ -283,7 +283,7 @@ def test_rolling_update_highest_first_with_partition():
     # partition lowered: the rest follows, highest first
     v2b = sts(4, "v2")
     order = []
-    for _ in range(20):
+    for _unused in range(20):
         step = sim.step(v2b)
         order += [s.name for s in step.stops]
         if step.finished:
@@ -315,7 +315,7 @@ def test_revert_of_a_broken_template_unsticks_ordered_ready():
     sim.run(v1)
     v2 = sts(3, "broken")
     sim.broken.add(v2.template_hash)
-    for _ in range(6):
+    for _unused in range(6):
         sim.step(v2)
     stuck = [p for p in sim.pods if p.revision == v2.template_hash]
     assert [p.name for p in stuck] == ["web-2"] and not stuck[0].ready

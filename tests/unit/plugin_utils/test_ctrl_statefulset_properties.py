@@ -44,7 +44,7 @@ class ChaosFleet:
         if check:
             check(step, observed)
         stopped = {(s.name, s.node) for s in step.stops}
-        assert all(node in self.ready_nodes() for _, node in stopped)
+        assert all(node in self.ready_nodes() for _unused, node in stopped)
         self.pods = [p for p in self.pods if (p.name, p.node) not in stopped]
         for start in step.starts:
             assert start.node in self.ready_nodes()
@@ -78,7 +78,7 @@ class ChaosFleet:
 
     def converge(self, spec, rounds=60):
         self.heal()
-        for _ in range(rounds):
+        for _unused in range(rounds):
             self.chaos(healthy=True)
             step = self.step(spec)
             if step.done:
@@ -122,7 +122,7 @@ def test_one_pod_per_identity_ordering_and_convergence(seed, visible, plan, roun
     for replicas, policy, version, when_scaled in plan:
         spec = sts(replicas, version, podManagementPolicy=policy, persistentVolumeClaimRetentionPolicy={"whenScaled": when_scaled})
         check, holder = ordered_check(spec)
-        for _ in range(rounds):
+        for _unused in range(rounds):
             fleet.chaos()
             holder[0] = [n for n in fleet.nodes if n.ready]
             fleet.step(spec, check)
@@ -148,11 +148,11 @@ def test_partition_is_respected(seed, visible, partition, policy):
         for start in step.starts:
             assert start.revision != v2.template_hash or ordinal_of("web", start.name) >= partition
 
-    for _ in range(15):
+    for _unused in range(15):
         fleet.chaos()
         fleet.step(v2, check)
     fleet.heal()
-    for _ in range(60):
+    for _unused in range(60):
         fleet.chaos(healthy=True)
         if fleet.step(v2, check).done:
             break

@@ -108,7 +108,7 @@ def test_second_plan_is_empty(host, tmp_path):
     write_config_map(host, "cfg", "USER=bob\n")
     first = converged(host, raw_pod("a"), raw_pod("b"), full_pod(tmp_path))
     assert sorted(first.created) == ["a", "b", "full"]
-    assert {p for p, *_ in first.volume_dirs} == {
+    assert {p for p, *_unused in first.volume_dirs} == {
         str(tmp_path / "host" / "data"), str(tmp_path / "host" / "app.sock"), f"{host.state_dir}/pods/full/volumes/scratch",
         f"{host.run_dir}/volumes/full/mem", f"{host.state_dir}/volumes/db"}
     assert_nothing_to_do(plan(host, raw_pod("a"), raw_pod("b"), full_pod(tmp_path)))
@@ -333,7 +333,8 @@ def test_apply_writes_what_write_plan_writes_and_batches_systemctl(host, tmp_pat
     result = plan(host, raw_pod("a"))
     converge.apply(host, result)
     write_plan(other, plan(other, raw_pod("a")))
-    strip = lambda root: [f for f in all_files(root) if not f.endswith("pod.json")]  # noqa: E731 - records differ by their creation time
+    def strip(root):  # records differ by their creation time
+        return [f for f in all_files(root) if not f.endswith("pod.json")]
     assert strip(str(tmp_path / "state")) == strip(str(tmp_path / "s2"))
     assert all_files(str(tmp_path / "units")) == all_files(str(tmp_path / "u2"))
     assert all_files(str(tmp_path / "wants")) == all_files(str(tmp_path / "w2")) == ["hf-a.main.service", "hf-a.side.service"]

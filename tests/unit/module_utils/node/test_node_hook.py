@@ -118,7 +118,7 @@ def test_term_after_a_liveness_kill_is_a_failure(run_dir, sleeps, monkeypatch):
 
 
 def test_reset_marker_zeroes_the_history(run_dir, sleeps, monkeypatch):
-    for _ in range(4):
+    for _unused in range(4):
         crash(monkeypatch)
     assert status(run_dir)["consecutive_failures"] == 4
     marker = run_dir / "web" / "main" / "reset"
@@ -138,7 +138,7 @@ def test_reset_marker_at_exit(run_dir, sleeps, monkeypatch):
 
 
 def test_a_long_run_starts_the_backoff_over(run_dir, sleeps, monkeypatch):
-    for _ in range(3):
+    for _unused in range(3):
         crash(monkeypatch)
     hook.cmd_pre("/unused", "web", "main")
     hook.cmd_post("/unused", "web", "main")
@@ -296,7 +296,7 @@ def probe_env(tmp_path, run_dir, monkeypatch):
         if argv and argv[0] == "systemctl":
             systemctl_calls.append(list(argv))
             return subprocess.CompletedProcess(argv, 0)
-        return real_run(argv, *args, **kwargs)
+        return real_run(argv, *args, **kwargs)  # pylint: disable=subprocess-run-check
 
     monkeypatch.setattr(hook, "run_handler", scripted_handler)
     monkeypatch.setattr(hook.subprocess, "run", fake_run)
@@ -318,7 +318,7 @@ def probe_env(tmp_path, run_dir, monkeypatch):
 
     def run(kind, *results):
         outcomes.extend(results)
-        for _ in results:
+        for _unused in results:
             hook.cmd_probe(env.state, "web", "main", kind)
         assert not outcomes, "a probe did not run"
 
@@ -424,8 +424,8 @@ def test_real_exec_probe_end_to_end(tmp_path, run_dir, monkeypatch):
 
 def test_handler_command(tmp_path, monkeypatch, closed_port):
     state = tmp_path / "state"
-    raw = {"containers": [{"name": "main", "command": ["/bin/sleep", "inf"], "lifecycle": {"preStop": {"exec": {"command": ["/bin/false"]}},
-                                                                                              "postStart": {"tcpSocket": {"port": closed_port}}}},
+    lifecycle = {"preStop": {"exec": {"command": ["/bin/false"]}}, "postStart": {"tcpSocket": {"port": closed_port}}}
+    raw = {"containers": [{"name": "main", "command": ["/bin/sleep", "inf"], "lifecycle": lifecycle},
                           {"name": "side", "command": ["/bin/sleep", "inf"], "lifecycle": {"preStop": {"sleep": {"seconds": 0}}}}]}
     (state / "pods" / "web").mkdir(parents=True)
     (state / "pods" / "web" / "pod.json").write_text(json.dumps({"name": "web", "spec": podspec.validate_pod_spec(raw)}))

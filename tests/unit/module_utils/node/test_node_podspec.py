@@ -62,8 +62,8 @@ def test_pod_and_container_defaults():
 
 
 def test_explicit_nulls_mean_defaults():
-    raw = {"containers": [dict(MAIN, args=None, env=None, envFrom=None, workingDir=None, resources=None, ports=None, volumeMounts=None,
-                                securityContext=None, lifecycle=None, livenessProbe=None)],
+    nulls = dict.fromkeys(("args", "env", "envFrom", "workingDir", "resources", "ports", "volumeMounts", "securityContext", "lifecycle", "livenessProbe"))
+    raw = {"containers": [dict(MAIN, **nulls)],
            "restartPolicy": None, "terminationGracePeriodSeconds": None, "volumes": None, "hostname": None}
     assert validate_pod_spec(raw) == validate_pod_spec(spec_with())
 

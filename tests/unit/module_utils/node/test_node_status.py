@@ -34,7 +34,7 @@ def lifecycle(monkeypatch, *steps):
             hook.cmd_pre("/unused", "web", "main")
             hook.cmd_post("/unused", "web", "main")
         else:
-            _, code, value, result = step
+            _unused, code, value, result = step
             monkeypatch.setenv("EXIT_CODE", code)
             monkeypatch.setenv("EXIT_STATUS", value)
             monkeypatch.setenv("SERVICE_RESULT", result)
@@ -150,7 +150,8 @@ def test_observe_filters(host, monkeypatch):
         with open(path, "w") as handle:
             json.dump({"name": name, "owner": {"kind": "Deployment", "name": owner}, "labels": labels,
                        "spec": podspec.validate_pod_spec({"containers": [{"name": "main", "command": ["/bin/true"]}]})}, handle)
-    names = lambda pods: [p["name"] for p in pods]  # noqa: E731
+    def names(pods):
+        return [p["name"] for p in pods]
     assert names(converge.observe(host, units={})) == ["a", "b", "c"]
     assert names(converge.observe(host, "Deployment", "one", units={})) == ["a", "b"]
     assert names(converge.observe(host, selector={"app": "x"}, units={})) == ["a", "c"]
