@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-import conftest  # noqa: E402,F401  # pylint: disable=unused-import  (exposes the collection to ansible-playbook)
+# Exposes the collection to ansible-playbook.
+import conftest  # noqa: E402,F401  # pylint: disable=unused-import
 from integration.playbook import Lab  # noqa: E402
 from lab import labctl  # noqa: E402
 

@@ -200,15 +200,15 @@ pods:
       type: list
       elements: dict
     requests: {description: "Summed resource requests, C(cpu) in millicores and C(memory) in bytes.", type: dict}
-created: {description: "Pods that were created., returned: always", type: list, elements: str}
-updated: {description: "Pods whose containers were restarted because their spec changed., returned: always", type: list, elements: str}
-relabelled: {description: "Pods whose labels, annotations or revision changed (no restart)., returned: always", type: list, elements: str}
-deleted: {description: "Pods that were removed., returned: always", type: list, elements: str}
-started: {description: "Unchanged pods whose stopped containers were started again., returned: always", type: list, elements: str}
-daemon_reload: {description: "Whether systemd was (or would be) reloaded., returned: always", type: bool}
-volumes_deleted: {description: "Persistent volumes that were (or would be) deleted., returned: always", type: list, elements: str}
-owner_record: {description: "The owner's stored record (see O(owner_record)), or null., returned: always", type: dict}
-observed_at: {description: "The host's clock when the status was read (epoch seconds)., returned: always", type: float}
+created: {description: "Pods that were created.", returned: always, type: list, elements: str}
+updated: {description: "Pods whose containers were restarted because their spec changed.", returned: always, type: list, elements: str}
+relabelled: {description: "Pods whose labels, annotations or revision changed (no restart).", returned: always, type: list, elements: str}
+deleted: {description: "Pods that were removed.", returned: always, type: list, elements: str}
+started: {description: "Unchanged pods whose stopped containers were started again.", returned: always, type: list, elements: str}
+daemon_reload: {description: "Whether systemd was (or would be) reloaded.", returned: always, type: bool}
+volumes_deleted: {description: "Persistent volumes that were (or would be) deleted.", returned: always, type: list, elements: str}
+owner_record: {description: "The owner's stored record (see O(owner_record)), or null.", returned: always, type: dict}
+observed_at: {description: "The host's clock when the status was read (epoch seconds).", returned: always, type: float}
 """
 
 from ansible.module_utils.basic import AnsibleModule

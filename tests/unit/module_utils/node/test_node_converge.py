@@ -333,6 +333,7 @@ def test_apply_writes_what_write_plan_writes_and_batches_systemctl(host, tmp_pat
     result = plan(host, raw_pod("a"))
     converge.apply(host, result)
     write_plan(other, plan(other, raw_pod("a")))
+
     def strip(root):  # records differ by their creation time
         return [f for f in all_files(root) if not f.endswith("pod.json")]
     assert strip(str(tmp_path / "state")) == strip(str(tmp_path / "s2"))

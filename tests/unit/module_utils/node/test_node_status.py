@@ -150,6 +150,7 @@ def test_observe_filters(host, monkeypatch):
         with open(path, "w") as handle:
             json.dump({"name": name, "owner": {"kind": "Deployment", "name": owner}, "labels": labels,
                        "spec": podspec.validate_pod_spec({"containers": [{"name": "main", "command": ["/bin/true"]}]})}, handle)
+
     def names(pods):
         return [p["name"] for p in pods]
     assert names(converge.observe(host, units={})) == ["a", "b", "c"]
