@@ -137,6 +137,9 @@ class WorkloadAction(ActionBase):
         if self._task.diff:
             result["diff"] = self._template_diff(stored, step)
         result = self.finish(result, step, final_record)
+        if step.failed:
+            reason = next((c.get("reason") for c in step.status.get("conditions", []) if c.get("status") == "False"), "")
+            result.update(failed=True, msg=step.message or f"{self.KIND} {args['name']} failed: {reason}")
         if timed_out and not result.get("failed"):
             waiting = "; ".join(step.waiting_for)
             result.update(failed=True, msg=f"{self.KIND} {args['name']} did not converge within wait_timeout={args['wait_timeout']}s: {waiting}")
