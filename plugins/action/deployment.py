@@ -78,8 +78,4 @@ class ActionModule(WorkloadAction):
     def finish(self, result, step, record):
         numbers = {h: int(e.get("revision") or 0) for h, e in (record or {}).get("revisions", {}).items()}
         result["revision"] = numbers.get((record or {}).get("current_hash"), 0)
-        if step.failed:
-            reason = next((c.get("reason") for c in step.status.get("conditions", []) if c.get("type") == "Progressing"), "")
-            result["failed"] = True
-            result["msg"] = step.message or f"deployment {self._task.args['name']} failed: {reason}"
         return result

@@ -99,7 +99,7 @@ def test_daemonset_invariants_and_convergence(count, labelled, selector, strateg
     spec = _spec(version, strategy, selector, deadline)
 
     def play(rounds):
-        for _ in range(rounds):
+        for _unused in range(rounds):
             before = list(world.pods)
             step = world.step(spec)
             _check_step(world, step, spec, before)
@@ -135,7 +135,7 @@ def test_daemonset_invariants_and_convergence(count, labelled, selector, strateg
     world.broken.clear()
     world.stuck.clear()
     step = None
-    for _ in range(40):
+    for _unused in range(40):
         before = list(world.pods)
         step = world.step(spec)
         _check_step(world, step, spec, before)
