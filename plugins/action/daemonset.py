@@ -8,7 +8,6 @@ plugin_utils/workload_task.py.
 
 from __future__ import annotations
 
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
 from ansible_collections.hostfleet.workloads.plugins.module_utils.workload_args import DAEMONSET_ARGS
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.daemonset.spec import parse_daemonset_spec
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.daemonset.sync import reconcile_daemonset
@@ -19,17 +18,9 @@ SPEC_KEYS = ("selector", "template", "updateStrategy", "minReadySeconds", "revis
 
 class ActionModule(WorkloadAction):
     KIND = "DaemonSet"
+    SPEC_KEYS = SPEC_KEYS
+    PARSE_SPEC = staticmethod(parse_daemonset_spec)
     ARGUMENT_SPEC = DAEMONSET_ARGS
-
-    def parse(self, args, record):
-        spec = {key: args[key] for key in SPEC_KEYS if args.get(key) is not None}
-        template = spec.get("template")
-        if template is None:
-            raise SpecError("template", "is required with state=present")
-        labels = (template.get("metadata") or {}).get("labels") if isinstance(template, dict) else None
-        if "selector" not in spec and isinstance(labels, dict):
-            spec["selector"] = {"matchLabels": labels}
-        return parse_daemonset_spec(args["name"], spec, stored_selector=(record or {}).get("selector"))
 
     def reconcile(self, spec, record, observation, now):
         return reconcile_daemonset(spec, record, observation.nodes, observation.pods, observation.usage, now)

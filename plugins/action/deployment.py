@@ -25,27 +25,19 @@ SPEC_KEYS = ("replicas", "selector", "template", "strategy", "minReadySeconds", 
 class ActionModule(WorkloadAction):
     KIND = "Deployment"
     ARGUMENT_SPEC = DEPLOYMENT_ARGS
+    SPEC_KEYS = SPEC_KEYS
+    PARSE_SPEC = staticmethod(parse_deployment_spec)
 
-    def parse(self, args, record):
-        """The DeploymentSpec from the task arguments; the stored selector (if any) must not change."""
-        spec = {key: args[key] for key in SPEC_KEYS if args.get(key) is not None}
+    def spec_fields(self, args, record):
+        spec = super().spec_fields(args, record)
         spec["rollbackOnFailure"] = args["auto_rollback"]
-        template = spec.get("template")
-        if template is None:
-            raise SpecError("template", "is required with state=present")
-        if isinstance(template, dict):
-            template = dict(template)
-            metadata = dict(template.get("metadata") or {})
-            if "selector" not in spec and isinstance(metadata.get("labels"), dict):
-                spec["selector"] = {"matchLabels": metadata["labels"]}
-            restarted = (record or {}).get("restarted_at")
-            if restarted:
-                # `rollout restart` lives in the record, so a later run without restart does not undo it.
-                metadata["annotations"] = dict(metadata.get("annotations") or {}, **{RESTARTED_AT: restarted})
-                template["metadata"] = metadata
-            spec["template"] = template
-        stored = (record or {}).get("selector")
-        return parse_deployment_spec(args["name"], spec, stored_selector=stored)
+        restarted = (record or {}).get("restarted_at")
+        if restarted and isinstance(spec["template"], dict):
+            # `rollout restart` lives in the record, so a later run without restart does not undo it.
+            metadata = dict(spec["template"].get("metadata") or {})
+            metadata["annotations"] = dict(metadata.get("annotations") or {}, **{RESTARTED_AT: restarted})
+            spec["template"] = dict(spec["template"], metadata=metadata)
+        return spec
 
     def prepare_record(self, args, record, now):
         """Imperative requests (restart, undo) change the record before planning."""

@@ -8,7 +8,6 @@ in plugin_utils/workload_task.py.
 
 from __future__ import annotations
 
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
 from ansible_collections.hostfleet.workloads.plugins.module_utils.workload_args import REPLICASET_ARGS
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.replicaset import parse_replicaset_spec, reconcile_replicaset
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.workload_action import WorkloadAction
@@ -18,17 +17,9 @@ SPEC_KEYS = ("replicas", "selector", "template", "minReadySeconds")
 
 class ActionModule(WorkloadAction):
     KIND = "ReplicaSet"
+    SPEC_KEYS = SPEC_KEYS
+    PARSE_SPEC = staticmethod(parse_replicaset_spec)
     ARGUMENT_SPEC = REPLICASET_ARGS
-
-    def parse(self, args, record):
-        spec = {key: args[key] for key in SPEC_KEYS if args.get(key) is not None}
-        template = spec.get("template")
-        if template is None:
-            raise SpecError("template", "is required with state=present")
-        labels = (template.get("metadata") or {}).get("labels") if isinstance(template, dict) else None
-        if "selector" not in spec and isinstance(labels, dict):
-            spec["selector"] = {"matchLabels": labels}
-        return parse_replicaset_spec(args["name"], spec, stored_selector=(record or {}).get("selector"))
 
     def reconcile(self, spec, record, observation, now):
         return reconcile_replicaset(spec, record, observation.nodes, observation.pods, observation.usage, now)

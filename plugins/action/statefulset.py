@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
 from ansible_collections.hostfleet.workloads.plugins.module_utils.workload_args import STATEFULSET_ARGS
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.statefulset.retention import claims_to_delete_on_delete
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.statefulset.spec import DELETE, parse_statefulset_spec
@@ -35,17 +34,9 @@ SPEC_KEYS = (
 
 class ActionModule(WorkloadAction):
     KIND = "StatefulSet"
+    SPEC_KEYS = SPEC_KEYS
+    PARSE_SPEC = staticmethod(parse_statefulset_spec)
     ARGUMENT_SPEC = STATEFULSET_ARGS
-
-    def parse(self, args, record):
-        spec = {key: args[key] for key in SPEC_KEYS if args.get(key) not in (None, [])}
-        template = spec.get("template")
-        if template is None:
-            raise SpecError("template", "is required with state=present")
-        labels = (template.get("metadata") or {}).get("labels") if isinstance(template, dict) else None
-        if "selector" not in spec and isinstance(labels, dict):
-            spec["selector"] = {"matchLabels": labels}
-        return parse_statefulset_spec(args["name"], spec, stored_selector=(record or {}).get("selector"))
 
     def volumes_on_delete(self, args, record):
         """whenDeleted: Delete removes exactly the claims of this set's identities; Retain (default) nothing."""

@@ -33,16 +33,8 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - hostfleet.workloads.fleet
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: full
-    details:
-      - The task runs once for the play, whatever the number of hosts; see the notes for what that means for
-        C(register), PLAY RECAP, strategies and C(serial).
   check_mode:
     support: full
     details: Returns the plan (which pods start and stop on which node, in which waves) and touches nothing.
@@ -53,9 +45,6 @@ attributes:
     description: Whether a re-run with the same arguments changes nothing.
     support: partial
     details: A re-run with the same spec changes nothing; O(restart) and O(rollback_to) are imperative, like their kubectl counterparts.
-  platform:
-    platforms: posix
-    support: full
 options:
   name:
     description: The Deployment's name, a DNS-1123 label. Pods are named C(<name>-<template hash>-<suffix>).
@@ -123,32 +112,12 @@ options:
         C(kubectl.kubernetes.io/restartedAt)). Imperative.
     type: bool
     default: false
-  nodes:
-    description:
-      - An inventory pattern (a group name, C(web:&gpu), C(!node3)...) that narrows the nodes among the play's hosts.
-        Default, all the play's hosts.
-    type: str
   wait:
     description:
       - Wait until the rollout is complete (every replica updated and available). When false, the task does one
-        reconcile step and returns; a later run continues (see the C(hostfleet.workloads.controller) role).
+        reconcile step and returns; the next run of the task continues the rollout.
     type: bool
     default: true
-  wait_timeout:
-    description: How many seconds to wait for the rollout before failing.
-    type: int
-    default: 600
-  state_dir:
-    description: The node layer's state directory on the nodes.
-    type: path
-    default: /var/lib/hostfleet
-notes:
-  - "The task runs once per play (C(BYPASS_HOST_LOOP)): C(register) stores the result on the first host only (use
-    C(run_once: true) to make that explicit); PLAY RECAP counts it on the first host; the C(free) strategy refuses it;
-    with C(serial), it only sees the hosts of the current batch, so do not use C(serial) with workload tasks; task
-    keywords such as C(environment) are templated once, with the first host's variables; a failure fails the task
-    for every host."
-  - Progress is printed while a rollout runs, one line per step (updated, ready and available out of desired).
 seealso:
   - module: hostfleet.workloads.replicaset
   - module: hostfleet.workloads.pod

@@ -22,15 +22,8 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - hostfleet.workloads.fleet
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: full
-    details:
-      - The task runs once for the play, whatever the number of hosts; see the notes of M(hostfleet.workloads.deployment).
   check_mode:
     support: full
     details: Returns which pods would start and stop on which node, and touches nothing.
@@ -39,9 +32,6 @@ attributes:
     details: Shows the pod template change.
   idempotent:
     description: Whether a re-run with the same arguments changes nothing.
-    support: full
-  platform:
-    platforms: posix
     support: full
 options:
   name:
@@ -67,24 +57,10 @@ options:
     description: How long a pod must be ready to count as available.
     type: int
     default: 0
-  nodes:
-    description: An inventory pattern that narrows the nodes among the play's hosts.
-    type: str
   wait:
     description: Wait until every replica is available.
     type: bool
     default: true
-  wait_timeout:
-    description: How many seconds to wait.
-    type: int
-    default: 600
-  state_dir:
-    description: The node layer's state directory on the nodes.
-    type: path
-    default: /var/lib/hostfleet
-notes:
-  - The task runs once per play (C(BYPASS_HOST_LOOP)); see M(hostfleet.workloads.deployment) for what that means for
-    C(register), PLAY RECAP, strategies and C(serial).
 seealso:
   - module: hostfleet.workloads.deployment
 """

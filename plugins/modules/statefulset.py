@@ -26,15 +26,8 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - hostfleet.workloads.fleet
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: full
-    details:
-      - The task runs once for the play, whatever the number of hosts.
   check_mode:
     support: full
     details: Returns the plan in waves and touches nothing.
@@ -43,9 +36,6 @@ attributes:
     details: Shows the pod template change.
   idempotent:
     description: Whether a re-run with the same arguments changes nothing.
-    support: full
-  platform:
-    platforms: posix
     support: full
 options:
   name:
@@ -113,23 +103,10 @@ options:
         the identity starts with an empty volume there, and the copy on the lost node is stopped when it comes back.
     type: bool
     default: false
-  nodes:
-    description: An inventory pattern that narrows the nodes among the play's hosts.
-    type: str
   wait:
     description: Wait until every identity runs the current template and is available.
     type: bool
     default: true
-  wait_timeout:
-    description: How many seconds to wait.
-    type: int
-    default: 600
-  state_dir:
-    description: The node layer's state directory on the nodes.
-    type: path
-    default: /var/lib/hostfleet
-notes:
-  - The task runs once per play (C(BYPASS_HOST_LOOP)); see M(hostfleet.workloads.deployment).
 seealso:
   - module: hostfleet.workloads.deployment
   - module: hostfleet.workloads.pod

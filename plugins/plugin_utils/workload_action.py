@@ -29,11 +29,26 @@ class WorkloadAction(ActionBase):
     _requires_connection = False
     KIND = ""
     ARGUMENT_SPEC: dict = {}
+    # The task arguments that make the kind's spec (Kubernetes field names), and its pure spec parser.
+    SPEC_KEYS: tuple[str, ...] = ()
+    PARSE_SPEC = None
 
     # -- what a kind provides ---------------------------------------------------------------------
 
-    def parse(self, args, record):  # pragma: no cover - abstract
-        raise NotImplementedError
+    def spec_fields(self, args, record):
+        """The spec as Kubernetes writes it; the selector defaults to the template's labels."""
+        spec = {key: args[key] for key in self.SPEC_KEYS if args.get(key) not in (None, [])}
+        template = spec.get("template")
+        if template is None:
+            raise SpecError("template", "is required with state=present")
+        labels = (template.get("metadata") or {}).get("labels") if isinstance(template, dict) else None
+        if "selector" not in spec and isinstance(labels, dict):
+            spec["selector"] = {"matchLabels": labels}
+        return spec
+
+    def parse(self, args, record):
+        """The kind's spec; a selector stored on the nodes must not change."""
+        return type(self).PARSE_SPEC(args["name"], self.spec_fields(args, record), stored_selector=(record or {}).get("selector"))
 
     def prepare_record(self, args, record, now):
         return record

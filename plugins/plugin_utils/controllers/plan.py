@@ -26,6 +26,15 @@ from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.node
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.placement import Candidate, Fleet, PlacedPod, PodTemplate
 
 
+def observation(nodes: Iterable, pods: Iterable, other_usage: Mapping | None) -> tuple[list[Node], list[ObservedPod], dict[str, NodeUsage]]:
+    """A controller's inputs as models: each may come as models or as their JSON (a controller accepts both)."""
+    return (
+        [n if isinstance(n, Node) else Node.from_json(n) for n in nodes],
+        [p if isinstance(p, ObservedPod) else ObservedPod.from_json(p) for p in pods],
+        {k: v if isinstance(v, NodeUsage) else NodeUsage.from_json(v) for k, v in (other_usage or {}).items()},
+    )
+
+
 @dataclass(frozen=True)
 class PodStart:
     """One pod to start. ``template_key`` (optional): the key of its template in ``Step.templates``

@@ -27,7 +27,7 @@ from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec i
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment import progress, status
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.record import RecordError
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.spec import validate_name
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.plan import Planner, Step
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.plan import Planner, Step, observation
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.pods import ObservedPod, classify, is_available, is_ready
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.revisions import canonical_json, max_revision, new_entry, template_hash
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.templates import TemplateInfo, parse_pod_template, try_parse_stored
@@ -123,9 +123,7 @@ def reconcile_replicaset(
     now: float = 0.0,
 ) -> Step:
     """Plan the next step of a bare ReplicaSet. Pure, level-triggered, deterministic."""
-    nodes = [n if isinstance(n, Node) else Node.from_json(n) for n in nodes]
-    pods = [p if isinstance(p, ObservedPod) else ObservedPod.from_json(p) for p in pods]
-    usage = {k: v if isinstance(v, NodeUsage) else NodeUsage.from_json(v) for k, v in (other_usage or {}).items()}
+    nodes, pods, usage = observation(nodes, pods, other_usage)
     rec = load_record(record, spec.name)
     view = classify(pods, nodes)
     if rec["spec_hash"] != spec.spec_hash():

@@ -41,7 +41,7 @@ from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.da
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.daemonset.update import DaemonPlan, manage, rolling_update
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment import progress, status
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.record import RecordError
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.plan import Planner, Step
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.plan import Planner, Step, observation
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.pods import ObservedPod, PodView, classify, is_available, is_ready
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.revisions import cleanup_history, max_revision, new_entry
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.templates import TemplateInfo, try_parse_stored
@@ -195,9 +195,7 @@ def reconcile_daemonset(
 ) -> Step:
     """Plan the next step of a DaemonSet. Pure, level-triggered, deterministic."""
     # 1. observe
-    nodes = [n if isinstance(n, Node) else Node.from_json(n) for n in nodes]
-    pods = [p if isinstance(p, ObservedPod) else ObservedPod.from_json(p) for p in pods]
-    usage = {k: v if isinstance(v, NodeUsage) else NodeUsage.from_json(v) for k, v in (other_usage or {}).items()}
+    nodes, pods, usage = observation(nodes, pods, other_usage)
     rec = load_record(record, spec.name)
     view = classify(pods, nodes)
     eligible = {n.name for n in nodes if spec.eligible(n)}

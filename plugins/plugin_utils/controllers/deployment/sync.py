@@ -34,7 +34,7 @@ from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.de
     rollback_target,
 )
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.spec import DeploymentSpec
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.plan import Planner, Step
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.plan import Planner, Step, observation
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.pods import ObservedPod, PodView, classify, is_available
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.revisions import cleanup_history, max_revision, new_entry
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.templates import TemplateInfo, try_parse_stored
@@ -50,9 +50,7 @@ def reconcile(
     now: float = 0.0,
 ) -> Step:
     """Plan the next step of ``spec`` (see the module docstring). Pure: no I/O, inputs untouched."""
-    nodes = [n if isinstance(n, Node) else Node.from_json(n) for n in nodes]
-    pods = [p if isinstance(p, ObservedPod) else ObservedPod.from_json(p) for p in pods]
-    usage = {k: v if isinstance(v, NodeUsage) else NodeUsage.from_json(v) for k, v in (other_usage or {}).items()}
+    nodes, pods, usage = observation(nodes, pods, other_usage)
     rec = load_record(record, spec.name)
     view = classify(pods, nodes)
 

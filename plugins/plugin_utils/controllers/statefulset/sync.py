@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment import progress, status
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.plan import Planner, PodStop, Step
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.plan import Planner, PodStop, Step, observation
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.pods import ObservedPod, classify, is_available, is_ready
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.revisions import cleanup_history, max_revision, new_entry
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.statefulset import fencing, ordered, update
@@ -47,9 +47,7 @@ def reconcile_statefulset(
     now: float = 0.0,
 ) -> Step:
     """Plan the next step of ``spec`` (see the module docstring). Pure: no I/O, inputs untouched."""
-    nodes = [n if isinstance(n, Node) else Node.from_json(n) for n in nodes]
-    pods = [p if isinstance(p, ObservedPod) else ObservedPod.from_json(p) for p in pods]
-    usage = {k: v if isinstance(v, NodeUsage) else NodeUsage.from_json(v) for k, v in (other_usage or {}).items()}
+    nodes, pods, usage = observation(nodes, pods, other_usage)
     rec = load_record(record, spec.name)
     view = classify(pods, nodes)
     ready_nodes = {n.name for n in nodes if n.ready}

@@ -1,0 +1,47 @@
+# -*- coding: utf-8 -*-
+# Copyright: hostfleet.workloads contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What every fleet-wide workload module shares: where it runs, how long it waits, what a run-once task means."""
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    DOCUMENTATION = r"""
+options:
+  nodes:
+    description:
+      - An inventory pattern (a group name, C(web:&gpu), C(!node3)...) that narrows the nodes among the play's hosts.
+        Default, all the play's hosts.
+    type: str
+  wait_timeout:
+    description: How many seconds to wait before failing.
+    type: int
+    default: 600
+  state_dir:
+    description: The node layer's state directory on the nodes.
+    type: path
+    default: /var/lib/hostfleet
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: full
+    details:
+      - The task runs once for the play, whatever the number of hosts; see the notes.
+  platform:
+    platforms: posix
+    support: full
+notes:
+  - "The task runs once per play (C(BYPASS_HOST_LOOP)): C(register) stores the result on the first host only (use
+    C(run_once: true) to make that explicit); PLAY RECAP counts it on the first host; the C(free) strategy refuses it;
+    with C(serial), it only sees the hosts of the current batch, so do not use C(serial) with workload tasks; task
+    keywords such as C(environment) are templated once, with the first host's variables; a failure fails the task
+    for every host."
+  - Progress is printed while a rollout runs, one line per step.
+  - "Node labels come from the host variable C(hostfleet_node_labels) (a dict), plus C(kubernetes.io/hostname=<inventory
+    name>) and C(hostfleet.io/group.<group>=true) for each inventory group; capacity from C(hostfleet_node_capacity)
+    (C(cpu), C(memory), C(pods))."
+"""
