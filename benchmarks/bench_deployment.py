@@ -18,6 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 # Exposes the collection to ansible-playbook.
+from naive import naive_tasks, timed  # noqa: E402
+
 import conftest  # noqa: E402,F401  # pylint: disable=unused-import
 from integration.playbook import Lab  # noqa: E402
 from lab import labctl  # noqa: E402
@@ -43,58 +45,23 @@ def deployment(version="1", state="present"):
     return [{"name": "deployment", "hostfleet.workloads.deployment": args, "run_once": True}]
 
 
-NAIVE_UNIT = (
-    "[Unit]\nDescription=naive replica {{ item }}\n\n[Service]\nExecStart=/bin/sleep infinity\nRestart=always\n\n[Install]\nWantedBy=multi-user.target\n"
-)
-
-
-def naive(state="present"):
-    if state == "absent":
-        script = (
-            "systemctl disable --now $(cd /etc/systemd/system && ls naive-*.service 2>/dev/null) 2>/dev/null; "
-            "rm -f /etc/systemd/system/naive-*.service; systemctl daemon-reload"
-        )
-        return [{"name": "naive cleanup", "ansible.builtin.shell": script, "changed_when": False}]
-    return [
-        {
-            "name": "naive unit files",
-            "ansible.builtin.copy": {"dest": "/etc/systemd/system/naive-{{ item }}.service", "content": NAIVE_UNIT, "mode": "0644"},
-            "loop": list(range(PER_HOST)),
-        },
-        {
-            "name": "naive start",
-            "ansible.builtin.systemd_service": {"name": "naive-{{ item }}", "state": "started", "enabled": True, "daemon_reload": True},
-            "loop": list(range(PER_HOST)),
-        },
-    ]
-
-
-def timed(lab, tasks, what):
-    """Seconds spent in the play's tasks (ansible-playbook start-up excluded, the same on both sides)."""
-    run = lab.run(tasks, timeout=900)
-    if run.rc != 0:
-        raise SystemExit(f"{what} failed:\n{run.stdout[-4000:]}\n{run.stderr[-2000:]}")
-    durations = [t["task"]["duration"] for play in run.data["plays"] for t in play["tasks"]]
-    return durations[-1]["end"] - durations[0]["start"], run
-
-
 def main():
     lab = Lab(Path(labctl.up(3)), ["node1", "node2", "node3"])
     timed(lab, deployment(state="absent"), "cleanup")
-    timed(lab, naive("absent"), "naive cleanup")
+    timed(lab, naive_tasks(PER_HOST, "absent"), "naive cleanup")
     timed(lab, [{"name": "ping", "ansible.builtin.ping": {}}], "warm-up")
 
     cold, _unused = timed(lab, deployment(), "deployment")
-    naive_cold, _unused = timed(lab, naive(), "naive")
+    naive_cold, _unused = timed(lab, naive_tasks(PER_HOST), "naive")
     noop = statistics.median(timed(lab, deployment(), "deployment no-op")[0] for _unused in range(3))
-    naive_noop = statistics.median(timed(lab, naive(), "naive no-op")[0] for _unused in range(3))
+    naive_noop = statistics.median(timed(lab, naive_tasks(PER_HOST), "naive no-op")[0] for _unused in range(3))
     rolled, run = timed(lab, deployment(version="2"), "rolling update")
     result = run.result("deployment", "node1")
     steps = result["plan"]
     # Per step, how many module calls each node that was called received (the node layer takes a whole step in one call).
     calls_per_host_per_step = [step["node_calls"].count(host) for step in steps for host in set(step["node_calls"])]
     timed(lab, deployment(state="absent"), "cleanup")
-    timed(lab, naive("absent"), "naive cleanup")
+    timed(lab, naive_tasks(PER_HOST, "absent"), "naive cleanup")
 
     print(
         f"cold deploy of {REPLICAS} replicas over 3 hosts: hostfleet {cold:.2f}s, "

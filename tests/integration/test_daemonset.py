@@ -90,3 +90,36 @@ def test_on_delete_replaces_only_deleted_pods(fleet):
     fleet.run([{"name": "delete", "hostfleet.workloads.pod": {"owner": NAME, "owner_kind": "DaemonSet", "prune": False, "remove": [victim]}}], hosts="node1")
     run, res = ds(fleet, version="3", updateStrategy={"type": "OnDelete"})
     assert run.rc == 0 and versions(fleet) == {"node1": ["3"], "node2": ["2"], "node3": []}
+
+
+def test_check_mode_and_bad_input_touch_nothing(fleet):
+    snapshot = "ls /etc/systemd/system /var/lib/hostfleet/owners 2>/dev/null; systemctl list-units --all --plain --no-legend 'hf-*'"
+    before = {h: fleet.ssh(h, snapshot, check=False).stdout for h in fleet.hosts}
+    run = fleet.run(
+        [
+            {
+                "name": "ds",
+                "hostfleet.workloads.daemonset": {
+                    "name": NAME,
+                    "template": {
+                        "metadata": {"labels": {"app": NAME}},
+                        "spec": {
+                            "nodeSelector": {"gpu": "true"},
+                            "containers": [{"name": "main", "command": ["/bin/sleep", "infinity"], "env": [{"name": "VERSION", "value": "4"}]}],
+                        },
+                    },
+                },
+                "run_once": True,
+            }
+        ],
+        check=True,
+        host_vars=LABELS,
+    )
+    res = run.result("ds", "node1")
+    assert run.rc == 0 and res["changed"] and res["plan"], res
+    assert {h: fleet.ssh(h, snapshot, check=False).stdout for h in fleet.hosts} == before
+    run, res = ds(fleet, updateStrategy={"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 0}})
+    assert run.rc != 0 and "updateStrategy" in res["field"], res
+    run, res = ds(fleet, updateStrategy={"type": "Sometimes"})
+    assert run.rc != 0 and res["field"].startswith("spec.updateStrategy"), res
+    assert {h: fleet.ssh(h, snapshot, check=False).stdout for h in fleet.hosts} == before

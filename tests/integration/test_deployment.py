@@ -228,6 +228,15 @@ def test_node_down_moves_its_replicas_and_back_restores_spread(fleet):
         assert {h: len(v) for h, v in running_units(fleet).items() if h != "node3"} == {"node1": 3, "node2": 3}
     finally:
         labctl.start("node3")
+    # "Back" means booted with its pods running again (systemd starts them: they are enabled); a run while they
+    # are still starting would rightly pick those not-ready pods as the surplus to remove.
+    fleet.ssh(
+        "node3",
+        "systemctl is-system-running --wait; for i in $(seq 100); do "
+        "[ $(systemctl list-units --state=running --plain --no-legend 'hf-roll-*.main.service' | wc -l) -ge 2 ] && "
+        "[ $(ls /run/hostfleet/pods/roll-*/main/ready 2>/dev/null | wc -l) -ge 2 ] && exit 0; sleep 0.3; done; exit 1",
+        timeout=90,
+    )
     run, res = deploy(fleet, version="v1")
     assert run.rc == 0, run.stdout[-3000:]
     assert spread(res) == {"node1": 2, "node2": 2, "node3": 2}

@@ -135,3 +135,30 @@ def test_delete_with_retain_keeps_data_and_delete_removes_only_this_sets_volumes
         assert volume_file(fleet, nodes["web-0"], "other-claim") == "keep", "Delete removes only this set's volumes"
     finally:
         fleet.ssh(nodes["web-0"], "rm -rf /var/lib/hostfleet/volumes/other-claim", check=False)
+
+
+def test_check_mode_and_bad_input_touch_nothing(fleet):
+    snapshot = "ls /etc/systemd/system /var/lib/hostfleet/owners /var/lib/hostfleet/volumes 2>/dev/null; systemctl list-units --all --plain --no-legend 'hf-*'"
+    before = {h: fleet.ssh(h, snapshot, check=False).stdout for h in fleet.hosts}
+    run = fleet.run(
+        [
+            {
+                "name": "sts",
+                "hostfleet.workloads.statefulset": {
+                    "name": "dry",
+                    "replicas": 2,
+                    "template": {"metadata": {"labels": {"app": "dry"}}, "spec": {"containers": [{"name": "main", "command": ["/bin/sleep", "infinity"]}]}},
+                },
+                "run_once": True,
+            }
+        ],
+        check=True,
+    )
+    res = run.result("sts", "node1")
+    assert run.rc == 0 and res["changed"] and res["plan"], res
+    assert {h: fleet.ssh(h, snapshot, check=False).stdout for h in fleet.hosts} == before
+    run, res = sts(fleet, podManagementPolicy="Whenever")
+    assert run.rc != 0 and res["msg"], res
+    run, res = sts(fleet, volumeClaimTemplates=[{"metadata": {"name": "Not_A_Label"}}])
+    assert run.rc != 0 and "volumeClaimTemplates" in res["field"], res
+    assert {h: fleet.ssh(h, snapshot, check=False).stdout for h in fleet.hosts} == before
