@@ -302,3 +302,25 @@ def test_replicaset_keeps_n_pods(fleet):
         assert run.result("rs", "node1")["changed"] is False
     finally:
         fleet.run([{"name": "cleanup", "hostfleet.workloads.replicaset": {"name": "plain", "state": "absent"}, "run_once": True}])
+
+
+def test_restart_replaces_every_pod_once(fleet):
+    args = {
+        "name": "again",
+        "replicas": 3,
+        "template": template("v1"),
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+    }
+    try:
+        run = fleet.run([{"name": "d", "hostfleet.workloads.deployment": args, "run_once": True}])
+        before = {p["name"] for p in run.result("d", "node1")["pods"]}
+        run = fleet.run([{"name": "d", "hostfleet.workloads.deployment": dict(args, restart=True), "run_once": True}])
+        res = run.result("d", "node1")
+        assert run.rc == 0 and res["changed"] and res["revision"] == 2, run.stdout[-3000:]
+        after = {p["name"] for p in res["pods"]}
+        assert len(after) == 3 and not before & after, "a restart replaces every pod, with a rolling update"
+        # The restart is remembered: the next run without it does not roll the pods back.
+        run = fleet.run([{"name": "d", "hostfleet.workloads.deployment": args, "run_once": True}])
+        assert run.rc == 0 and run.result("d", "node1")["changed"] is False
+    finally:
+        fleet.run([{"name": "cleanup", "hostfleet.workloads.deployment": {"name": "again", "state": "absent"}, "run_once": True}])
