@@ -138,7 +138,11 @@ def test_delete_with_retain_keeps_data_and_delete_removes_only_this_sets_volumes
 
 
 def test_check_mode_and_bad_input_touch_nothing(fleet):
-    snapshot = "ls /etc/systemd/system /var/lib/hostfleet/owners /var/lib/hostfleet/volumes 2>/dev/null; systemctl list-units --all --plain --no-legend 'hf-*'"
+    # Container units only: probe services flip between active and inactive every period by design.
+    snapshot = (
+        "ls /etc/systemd/system /var/lib/hostfleet/owners /var/lib/hostfleet/volumes 2>/dev/null; "
+        "systemctl list-units --all --plain --no-legend 'hf-*.main.service'"
+    )
     before = {h: fleet.ssh(h, snapshot, check=False).stdout for h in fleet.hosts}
     run = fleet.run(
         [
