@@ -19,16 +19,15 @@ The record (JSON)::
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment import progress, status
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.record import RecordError
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.spec import validate_name
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.plan import Planner, Step, observation
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.pods import ObservedPod, classify, is_available, is_ready
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.records import load_stored
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.revisions import canonical_json, max_revision, new_entry, template_hash
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.templates import TemplateInfo, parse_pod_template, try_parse_stored
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.labels import LabelSelector, known_fields, parse_label_selector
@@ -100,18 +99,8 @@ def new_record(name: str) -> dict:
 
 
 def load_record(record: dict | None, name: str) -> dict:
-    fresh = new_record(name)
-    if not record:
-        return fresh
-    if record.get("kind", KIND) != KIND or record.get("name", name) != name or int(record.get("schema") or SCHEMA) > SCHEMA:
-        found = f"{record.get('kind')} {record.get('name')!r}, schema {record.get('schema')}"
-        raise RecordError(f"the stored record ({found}) is not a usable {KIND} record of {name!r}")
-    result = json.loads(json.dumps(record))
-    for key, value in fresh.items():
-        result.setdefault(key, value)
-    result["revisions"] = result.get("revisions") or {}
-    result["conditions"] = result.get("conditions") or []
-    return result
+    """A deep copy of ``record`` with every key present (None → a new record)."""
+    return load_stored(record, new_record(name), KIND, name, SCHEMA)
 
 
 def reconcile_replicaset(

@@ -10,7 +10,7 @@ from daemonset_helpers import DaemonWorld, ds, ds_raw, nodes, rolling
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.daemonset.spec import parse_daemonset_spec
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.daemonset.sync import STATUS_KEYS, reconcile_daemonset
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.record import RecordError
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.records import RecordError
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import Resources
 
 EDGE = {"role": "edge"}

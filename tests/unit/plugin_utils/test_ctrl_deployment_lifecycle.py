@@ -8,10 +8,10 @@ import pytest
 from plugin_utils_helpers import World, make_nodes, raw_spec, rolling, spec
 
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.preview import preview
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.record import RecordError
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.rollback import RollbackError, undo
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.spec import parse_deployment_spec
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.sync import reconcile
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.records import RecordError
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import Node, NodeUsage, Resources
 
 

@@ -9,8 +9,8 @@ import pytest
 from plugin_utils_helpers import make_nodes, template
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.record import RecordError
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.pods import ObservedPod
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.records import RecordError
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.replicaset import parse_replicaset_spec, reconcile_replicaset
 
 

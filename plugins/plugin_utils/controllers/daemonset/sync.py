@@ -34,15 +34,14 @@ The record (JSON), stored with the pods like the Deployment's::
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.daemonset.spec import DaemonSetSpec
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.daemonset.update import DaemonPlan, manage, rolling_update
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment import progress, status
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.record import RecordError
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.plan import Planner, Step, observation
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.pods import ObservedPod, PodView, classify, is_available, is_ready
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.records import load_stored
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.revisions import cleanup_history, max_revision, new_entry
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.templates import TemplateInfo, try_parse_stored
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import Node, NodeUsage
@@ -86,15 +85,7 @@ def new_record(name: str) -> dict:
 
 def load_record(record: dict | None, name: str) -> dict:
     """A deep copy of ``record`` with every key present (None → a new record)."""
-    result = new_record(name)
-    if record:
-        if record.get("kind", KIND) != KIND or record.get("name", name) != name or int(record.get("schema") or SCHEMA) > SCHEMA:
-            found = f"{record.get('kind')} {record.get('name')!r}, schema {record.get('schema')}"
-            raise RecordError(f"the stored record ({found}) is not a usable {KIND} record of {name!r}")
-        result.update(json.loads(json.dumps(record)))
-    result["revisions"] = result.get("revisions") or {}
-    result["conditions"] = result.get("conditions") or []
-    return result
+    return load_stored(record, new_record(name), KIND, name, SCHEMA)
 
 
 def count(view: PodView, nodes: list[Node], eligible: set[str], current: str, min_ready_seconds: int, now: float) -> dict:

@@ -35,14 +35,10 @@ epoch seconds (floats). Schema 1::
 
 from __future__ import annotations
 
-import json
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.records import load_stored
 
 SCHEMA = 1
 KIND = "Deployment"
-
-
-class RecordError(ValueError):
-    """The stored record cannot be used (another kind, another name, a newer schema)."""
 
 
 def new_record(name: str) -> dict:
@@ -73,22 +69,7 @@ def new_record(name: str) -> dict:
 
 def load_record(record: dict | None, name: str) -> dict:
     """A deep copy of ``record`` with every key present (None → a new record)."""
-    fresh = new_record(name)
-    if not record:
-        return fresh
-    if record.get("kind", KIND) != KIND:
-        raise RecordError(f"the stored record of {name!r} is a {record.get('kind')}, not a {KIND}")
-    if int(record.get("schema") or SCHEMA) > SCHEMA:
-        raise RecordError(f"the stored record of {name!r} has schema {record.get('schema')}, newer than this collection understands ({SCHEMA})")
-    if record.get("name", name) != name:
-        raise RecordError(f"the stored record is for {record.get('name')!r}, not {name!r}")
-    result = json.loads(json.dumps(record))  # a deep copy, and proof that the record is JSON
-    for key, value in fresh.items():
-        result.setdefault(key, value)
-    result["schema"] = SCHEMA
-    result["revisions"] = result.get("revisions") or {}
-    result["conditions"] = result.get("conditions") or []
-    return result
+    return load_stored(record, new_record(name), KIND, name, SCHEMA)
 
 
 def revision_numbers(record: dict) -> dict[str, int]:

@@ -28,9 +28,7 @@ brings an identity back on the node that holds its data.
 
 from __future__ import annotations
 
-import json
-
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.record import RecordError
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.records import load_stored
 
 SCHEMA = 1
 KIND = "StatefulSet"
@@ -61,17 +59,7 @@ def new_record(name: str) -> dict:
 
 def load_record(record: dict | None, name: str) -> dict:
     """A deep copy of ``record`` with every key present (None → a new record)."""
-    fresh = new_record(name)
-    if not record:
-        return fresh
-    if record.get("kind", KIND) != KIND or record.get("name", name) != name or int(record.get("schema") or SCHEMA) > SCHEMA:
-        found = f"{record.get('kind')} {record.get('name')!r}, schema {record.get('schema')}"
-        raise RecordError(f"the stored record ({found}) is not a usable {KIND} record of {name!r}")
-    result = json.loads(json.dumps(record))
-    for key, value in fresh.items():
-        if result.get(key) is None:
-            result[key] = value
-    return result
+    return load_stored(record, new_record(name), KIND, name, SCHEMA)
 
 
 def pins(record: dict) -> dict[int, str]:
