@@ -60,6 +60,49 @@ STATEFULSET_ARGS = dict(
     unsafeMoveOnNodeLoss=dict(type="bool", default=False),
 )
 
+JOB_ARGS = dict(
+    FLEET_ARGS,
+    template=dict(type="dict"),
+    completions=dict(type="int"),
+    parallelism=dict(type="int"),
+    completionMode=dict(type="str", default="NonIndexed", choices=["NonIndexed", "Indexed"]),
+    backoffLimit=dict(type="int"),
+    backoffLimitPerIndex=dict(type="int"),
+    maxFailedIndexes=dict(type="int"),
+    podFailurePolicy=dict(type="dict"),
+    successPolicy=dict(type="dict"),
+    activeDeadlineSeconds=dict(type="int"),
+    ttlSecondsAfterFinished=dict(type="int"),
+    suspend=dict(type="bool", default=False),
+    replace=dict(type="bool", default=False),
+)
+
+CRONJOB_ARGS = dict(
+    name=dict(type="str", required=True),
+    state=dict(type="str", default="present", choices=["present", "absent"]),
+    nodes=dict(type="str"),
+    wait_timeout=dict(type="int", default=600),
+    state_dir=dict(type="path", default="/var/lib/hostfleet"),
+    schedule=dict(type="str"),
+    timeZone=dict(type="str"),
+    concurrencyPolicy=dict(type="str", default="Allow", choices=["Allow", "Forbid", "Replace"]),
+    startingDeadlineSeconds=dict(type="int"),
+    suspend=dict(type="bool", default=False),
+    successfulJobsHistoryLimit=dict(type="int", default=3),
+    failedJobsHistoryLimit=dict(type="int", default=1),
+    jobTemplate=dict(type="dict"),
+    run_on=dict(type="str", default="one", choices=["one", "every"]),
+)
+
+# The host side of a CronJob (run by the cronjob action on the node(s) it chose).
+CRONJOB_TIMER_ARGS = dict(
+    name=dict(type="str", required=True),
+    state=dict(type="str", default="present", choices=["present", "absent"]),
+    report_only=dict(type="bool", default=False),
+    config=dict(type="dict"),
+    state_dir=dict(type="path", default="/var/lib/hostfleet"),
+)
+
 
 def refuse_outside_action(module):
     """The workload modules run as action plugins on the controller; reaching a host means a wrong setup."""

@@ -62,6 +62,10 @@ class WorkloadAction(ActionBase):
     def finish(self, result, step, record):
         return result
 
+    def simulate(self, task, plan, observation, record):
+        """Check mode: (the last step, the waves). The default forecasts a whole rollout."""
+        return task.simulate(plan, observation, record)
+
     def volumes_on_delete(self, args, record):
         """{node: claims} to delete with the workload (state=absent); only a retention policy of Delete names any."""
         return {}
@@ -103,7 +107,7 @@ class WorkloadAction(ActionBase):
             changed=any(r.get("changed") for r in results.values()),
             deleted=deleted,
             volumes_deleted=volumes,
-            unreachable=unreachable,
+            unreachable_nodes=unreachable,
             failed=bool(unreachable),
             msg=f"pods left on unreachable nodes: {', '.join(unreachable)}" if unreachable else "",
         )
@@ -123,7 +127,7 @@ class WorkloadAction(ActionBase):
 
         timed_out = False
         if check_mode:
-            step, steps = task.simulate(plan, observation, record)
+            step, steps = self.simulate(task, plan, observation, record)
         else:
             try:
                 step, observation, steps, timed_out = task.converge(plan, args["wait"], args["wait_timeout"], self.progress_line, observation, record)

@@ -488,7 +488,8 @@ def apply(host, result):
         os.sync()  # one flush for every file written: units, records and env files survive a power cut together
     if result.reload:
         systemctl.daemon_reload()
-    failed = set(result.start_units | result.restart_units)
+    # Units that were started again, or removed (a failed unit whose file is gone stays listed as failed otherwise).
+    failed = set(result.start_units | result.restart_units | result.stop_units)
     systemctl.reset_failed(failed)
     systemctl.start(result.start_units)
     systemctl.restart(result.restart_units - result.start_units)

@@ -168,7 +168,7 @@ def test_dst_berlin():
 
 
 def test_timer_settings():
-    assert timer_settings() == {"AccuracySec": "1s", "RandomizedDelaySec": "0", "Persistent": "true"}
+    assert timer_settings() == {"AccuracySec": "100ms", "RandomizedDelaySec": "0", "Persistent": "true"}
     assert timer_settings(starting_deadline_seconds=200)["Persistent"] == "false"
     with pytest.raises(TypeError):
         timer_settings(starting_deadline_seconds=True)
