@@ -51,7 +51,9 @@ def cronjob(state="present"):
         args.update(
             schedule="* * * * *",
             successfulJobsHistoryLimit=MINUTES + 1,
-            jobTemplate={"spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "main", "command": ["/bin/sh", "-c", "echo tick"]}]}}}},
+            jobTemplate={
+                "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "main", "command": ["/bin/sh", "-c", "echo tick"]}]}}}
+            },
         )
     return [{"name": "cronjob", "hostfleet.workloads.cronjob": args, "run_once": True}]
 
@@ -89,7 +91,10 @@ def main():
     if not ours_fired or not naive_fired or not pod_start:
         raise SystemExit(f"missing measurements: ours {ours_fired}, launcher {launcher}, pods {pod_start}, naive {naive_fired}")
     print(f"hostfleet runs measured: {len(runs)}")
-    print(f"timer fired after the minute boundary (median of {len(ours_fired)}): hostfleet {statistics.median(ours_fired):.3f}s, naive {statistics.median(naive_fired):.3f}s")
+    print(
+        f"timer fired after the minute boundary (median of {len(ours_fired)}): "
+        f"hostfleet {statistics.median(ours_fired):.3f}s, naive {statistics.median(naive_fired):.3f}s"
+    )
     print(f"hostfleet launcher ran {statistics.median(launcher):.3f}s after the boundary (max {max(launcher):.3f}s)")
     print(f"hostfleet run's pod started {statistics.median(pod_start):.3f}s after the boundary (max {max(pod_start):.3f}s; target < 1 s)")
     naive_median = statistics.median(naive_fired)

@@ -74,6 +74,9 @@ options:
     description:
       - The Job's name, a DNS-1123 label. Pods are named C(<name>-<index>-<attempt>) (Indexed) or C(<name>-<n>); a
         name too long for the suffix is shortened with a hash.
+      - The names are readable, not random as in Kubernetes, so two Jobs may claim the same pod name (an Indexed Job
+        C(work) and a Job C(work-1) both name a pod C(work-1-0)). The node refuses the second pod, naming the Job that
+        owns it, and the task fails with that message; give such Jobs names that are not each other's prefix.
     type: str
     required: true
   state:

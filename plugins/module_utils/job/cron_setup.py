@@ -19,12 +19,14 @@ and records, the units and the configuration. ``report_only`` changes nothing an
 
 from __future__ import annotations
 
+# Reads systemd's timer state outside run_command: report() is also used without a module (tests, the runner).
+# pylint: disable=ansible-bad-function
 import json
 import os
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.job import cron_run, tracking
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge, systemctl
@@ -123,7 +125,7 @@ def _show_timer(name):
 
     def stamp(text):
         try:
-            return datetime.strptime((text or "").strip(), "%a %Y-%m-%d %H:%M:%S UTC").replace(tzinfo=UTC).timestamp()
+            return datetime.strptime((text or "").strip(), "%a %Y-%m-%d %H:%M:%S UTC").replace(tzinfo=timezone.utc).timestamp()
         except ValueError:
             return None
 

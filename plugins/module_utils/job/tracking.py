@@ -58,8 +58,9 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 KIND = "Job"
 SCHEMA = 1
@@ -75,6 +76,7 @@ JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 LEGACY_JOB_NAME_LABEL = "job-name"
 INDEX_ENV = "JOB_COMPLETION_INDEX"
 MAX_POD_NAME = 63
+_DIGITS = re.compile(r"[0-9]+")  # not str.isdigit(), which is also true for '²'
 
 # Condition types and reasons (Kubernetes' batch/v1 names).
 COMPLETE = "Complete"
@@ -146,11 +148,15 @@ def backoff_delay(failures: int) -> float:
 def rfc3339(timestamp):
     if timestamp is None:
         return None
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def pod_name(job: str, index, attempt: int) -> str:
-    """``<job>-<index>-<attempt>`` (Indexed) or ``<job>-<n>``; a long job name is shortened with a hash, never cut blindly."""
+    """``<job>-<index>-<attempt>`` (Indexed) or ``<job>-<n>``; a long job name is shortened with a hash, never cut blindly.
+
+    Readable on purpose (the attempt is in the name), unlike Kubernetes' random suffixes: a Job named like
+    another's pods (``work-1`` beside an Indexed ``work``) can claim the same name; the node layer then refuses the
+    second pod, naming its owner."""
     suffix = f"-{attempt}" if index is None else f"-{index}-{attempt}"
     if len(job) + len(suffix) <= MAX_POD_NAME:
         return job + suffix
@@ -190,7 +196,7 @@ def job_pod(status: dict, node: str) -> dict:
     return {
         "name": status["name"],
         "node": node,
-        "index": int(index) if index is not None and str(index).isdigit() else None,
+        "index": int(index) if index is not None and _DIGITS.fullmatch(str(index)) else None,
         "phase": status.get("phase") or "Unknown",
         "ready": bool(status.get("ready")),
         "restart_count": int(status.get("restart_count") or 0),
@@ -382,7 +388,8 @@ class _Step:
 
     # -- questions -------------------------------------------------------------------------------
     def restarts(self):
-        return sum(int(e.get("restarts") or 0) for e in self.rec["pods"].values())
+        """Restarts of the active pods (Kubernetes' pastBackoffLimitOnFailure counts those only)."""
+        return sum(int(e.get("restarts") or 0) for e in self.rec["pods"].values() if e.get("outcome") is None)
 
     def backoff_until(self, index):
         """When a new pod (of ``index``) may start after failures; 0 when it may now."""
@@ -435,6 +442,8 @@ def sync(spec: dict, record, pods, lost_nodes=(), now: float = 0.0, name: str = 
     finished = finished_condition(rec)
 
     # 2. the verdict
+    if finished is None and rec["start_time"] is None and not spec.get("suspend"):
+        rec["start_time"] = now  # Kubernetes sets startTime at the first unsuspended sync
     if finished is None and not rec["suspended"] and not spec.get("suspend"):
         verdict = _verdict(step, active)
         if verdict is not None:
@@ -450,7 +459,9 @@ def sync(spec: dict, record, pods, lost_nodes=(), now: float = 0.0, name: str = 
                 entry["outcome"] = STOPPED
                 decision.stop.append({"name": pod_name_, "node": entry["node"], "reason": f"job {finished['type'].lower()}"})
         ttl = spec.get("ttlSecondsAfterFinished")
-        if ttl is not None and not rec["ttl_expired"]:
+        if rec["ttl_expired"] and observed:
+            decision.remove_all = True  # pods whose node was down when the TTL passed
+        elif ttl is not None and not rec["ttl_expired"]:
             expiry = (rec["finished_time"] or now) + ttl
             if now >= expiry:
                 rec["ttl_expired"] = True
@@ -502,12 +513,12 @@ def _verdict(step, active):
     rec, spec, now = step.rec, step.spec, step.now
     if step.fail_job:
         return (FAILED,) + step.fail_job
-    if not step.per_index:
-        limit = spec["backoffLimit"]
-        restarts = 0 if step.never else step.restarts()
-        # Kubernetes: failed pods above the limit; with OnFailure also restarts reaching it (any, for a limit of 0).
-        if rec["failed"] > limit or (restarts and restarts >= max(limit, 1)):
-            return FAILED, BACKOFF_LIMIT_EXCEEDED, "Job has reached the specified backoff limit"
+    limit = spec["backoffLimit"]
+    restarts = 0 if step.never else step.restarts()
+    # Kubernetes: failed pods above the limit (with backoffLimitPerIndex too, where it defaults to 2147483647);
+    # with OnFailure also restarts of the active pods reaching it (any, for a limit of 0).
+    if rec["failed"] > limit or (restarts and restarts >= max(limit, 1)):
+        return FAILED, BACKOFF_LIMIT_EXCEEDED, "Job has reached the specified backoff limit"
     deadline = spec.get("activeDeadlineSeconds")
     if deadline is not None and rec["start_time"] is not None and now - rec["start_time"] >= deadline:
         return FAILED, DEADLINE_EXCEEDED, "Job was active longer than specified deadline"
@@ -517,17 +528,18 @@ def _verdict(step, active):
     completions = spec.get("completions")
     if step.indexed:
         succeeded = set(rec["succeeded_indexes"])
+        ended = succeeded | set(rec["failed_indexes"])
+        if rec["failed_indexes"] and len(ended) >= completions:
+            return FAILED, FAILED_INDEXES, "Job has failed indexes"
         for number, rule in enumerate((spec.get("successPolicy") or {}).get("rules") or ()):
             wanted = set(rule.get("succeededIndexes") or range(completions))
             done = wanted & succeeded
             needed = rule.get("succeededCount")
-            if (needed is None and done == wanted) or (needed is not None and len(done) >= needed):
+            # At least one succeeded index, whatever the rule says (Kubernetes).
+            if done and ((needed is None and done == wanted) or (needed is not None and len(done) >= needed)):
                 _set_condition(rec, SUCCESS_CRITERIA_MET, "True", SUCCESS_POLICY, "Matched rules at index " + str(number), now)
                 return COMPLETE, SUCCESS_POLICY, f"Matched rules at index {number}"
-        ended = succeeded | set(rec["failed_indexes"])
         if len(ended) >= completions:
-            if rec["failed_indexes"]:
-                return FAILED, FAILED_INDEXES, "Job has failed indexes"
             return COMPLETE, COMPLETIONS_REACHED, "Reached expected number of succeeded pods"
         return None
     if completions is not None:
@@ -624,7 +636,7 @@ def commit_start(record: dict, name: str, index, node: str, now: float) -> None:
     record["pods"][name] = {"node": node, "index": index, "created": now, "outcome": None}
     if index is None:
         number = name.rsplit("-", 1)[-1]
-        if number.isdigit():
+        if _DIGITS.fullmatch(number):
             record["next_pod"] = max(record["next_pod"], int(number) + 1)
 
 

@@ -197,7 +197,7 @@ def _success_policy(raw, path, indexed, completions):
             except ValueError as exc:
                 raise SpecError(f"{rpath}.succeededIndexes", str(exc)) from None
         if rule.get("succeededCount") is not None:
-            count = integer_field(rule, "succeededCount", rpath, None, minimum=0)
+            count = integer_field(rule, "succeededCount", rpath, None, minimum=1)
             limit = len(entry["succeededIndexes"]) if entry["succeededIndexes"] is not None else completions
             if count > limit:
                 raise SpecError(f"{rpath}.succeededCount", f"must be at most {limit} (the number of indexes it counts), got {count}")
