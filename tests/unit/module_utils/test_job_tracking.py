@@ -281,8 +281,9 @@ def test_pod_names_are_distinct():
 @pytest.mark.xfail(
     raises=AssertionError,
     reason=(
-        "KNOWN LIMITATION (documented in the job module): pod names of different Jobs can collide: Indexed Job 'work' index 1 attempt 0 and NonIndexed Job 'work-1' "
-        "pod 0 are both 'work-1-0' (Kubernetes' pod names carry a random suffix; the node layer refuses a pod name "
+        "KNOWN LIMITATION (documented in the job module): pod names of different Jobs can collide: "
+        "Indexed Job 'work' index 1 attempt 0 and NonIndexed Job 'work-1' pod 0 are both 'work-1-0' "
+        "(Kubernetes' pod names carry a random suffix; the node layer refuses a pod name "
         "that belongs to another owner)"
     ),
     strict=True,

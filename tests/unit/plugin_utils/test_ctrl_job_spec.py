@@ -406,9 +406,9 @@ def test_immutable_fields_changed(changes, fields):
 
 
 def test_equivalent_spellings_are_not_a_change():
-    before = job(**dict(BASE, podFailurePolicy={"rules": [{"action": "FailJob", "onExitCodes": {"operator": "In", "values": [42, 7]}}]}))
-    after = job(**dict(BASE, podFailurePolicy={"rules": [{"action": "FailJob", "onExitCodes": {"operator": "In", "values": [7, 42]}}]}))
+    before = job(**{**BASE, "podFailurePolicy": {"rules": [{"action": "FailJob", "onExitCodes": {"operator": "In", "values": [42, 7]}}]}})
+    after = job(**{**BASE, "podFailurePolicy": {"rules": [{"action": "FailJob", "onExitCodes": {"operator": "In", "values": [7, 42]}}]}})
     assert changed_immutable_fields(stored_of(before), after) == []
-    before = job(**dict(BASE, successPolicy={"rules": [{"succeededIndexes": "0-2"}]}))
-    after = job(**dict(BASE, successPolicy={"rules": [{"succeededIndexes": "0,1,2"}]}))
+    before = job(**{**BASE, "successPolicy": {"rules": [{"succeededIndexes": "0-2"}]}})
+    after = job(**{**BASE, "successPolicy": {"rules": [{"succeededIndexes": "0,1,2"}]}})
     assert changed_immutable_fields(stored_of(before), after) == []
