@@ -107,6 +107,7 @@ class WorkloadTask:
                         other.cpu_millis + int(requests.get("cpu") or 0),
                         other.memory_bytes + int(requests.get("memory") or 0),
                         other.labels + (dict(pod.get("labels") or {}),),
+                        other.host_ports + tuple((str(p[0]), int(p[1])) for p in pod.get("host_ports") or ()),
                     )
             usage[host] = other
             details[host] = mine

@@ -33,6 +33,8 @@ from ansible_collections.hostfleet.workloads.plugins.module_utils.node import co
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import units as render
 
 TIMERS_WANTS = "/etc/systemd/system/timers.target.wants"
+# Where systemd keeps a Persistent= timer's last trigger: a CronJob created anew must not inherit it.
+TIMER_STAMPS = "/var/lib/systemd/timers"
 LIB_PACKAGES = ("", "node", "job")  # under plugins/module_utils: empty __init__.py files
 BIN_SOURCE = """#!/usr/bin/python3
 # Installed by hostfleet.workloads.cronjob_timer: runs a CronJob's runs on this host (module_utils/job/cron_run.py).
@@ -196,6 +198,9 @@ def converge_present(state_dir, name, config, check_mode, python=None):
     changed = bool(writes) or (enabled == suspend) or start or stop
     if check_mode or not changed:
         return changed, diff
+    if _read(os.path.join(render.UNIT_DIR, timer_unit(name))) is None:
+        # A new CronJob: a stamp left by an earlier one of the same name would trigger a catch-up run at once.
+        converge._unlink(os.path.join(TIMER_STAMPS, f"stamp-{timer_unit(name)}"))
     for path, (content, mode) in sorted(writes.items()):
         os.makedirs(os.path.dirname(path), exist_ok=True)
         converge._write_atomic(path, content, mode)
@@ -229,7 +234,7 @@ def converge_absent(state_dir, name, check_mode):
         systemctl.stop(active)
     for record in cron_run.list_runs(state_dir, name):
         cron_run.remove_run(state_dir, name, record["name"])
-    for path in paths:
+    for path in paths + [os.path.join(TIMER_STAMPS, f"stamp-{timer_unit(name)}")]:
         converge._unlink(path)
     systemctl.daemon_reload()
     import shutil

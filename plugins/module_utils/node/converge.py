@@ -199,6 +199,31 @@ def _check_host_paths(pods):
                 raise SpecError(f"pods[{index}].spec.volumes[{vindex}].hostPath.path", f"{volume['path']} is not a {volume['type']}")
 
 
+def _host_ports(spec):
+    for c, container in enumerate(spec.get("containers", [])):
+        for p, port in enumerate(container.get("ports", [])):
+            if port.get("hostPort"):
+                yield (port.get("protocol", "TCP"), port["hostPort"]), f"spec.containers[{c}].ports[{p}].hostPort"
+
+
+def _check_host_ports(records, pods, owner_kind, owner_name, prune, remove):
+    """One pod per host may take a host port (the scheduler keeps them apart; this guards direct use)."""
+    mine = {"kind": owner_kind, "name": owner_name}
+    wanted = {pod["name"] for pod in pods}
+    taken = {}
+    for name, record in sorted(records.items()):
+        leaving = record.get("owner") == mine and (name in remove or (prune and name not in wanted))
+        if name in wanted or leaving:
+            continue
+        for key, _path in _host_ports(record.get("spec", {})):
+            taken[key] = name
+    for index, pod in enumerate(pods):
+        for key, path in _host_ports(pod["spec"]):
+            if key in taken and taken[key] != pod["name"]:
+                raise SpecError(f"pods[{index}].{path}", f"host port {key[1]}/{key[0]} is already taken on this host by pod {taken[key]!r}")
+            taken[key] = pod["name"]
+
+
 def _pod_record(pod, owner_kind, owner_name):
     return {
         "name": pod["name"],
@@ -290,6 +315,7 @@ def plan(host, owner_kind, owner_name, pods, state, python, observed_units=None,
             )
     if state == "present":
         _check_host_paths(pods)
+        _check_host_ports(records, pods, owner_kind, owner_name, prune, remove)
         sources = _env_sources(host, pods)
     hook_source = hook_script_source()
     if _read(host.hook_path) != hook_source:

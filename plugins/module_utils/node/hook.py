@@ -37,6 +37,7 @@ BACKOFF_BASE = 10.0
 BACKOFF_CAP = 300.0
 # A container that ran this long without failing starts over with no backoff (as the kubelet does).
 BACKOFF_RESET_AFTER = 600.0
+PODMAN = "/usr/bin/podman"
 
 
 def runtime_dir(pod, container):
@@ -177,8 +178,33 @@ def _signal_number(name):
         return 0
 
 
-def run_handler(handler, env, spec, timeout):
-    """Run an exec/httpGet/tcpSocket/sleep handler; True on success."""
+def podman_prefix(record, pod, container, spec):
+    """argv prefix that runs a command inside the pod's podman container (exec probes), or None for a process pod."""
+    if (record.get("spec") or {}).get("runtimeClassName") != "podman":
+        return None
+    security = (spec or {}).get("securityContext") or {}
+    argv = [PODMAN, "exec"]
+    if security.get("runAsUser") is not None:
+        group = f":{security['runAsGroup']}" if security.get("runAsGroup") is not None else ""
+        argv.append(f"--user={security['runAsUser']}{group}")
+    return argv + [f"hf-{pod}.{container}"]
+
+
+def run_handler(handler, env, spec, timeout, exec_prefix=None):
+    """Run an exec/httpGet/tcpSocket/sleep handler; True on success. ``exec_prefix``: run exec inside a container."""
+    if "exec" in handler and exec_prefix is not None:
+        try:
+            done = subprocess.run(
+                exec_prefix + handler["exec"]["command"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=timeout,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return False
+        return done.returncode == 0
     if "exec" in handler:
         security = spec.get("securityContext") or {}
         kwargs = {}
@@ -247,7 +273,7 @@ def cmd_probe(state_dir, pod, container, kind):
         return
     if kind != "startup" and spec.get("startupProbe") and not startup_done:
         return  # the startup probe holds off the others
-    ok = run_handler(probe, load_env(state_dir, pod, container), spec, probe["timeoutSeconds"])
+    ok = run_handler(probe, load_env(state_dir, pod, container), spec, probe["timeoutSeconds"], podman_prefix(record, pod, container, spec))
     counters_path = os.path.join(rdir, f"probe-{kind}.json")
     counters = read_json(counters_path, {"successes": 0, "failures": 0})
     if ok:

@@ -31,6 +31,18 @@ _EXEC_UNSAFE = re.compile(r"[\x00-\x1f\x7f\"'\\]")
 INT64_MAX = 2**63 - 1
 
 RESTART_POLICIES = ("Always", "OnFailure", "Never")
+# runtimeClassName: "process" (host processes under systemd, the default without images) or "podman" (OCI containers).
+RUNTIME_PROCESS = "process"
+RUNTIME_PODMAN = "podman"
+RUNTIMES = (RUNTIME_PROCESS, RUNTIME_PODMAN)
+PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+# The Docker/OCI reference grammar (distribution/reference): [domain[:port]/]path[:tag][@digest].
+_REF_DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?)"
+_REF_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
+_IMAGE_REFERENCE = re.compile(
+    rf"\A(?:(?P<domain>{_REF_DOMAIN})/)?(?P<path>{_REF_COMPONENT}(?:/{_REF_COMPONENT})*)"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}))?\Z"
+)
 PROBE_KINDS = ("startupProbe", "livenessProbe", "readinessProbe")
 # Scheduling fields are the controllers' business; the node layer keeps them verbatim.
 SCHEDULING_FIELDS = ("nodeSelector", "affinity", "topologySpreadConstraints", "tolerations", "priorityClassName")
@@ -466,22 +478,51 @@ CONTAINER_FIELDS = {
 }
 
 
-def _container(value, path, volumes, pod_security, pod_path):
-    _known(value, CONTAINER_FIELDS | {"image"}, path)
-    if value.get("image") is not None:
-        raise SpecError(f"{path}.image", "OCI images are not supported yet: containers run as host processes (give command/args)")
+def image_reference(value, path):
+    """A container image reference, checked against the OCI/Docker grammar; returns (image, tag or None, digest or None)."""
+    _expect(value, str, path)
+    match = _IMAGE_REFERENCE.match(value)
+    if not match or len(value) > 4096:
+        raise SpecError(path, f"{value!r} is not a valid image reference ([registry[:port]/]name[:tag][@digest], name in lowercase)")
+    return value, match.group("tag"), match.group("digest")
+
+
+def _container(value, path, volumes, pod_security, pod_path, runtime):
+    _known(value, CONTAINER_FIELDS | {"image", "imagePullPolicy"}, path)
     name = dns_label(value.get("name") if value.get("name") is not None else _missing(f"{path}.name"), f"{path}.name")
-    if value.get("command") is None:
+    image = None
+    if runtime == RUNTIME_PODMAN:
+        if value.get("image") is None:
+            raise SpecError(f"{path}.image", "is required: the pod runs OCI containers (runtimeClassName podman)")
+        image, tag, digest = image_reference(value["image"], f"{path}.image")
+        # Kubernetes' default: Always for ':latest' or no tag, IfNotPresent otherwise.
+        default_policy = "Always" if (tag in (None, "latest") and digest is None) else "IfNotPresent"
+        pull_policy = _str(value, "imagePullPolicy", path, default=default_policy)
+        if pull_policy not in PULL_POLICIES:
+            raise SpecError(f"{path}.imagePullPolicy", f"Unsupported value: {pull_policy!r}: supported values: {', '.join(PULL_POLICIES)}")
+    elif value.get("image") is not None:
+        raise SpecError(f"{path}.image", "needs the podman runtime: this pod's runtimeClassName is 'process' (host processes)")
+    elif value.get("imagePullPolicy") is not None:
+        raise SpecError(f"{path}.imagePullPolicy", "is only for image containers (runtimeClassName podman)")
+    if image is None and value.get("command") is None:
         raise SpecError(f"{path}.command", "is required for a process container")
-    command = _string_list(value["command"], f"{path}.command", allow_empty=False)
-    if not command[0].startswith("/"):
-        raise SpecError(f"{path}.command[0]", f"{command[0]!r} must be an absolute path to an executable")
-    if _EXEC_UNSAFE.search(command[0]) or command[0].endswith("/"):
-        raise SpecError(
-            f"{path}.command[0]", f"{command[0]!r}: systemd refuses executable paths with quotes, backslashes or control characters, or ending in '/'"
-        )
+    command = _string_list(value["command"], f"{path}.command", allow_empty=False) if value.get("command") is not None else []
+    if image is None:
+        if not command[0].startswith("/"):
+            raise SpecError(f"{path}.command[0]", f"{command[0]!r} must be an absolute path to an executable")
+        if _EXEC_UNSAFE.search(command[0]) or command[0].endswith("/"):
+            raise SpecError(
+                f"{path}.command[0]", f"{command[0]!r}: systemd refuses executable paths with quotes, backslashes or control characters, or ending in '/'"
+            )
     args = _string_list(_or_empty(value.get("args"), list), f"{path}.args")
     ports, named_ports = _ports(value.get("ports"), f"{path}.ports")
+    if image is not None:
+        for i, port in enumerate(ports):
+            if port.get("hostPort") is not None and port["hostPort"] != port["containerPort"]:
+                raise SpecError(
+                    f"{path}.ports[{i}].hostPort",
+                    f"must equal containerPort ({port['containerPort']}): containers use the host's network (as hostNetwork: true)",
+                )
     security = dict(pod_security)
     own_security = _security_context(value.get("securityContext"), f"{path}.securityContext")
     security.update(own_security)
@@ -503,6 +544,9 @@ def _container(value, path, volumes, pod_security, pod_path):
         "volumeMounts": [],
         "lifecycle": {},
     }
+    if image is not None:
+        result["image"] = image
+        result["imagePullPolicy"] = pull_policy
     for kind in PROBE_KINDS:
         if value.get(kind) is not None:
             result[kind] = _probe(value[kind], f"{path}.{kind}", named_ports, kind)
@@ -541,6 +585,7 @@ POD_FIELDS = {
     "securityContext",
     "hostname",
     "activeDeadlineSeconds",
+    "runtimeClassName",
 } | set(SCHEDULING_FIELDS)
 
 
@@ -558,10 +603,16 @@ def validate_pod_spec(spec, path="spec"):
     containers = _expect(spec.get("containers") if spec.get("containers") is not None else _missing(f"{path}.containers"), list, f"{path}.containers")
     if not containers:
         raise SpecError(f"{path}.containers", "must contain at least one container")
+    runtime = _str(spec, "runtimeClassName", path)
+    if runtime is None:
+        # Inferred: OCI containers when the containers name images.
+        runtime = RUNTIME_PODMAN if any(isinstance(c, dict) and c.get("image") is not None for c in containers) else RUNTIME_PROCESS
+    elif runtime not in RUNTIMES:
+        raise SpecError(f"{path}.runtimeClassName", f"Unsupported value: {runtime!r}: supported values: {', '.join(RUNTIMES)}")
     result_containers = []
     names = set()
     for i, container in enumerate(containers):
-        normal = _container(container, f"{path}.containers[{i}]", volumes, pod_security, path)
+        normal = _container(container, f"{path}.containers[{i}]", volumes, pod_security, path, runtime)
         if normal["name"] in names:
             raise SpecError(f"{path}.containers[{i}].name", f"duplicate container name {normal['name']!r}")
         names.add(normal["name"])
@@ -572,6 +623,9 @@ def validate_pod_spec(spec, path="spec"):
         "terminationGracePeriodSeconds": _int(spec, "terminationGracePeriodSeconds", path, default=30, minimum=0),
         "volumes": volumes,
     }
+    if runtime == RUNTIME_PODMAN:
+        # Only then: a process pod's normal form (and so every existing revision hash) stays as it was.
+        result["runtimeClassName"] = runtime
     if spec.get("hostname") is not None:
         result["hostname"] = dns_label(spec["hostname"], f"{path}.hostname")
     deadline = _int(spec, "activeDeadlineSeconds", path, minimum=1)

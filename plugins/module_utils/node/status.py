@@ -46,7 +46,7 @@ def container_status(pod, container, units, host, now):
         state = {"terminated": {"exitCode": last_exit.get("exit_code"), "reason": last_exit.get("reason"), "finishedAt": last_exit.get("finished_at")}}
     else:
         state = {"waiting": {"reason": "ContainerCreating" if load == "loaded" else "NotLoaded"}}
-    return {
+    result = {
         "name": container["name"],
         "unit": unit,
         "unit_state": f"{active}/{sub}",
@@ -59,6 +59,15 @@ def container_status(pod, container, units, host, now):
         "last_exit_reason": last_exit.get("reason") if last_exit else None,
         "last_exit_at": last_exit.get("finished_at") if last_exit else None,
     }
+    if container.get("image") is not None:
+        result["image"] = container["image"]
+        # podman writes the container's ID there (--cidfile); a recreated container has a new one.
+        try:
+            with open(os.path.join(rdir, "ctr-id")) as handle:
+                result["container_id"] = handle.read().strip() if running else None
+        except OSError:
+            result["container_id"] = None
+    return result
 
 
 def pod_phase(containers):
@@ -92,6 +101,7 @@ def pod_status(record, units, host, now):
         "last_exit_code": exits[-1]["last_exit_code"] if exits else None,
         "units": sorted(c["unit"] for c in containers),
         "containers": containers,
+        "host_ports": sorted({(p.get("protocol", "TCP"), p["hostPort"]) for c in spec["containers"] for p in c.get("ports", []) if p.get("hostPort")}),
         "requests": {
             "cpu": sum(c["resources"]["requests"].get("cpu", 0) for c in spec["containers"]),
             "memory": sum(c["resources"]["requests"].get("memory", 0) for c in spec["containers"]),

@@ -18,6 +18,8 @@ UNIT_DIR = "/etc/systemd/system"
 WANTS_DIR = "/etc/systemd/system/multi-user.target.wants"
 HEADER = "# Managed by hostfleet.workloads; changes here are overwritten.\n"
 PROBE_UNIT_KIND = {"startupProbe": "startup", "livenessProbe": "liveness", "readinessProbe": "readiness"}
+PODMAN = "/usr/bin/podman"
+PODMAN_PULL = {"Always": "always", "IfNotPresent": "missing", "Never": "never"}
 _SYSTEMD_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -28,6 +30,66 @@ def container_unit(pod, container):
 def probe_units(pod, container, kind):
     base = f"{UNIT_PREFIX}{pod}.{container}.{kind}"
     return f"{base}.timer", f"{base}.service"
+
+
+def podman_name(pod, container):
+    """The podman container of a pod container (podman names allow the dot)."""
+    return f"{UNIT_PREFIX}{pod}.{container}"
+
+
+def is_podman(spec):
+    return spec.get("runtimeClassName") == "podman"
+
+
+def podman_exec(pod, container, security, command):
+    """argv that runs ``command`` inside a running podman container, as its user."""
+    argv = [PODMAN, "exec"]
+    if security.get("runAsUser") is not None:
+        user = str(security["runAsUser"]) + (f":{security['runAsGroup']}" if security.get("runAsGroup") is not None else "")
+        argv.append(f"--user={user}")
+    return argv + [podman_name(pod, container)] + list(command)
+
+
+def _podman_run(spec, container, pod, cid, env_names, volumes):
+    """The ``podman run`` of one container, in the style of ``podman generate systemd --new``."""
+    name = container["name"]
+    argv = [
+        PODMAN,
+        "run",
+        f"--cidfile={cid}",
+        "--cgroups=no-conmon",
+        "--rm",
+        "--sdnotify=conmon",
+        "-d",
+        "--replace",
+        f"--name={podman_name(pod, name)}",
+        # The host's network, as hostNetwork: true (and as process containers): the pod's containers share it.
+        "--network=host",
+        f"--hostname={spec.get('hostname') or pod}",
+        f"--pull={PODMAN_PULL[container['imagePullPolicy']]}",
+        "--log-driver=journald",
+        f"--log-opt=tag={pod}/{name}",
+    ]
+    # Values come from the unit's EnvironmentFile= through podman's own environment: never on a command line.
+    argv += [f"--env={variable}" for variable in ["POD_NAME"] + sorted(set(env_names) - {"POD_NAME"})]
+    security = container["securityContext"]
+    if security.get("runAsUser") is not None:
+        argv.append(f"--user={security['runAsUser']}" + (f":{security['runAsGroup']}" if security.get("runAsGroup") is not None else ""))
+    if container["workingDir"]:
+        argv.append(f"--workdir={container['workingDir']}")
+    limits = container["resources"]["limits"]
+    if "memory" in limits:
+        argv.append(f"--memory={limits['memory']}")
+    if "cpu" in limits:
+        argv.append(f"--cpus={limits['cpu'] / 1000:g}")
+    if "pids" in limits:
+        argv.append(f"--pids-limit={limits['pids']}")
+    for source, target, read_only in volumes:
+        argv.append(f"--volume={source}:{target}" + (":ro" if read_only else ""))
+    command = container["command"]
+    if command:
+        argv.append(f"--entrypoint={command[0]}")
+    return argv + [container["image"]] + command[1:] + container["args"]
 
 
 def parse_unit_name(unit):
@@ -238,65 +300,91 @@ def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet
         ]
         if timers:
             lines.append(f"Wants={' '.join(timers)}\n")
-        lines += [
-            "\n[Service]\n",
-            "Type=exec\n",
-            f"ExecStartPre=+{exec_line([python, '-I', '-S', hook, 'pre'] + hook_args)}\n",
-            f"ExecStart={exec_line(container['command'] + container['args'], variables)}\n",
-            f"ExecStartPost=+{exec_line([python, '-I', '-S', hook, 'post'] + hook_args)}\n",
-        ]
+        mounts = []
+        for mount in container["volumeMounts"]:
+            volume = dict(spec["volumes"][mount["name"]], name=mount["name"])
+            source = volume_source(volume, state_dir, name, run_dir)
+            if mount["subPath"]:
+                source = f"{source}/{mount['subPath']}"
+            mounts.append((source, mount["mountPath"], bool(mount["readOnly"] or volume.get("readOnly"))))
+        podman = is_podman(spec)
+        security = container["securityContext"]
+        cid = f"{run_dir}/pods/{name}/{cname}/ctr-id"
+        if podman:
+            # conmon is the main process and tells systemd when the container runs (podman generate systemd --new).
+            start = [
+                "Type=notify\n",
+                "NotifyAccess=all\n",
+                f"ExecStartPre=+{exec_line([python, '-I', '-S', hook, 'pre'] + hook_args)}\n",
+                f"ExecStart={exec_line(_podman_run(spec, container, name, cid, env_names.get(cname, ()), mounts), variables)}\n",
+            ]
+        else:
+            start = [
+                "Type=exec\n",
+                f"ExecStartPre=+{exec_line([python, '-I', '-S', hook, 'pre'] + hook_args)}\n",
+                f"ExecStart={exec_line(container['command'] + container['args'], variables)}\n",
+            ]
+        lines += ["\n[Service]\n"] + start + [f"ExecStartPost=+{exec_line([python, '-I', '-S', hook, 'post'] + hook_args)}\n"]
         lifecycle = container["lifecycle"]
         post_start = lifecycle.get("postStart")
         if post_start:
             if "exec" in post_start:
-                lines.append(f"ExecStartPost={exec_line(post_start['exec']['command'])}\n")
+                command = podman_exec(name, cname, security, post_start["exec"]["command"]) if podman else post_start["exec"]["command"]
+                lines.append(f"ExecStartPost={exec_line(command)}\n")
             else:
                 lines.append(f"ExecStartPost=+{exec_line([python, '-I', '-S', hook, 'handler', 'postStart'] + hook_args)}\n")
         pre_stop = lifecycle.get("preStop")
         if pre_stop:
             if "exec" in pre_stop:
                 # Only when the process still runs: systemd also runs ExecStop= after a crash, Kubernetes does not.
-                guard = ["/bin/sh", "-c", '[ -n "$MAINPID" ] || exit 0; exec "$@"', "prestop"] + pre_stop["exec"]["command"]
+                command = podman_exec(name, cname, security, pre_stop["exec"]["command"]) if podman else pre_stop["exec"]["command"]
+                guard = ["/bin/sh", "-c", '[ -n "$MAINPID" ] || exit 0; exec "$@"', "prestop"] + command
                 lines.append(f"ExecStop={exec_line(guard)}\n")
             else:
                 lines.append(f"ExecStop=+{exec_line([python, '-I', '-S', hook, 'handler', 'preStop'] + hook_args)}\n")
+        grace = spec["terminationGracePeriodSeconds"]
+        if podman:
+            lines.append(f"ExecStop={exec_line([PODMAN, 'stop', '--ignore', f'--time={grace}', f'--cidfile={cid}'])}\n")
+            lines.append(f"ExecStopPost=-{exec_line([PODMAN, 'rm', '--force', '--ignore', f'--cidfile={cid}'])}\n")
         lines.append(f"ExecStopPost=+{exec_line([python, '-I', '-S', hook, 'exited'] + hook_args)}\n")
         restart = {"Always": "always", "OnFailure": "on-failure", "Never": "no"}[spec["restartPolicy"]]
+        if podman:
+            # podman stop itself waits the grace period; systemd's own timeout only backs it up.
+            stop_timeout = f"TimeoutStopSec={grace + 15}s\n"
+        else:
+            stop_timeout = f"TimeoutStopSec={grace}s\n" if grace else "TimeoutStopSec=1ms\n"
         lines += [
             f"Restart={restart}\n",
             "RestartSec=100ms\n",
-            # The crash-loop backoff sleeps in ExecStartPre= (up to 5 min) and postStart may take a while.
+            # The crash-loop backoff sleeps in ExecStartPre= (up to 5 min), postStart and image pulls may take a while.
             "TimeoutStartSec=400s\n",
-            f"TimeoutStopSec={spec['terminationGracePeriodSeconds']}s\n" if spec["terminationGracePeriodSeconds"] else "TimeoutStopSec=1ms\n",
+            stop_timeout,
             # TERM to the main process, then KILL to everything left when the grace period ends.
             "KillMode=mixed\n",
             f"EnvironmentFile={state_dir}/pods/{name}/env/{cname}.env\n",
-            # No quoting or escapes there, but specifiers are expanded.
-            f"WorkingDirectory={(container['workingDir'] or '/').replace('%', '%%')}\n",
-            f"SyslogIdentifier={name}/{cname}\n",
         ]
+        if not podman:
+            # No quoting or escapes there, but specifiers are expanded.
+            lines.append(f"WorkingDirectory={(container['workingDir'] or '/').replace('%', '%%')}\n")
+        lines.append(f"SyslogIdentifier={name}/{cname}\n")
         if spec.get("activeDeadlineSeconds"):
             lines.append(f"RuntimeMaxSec={spec['activeDeadlineSeconds']}s\n")
-        security = container["securityContext"]
-        if security.get("runAsUser") is not None:
-            lines.append(f"User={security['runAsUser']}\n")
-        if security.get("runAsGroup") is not None:
-            lines.append(f"Group={security['runAsGroup']}\n")
-        limits = container["resources"]["limits"]
-        if "memory" in limits:
-            lines.append(f"MemoryMax={limits['memory']}\n")
-        if "cpu" in limits:
-            lines.append(f"CPUQuota={_cpu_quota(limits['cpu'])}\n")
-        if "pids" in limits:
-            lines.append(f"TasksMax={limits['pids']}\n")
-        for mount in container["volumeMounts"]:
-            volume = dict(spec["volumes"][mount["name"]], name=mount["name"])
-            source = volume_source(volume, state_dir, name, run_dir)
-            if mount["subPath"]:
-                source = f"{source}/{mount['subPath']}"
-            read_only = mount["readOnly"] or volume.get("readOnly")
-            key = "BindReadOnlyPaths" if read_only else "BindPaths"
-            lines.append(f"{key}={_bind_word(source)}:{_bind_word(mount['mountPath'])}\n")
+        if not podman:
+            # (podman applies these to the container itself: --user, --memory, --cpus, --pids-limit, --volume)
+            if security.get("runAsUser") is not None:
+                lines.append(f"User={security['runAsUser']}\n")
+            if security.get("runAsGroup") is not None:
+                lines.append(f"Group={security['runAsGroup']}\n")
+            limits = container["resources"]["limits"]
+            if "memory" in limits:
+                lines.append(f"MemoryMax={limits['memory']}\n")
+            if "cpu" in limits:
+                lines.append(f"CPUQuota={_cpu_quota(limits['cpu'])}\n")
+            if "pids" in limits:
+                lines.append(f"TasksMax={limits['pids']}\n")
+            for source, target, read_only in mounts:
+                key = "BindReadOnlyPaths" if read_only else "BindPaths"
+                lines.append(f"{key}={_bind_word(source)}:{_bind_word(target)}\n")
         lines += ["\n[Install]\n", "WantedBy=multi-user.target\n"]
         units[unit] = "".join(lines)
     return dict(sorted(units.items()))

@@ -189,9 +189,13 @@ class Planner:
         self._stopped: set[str] = set()
         self._taken = self.view.names()
         self._allocators: dict[str, NameAllocator] = {}
-        placed = [PlacedPod(p.name, p.node, p.revision, self.labels(p.revision), self._requests(p)) for p in self.view.active]
+        placed = [PlacedPod(p.name, p.node, p.revision, self.labels(p.revision), self._requests(p), self._host_ports(p)) for p in self.view.active]
         self.fleet = Fleet(self.nodes, placed, self.other_usage)
         self._placed = {p.name: p for p in placed}
+
+    def _host_ports(self, pod: ObservedPod):
+        info = self.templates.get(pod.revision)
+        return info.constraints.host_ports if info is not None else ()
 
     def _requests(self, pod: ObservedPod):
         """What a pod takes: its revision's template requests (the node layer need not report them)."""
@@ -276,7 +280,7 @@ class Planner:
             if why:
                 self.pending.append(Pending(revision, 1, f"{name} is pinned to node {node} (its volumes are there): {why}"))
                 return None
-            self.fleet.add(PlacedPod(name, node, revision, dict(template.labels), info.constraints.requests))
+            self.fleet.add(PlacedPod(name, node, revision, dict(template.labels), info.constraints.requests, info.constraints.host_ports))
         self._taken.add(name)
         self.starts.append(PodStart(name, node, revision, template_key))
         return node

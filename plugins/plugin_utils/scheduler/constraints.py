@@ -72,6 +72,7 @@ class Constraints:
     anti_affinity_preferred: tuple[tuple[int, LabelSelector], ...] = ()
     spread: tuple[SpreadConstraint, ...] = ()
     requests: Resources = Resources(0, 0, 1)
+    host_ports: tuple[tuple[str, int], ...] = ()  # (protocol, hostPort): one pod per node may take each
 
     def matches_node_affinity(self, node: Node) -> bool:
         """nodeSelector AND (no required node affinity OR any of its terms)."""
@@ -242,4 +243,15 @@ def parse_constraints(spec: dict, path: str = "spec") -> Constraints:
         anti_affinity_preferred=anti_preferred,
         spread=spread,
         requests=_requests(spec, path),
+        host_ports=host_ports(spec),
     )
+
+
+def host_ports(spec: dict) -> tuple[tuple[str, int], ...]:
+    """The (protocol, hostPort) pairs of a pod spec's containers (validated by the node layer's podspec)."""
+    found = set()
+    for container in spec.get("containers") or ():
+        for port in (container or {}).get("ports") or ():
+            if isinstance(port, dict) and isinstance(port.get("hostPort"), int) and not isinstance(port.get("hostPort"), bool):
+                found.add((str(port.get("protocol") or "TCP"), port["hostPort"]))
+    return tuple(sorted(found))

@@ -70,15 +70,23 @@ class NodeUsage:
     cpu_millis: int = 0
     memory_bytes: int = 0
     labels: tuple[dict, ...] = ()
+    host_ports: tuple[tuple[str, int], ...] = ()  # (protocol, port) taken by their containers' hostPort
 
     def to_json(self) -> dict:
-        return {"pods": self.pods, "cpu_millis": self.cpu_millis, "memory_bytes": self.memory_bytes, "labels": [dict(x) for x in self.labels]}
+        return {
+            "pods": self.pods,
+            "cpu_millis": self.cpu_millis,
+            "memory_bytes": self.memory_bytes,
+            "labels": [dict(x) for x in self.labels],
+            "host_ports": [list(p) for p in self.host_ports],
+        }
 
     @classmethod
     def from_json(cls, data: dict | None) -> NodeUsage:
         data = data or {}
         labels = tuple(dict(x) for x in data.get("labels") or ())
-        return cls(int(data.get("pods") or 0), int(data.get("cpu_millis") or 0), int(data.get("memory_bytes") or 0), labels)
+        ports = tuple((str(p[0]), int(p[1])) for p in data.get("host_ports") or ())
+        return cls(int(data.get("pods") or 0), int(data.get("cpu_millis") or 0), int(data.get("memory_bytes") or 0), labels, ports)
 
 
 def parse_cpu(value, path: str) -> int:

@@ -50,6 +50,7 @@ TOO_MANY_PODS = "Too many pods"
 ANTI_AFFINITY = "node(s) didn't match pod anti-affinity rules"
 SPREAD = "node(s) didn't match pod topology spread constraints"
 SPREAD_MISSING_LABEL = "node(s) didn't match pod topology spread constraints (missing required label)"
+HOST_PORTS = "node(s) didn't have free ports for the requested pod ports"
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class PlacedPod:
     revision: str
     labels: Mapping[str, str] = field(default_factory=dict)
     requests: Resources = Resources(0, 0, 1)
+    host_ports: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,13 @@ class Fleet:
         memory = other.memory_bytes + sum(p.requests.memory_bytes or 0 for p in ours)
         return cpu, memory, other.pods + len(ours)
 
+    def _ports_used(self, node: str) -> set[tuple[str, int]]:
+        """Host ports taken on a node: by other owners' pods and by this workload's (a leaving pod still holds its own)."""
+        used = set(self.other[node].host_ports)
+        for pod in self._pods[node].values():
+            used.update(pod.host_ports)
+        return used
+
     # -- filters -----------------------------------------------------------
     def _resource_reason(self, node: Node, requests: Resources) -> str | None:
         capacity = node.capacity
@@ -172,6 +181,8 @@ class Fleet:
         resources = self._resource_reason(node, constraints.requests)
         if resources:
             return resources
+        if constraints.host_ports and set(constraints.host_ports) & self._ports_used(node.name):
+            return HOST_PORTS
         if constraints.anti_affinity:
             present = self._all_labels(node.name, True)
             if any(selector.matches(labels) for selector in constraints.anti_affinity for labels in present):
@@ -232,7 +243,9 @@ class Fleet:
             node, why = self.best_node(template)
             if node is None:
                 return placed, why
-            pod = PlacedPod(next_name(), node, template.revision, dict(template.labels), requests or template.constraints.requests)
+            pod = PlacedPod(
+                next_name(), node, template.revision, dict(template.labels), requests or template.constraints.requests, template.constraints.host_ports
+            )
             self.add(pod)
             placed.append(pod)
         return placed, ""

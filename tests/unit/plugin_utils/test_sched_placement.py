@@ -327,3 +327,16 @@ def test_victims_keep_spread():
 
 def test_constraints_default_fits_anything():
     assert Constraints().matches_node_affinity(Node("x", True, {}))
+
+
+def test_host_ports_one_pod_per_node_then_pending_with_kubernetes_reason():
+    port = {"containers": [dict(CONTAINER, ports=[{"containerPort": 80, "hostPort": 80}])]}
+    fleet = Fleet(nodes("n1", "n2"))
+    placed, why = place(fleet, template(port), 3)
+    assert sorted(placed) == ["n1", "n2"] and "2 node(s) didn't have free ports for the requested pod ports" in why
+    # Another owner's pod holding the port counts too.
+    other = Fleet(nodes("n1", "n2"), other_usage={"n1": NodeUsage(1, 0, 0, (), (("TCP", 80),))})
+    assert place(other, template(port), 1) == (["n2"], "")
+    # UDP 80 is another port.
+    udp = {"containers": [dict(CONTAINER, ports=[{"containerPort": 80, "hostPort": 80, "protocol": "UDP"}])]}
+    assert place(other, template(udp), 1)[0] == ["n1"]

@@ -387,3 +387,15 @@ def test_volumes_are_deleted_only_when_named_and_unused(host):
     gone = plan(host, claim_pod("a", "data-a"), delete_volumes=["data-b"])
     assert gone.deleted == ["b"] and gone.volumes_deleted == ["data-b"] and gone.changed
     assert plan(host, claim_pod("a", "data-a"), claim_pod("b", "data-b"), delete_volumes=["no-such"]).volumes_deleted == []
+
+
+def test_a_host_port_is_taken_by_one_pod_per_host(host):
+    ports = [{"containerPort": 8080, "hostPort": 8080}]
+    converged(host, raw_pod("a", ports=ports), owner="one")
+    with pytest.raises(SpecError) as info:
+        plan(host, raw_pod("b", ports=ports), owner="two")
+    assert info.value.path == "pods[0].spec.containers[0].ports[0].hostPort" and "pod 'a'" in info.value.message
+    # Another port, or the same pod again, or the owner replacing its own pod: fine.
+    plan(host, raw_pod("b", ports=[{"containerPort": 8081, "hostPort": 8081}]), owner="two")
+    plan(host, raw_pod("a", ports=ports), owner="one")
+    plan(host, raw_pod("c", ports=ports), owner="one", prune=False, remove=["a"])

@@ -476,11 +476,53 @@ def test_env_errors():
     assert spec_error(spec_with(envFrom=[{"secretRef": {"name": "s", "optional": "no"}}])).path == "spec.containers[0].envFrom[0].secretRef.optional"
 
 
-def test_image_is_refused():
-    error = spec_error(spec_with(image="nginx:1.27"))
-    assert error.path == "spec.containers[0].image"
-    assert "not supported" in error.message
+def image_spec(**container):
+    return {"containers": [dict({"name": "main", "image": "localhost/web:v1"}, **container)]}
+
+
+@pytest.mark.parametrize(
+    "reference,policy",
+    [
+        ("localhost/web:v1", "IfNotPresent"),
+        ("nginx", "Always"),
+        ("nginx:latest", "Always"),
+        ("docker.io/library/nginx:1.27", "IfNotPresent"),
+        ("registry.example.com:5000/team/app:2.0.1-rc_1", "IfNotPresent"),
+        ("quay.io/a/b@sha256:" + "ab" * 32, "IfNotPresent"),
+        ("10.77.0.1:5000/x__y.z-w:t", "IfNotPresent"),
+    ],
+)
+def test_image_containers_run_under_podman_with_kubernetes_pull_defaults(reference, policy):
+    normal = validate_pod_spec(image_spec(image=reference))
+    assert normal["runtimeClassName"] == "podman"
+    assert normal["containers"][0]["image"] == reference
+    assert normal["containers"][0]["imagePullPolicy"] == policy
+    assert normal["containers"][0]["command"] == []  # the image's entrypoint
+
+
+@pytest.mark.parametrize("reference", ["Nginx", "nginx:", "nginx::1", "web/", "/web", "web:v1 ", "a@sha256:12", "a b", "", "web:" + "x" * 129, "-web"])
+def test_image_references_that_do_not_parse_are_refused(reference):
+    error = spec_error(image_spec(image=reference))
+    assert error.path == "spec.containers[0].image" and "valid image reference" in error.message
+
+
+def test_runtime_is_explicit_or_inferred_and_consistent():
+    process = validate_pod_spec(spec_with())
+    assert "runtimeClassName" not in process  # process pods keep their normal form (and revision hashes)
+    assert validate_pod_spec(dict(image_spec(), runtimeClassName="podman"))["runtimeClassName"] == "podman"
+    assert spec_error(dict(spec_with(image="web:v1"), runtimeClassName="process")).path == "spec.containers[0].image"
+    assert spec_error({"runtimeClassName": "podman", "containers": [{"name": "main", "command": ["/bin/true"]}]}).path == "spec.containers[0].image"
+    assert spec_error(dict(image_spec(), runtimeClassName="kata")).path == "spec.runtimeClassName"
+    assert spec_error(spec_with(imagePullPolicy="Never")).path == "spec.containers[0].imagePullPolicy"
+    assert spec_error(image_spec(imagePullPolicy="Sometimes")).path == "spec.containers[0].imagePullPolicy"
     assert container(spec_with(image=None))["name"] == "main"  # an explicit null is fine
+
+
+def test_image_container_command_need_not_be_a_host_path_and_host_ports_are_the_host_network():
+    normal = validate_pod_spec(image_spec(command=["httpd"], args=["-f"], ports=[{"containerPort": 8080, "hostPort": 8080}]))
+    assert normal["containers"][0]["command"] == ["httpd"]
+    error = spec_error(image_spec(ports=[{"containerPort": 8080, "hostPort": 80}]))
+    assert error.path == "spec.containers[0].ports[0].hostPort" and "host's network" in error.message
 
 
 @pytest.mark.parametrize("change,path,fragment", [

@@ -41,6 +41,8 @@ def mutate(raw, mutation):
         return raw  # an earlier mutation removed this node
     if not trail:
         return value if action == "replace" else raw
+    if not isinstance(parent, (dict, list)):
+        return raw  # an earlier mutation put a string where this trail expects a container
     last = trail[-1]
     if action == "replace":
         parent[last] = value

@@ -525,3 +525,54 @@ def test_percent_in_arguments_is_never_a_specifier(bad):
     line = units.exec_line(["/bin/echo", bad])
     assert re.search(r"(?<!%)%(?!%)", line.replace("%%", "")) is None
     assert parse_exec_line(line)[1] == [bad]
+
+
+# --- podman containers ------------------------------------------------------------------------------
+
+
+def podman_pod(**container):
+    main = {"name": "main", "image": "localhost/web:v2", "imagePullPolicy": "Never", "ports": [{"containerPort": 8080, "hostPort": 8080}]}
+    spec = {
+        "terminationGracePeriodSeconds": 7,
+        "volumes": [{"name": "data", "emptyDir": {}}],
+        "containers": [dict(main, volumeMounts=[{"name": "data", "mountPath": "/data"}], **container)],
+    }
+    return pod(spec=spec)
+
+
+def test_podman_container_is_a_notify_unit_owned_by_systemd():
+    content = main_unit(podman_pod(command=["/bin/httpd", "-f"], args=["-p", "$(PORT)"], env=[{"name": "PORT", "value": "8080"}]), env_names={"main": ["PORT"]})
+    assert value(content, "Type") == "notify" and value(content, "NotifyAccess") == "all"
+    exe, argv = parse_exec_line(value(content, "ExecStart"), {"PORT": "8080"})
+    assert exe == units.PODMAN and argv[0] == "run"
+    cid = f"--cidfile={RUN}/pods/web/main/ctr-id"
+    for flag in (cid, "--rm", "--replace", "--sdnotify=conmon", "--cgroups=no-conmon", "--name=hf-web.main", "--network=host", "--pull=never"):
+        assert flag in argv, flag
+    # Values never on the command line: podman takes them from the unit's environment file.
+    assert "--env=POD_NAME" in argv and "--env=PORT" in argv and not any("8080" in a for a in argv if a.startswith("--env"))
+    assert f"--volume={STATE}/pods/web/volumes/data:/data" in argv
+    # command[0] replaces the entrypoint; the rest of command, then args, follow the image ($(PORT) expanded by systemd).
+    assert argv[argv.index("--entrypoint=/bin/httpd") + 1 :] == ["localhost/web:v2", "-f", "-p", "8080"]
+    stops = unit_values(content, "ExecStop")
+    assert parse_exec_line(stops[-1]) == (units.PODMAN, ["stop", "--ignore", "--time=7", cid])
+    assert value(content, "TimeoutStopSec") == "22s"
+    # podman applies limits, user and volumes itself: no host-side BindPaths/User/WorkingDirectory.
+    for key in ("BindPaths", "User", "WorkingDirectory", "MemoryMax"):
+        assert unit_values(content, key) == []
+    assert unit_values(content, "EnvironmentFile") == [f"{STATE}/pods/web/env/main.env"]
+
+
+def test_podman_limits_user_and_default_entrypoint():
+    content = main_unit(podman_pod(securityContext={"runAsUser": 1000, "runAsGroup": 100}, resources={"limits": {"memory": "64Mi", "cpu": "500m"}}))
+    _exe, argv = parse_exec_line(value(content, "ExecStart"))
+    assert "--user=1000:100" in argv and f"--memory={64 * 1024 * 1024}" in argv and "--cpus=0.5" in argv
+    assert not any(a.startswith("--entrypoint") for a in argv) and argv[-1] == "localhost/web:v2"
+
+
+def test_podman_exec_probes_and_handlers_run_inside_the_container():
+    record = {"spec": {"runtimeClassName": "podman"}}
+    assert hook.podman_prefix(record, "web", "main", {"securityContext": {"runAsUser": 7}}) == [hook.PODMAN, "exec", "--user=7", "hf-web.main"]
+    assert hook.podman_prefix({"spec": {}}, "web", "main", {}) is None
+    content = main_unit(podman_pod(lifecycle={"postStart": {"exec": {"command": ["/bin/touch", "/data/up"]}}}))
+    posts = [parse_exec_line(v) for v in unit_values(content, "ExecStartPost")]
+    assert (units.PODMAN, ["exec", "hf-web.main", "/bin/touch", "/data/up"]) in posts
