@@ -1,4 +1,4 @@
-"""The lab: real Debian 12 test hosts (systemd as PID 1, sshd, python3) on this machine.
+"""The lab: real Debian 12 test hosts (systemd as PID 1, sshd, python3, podman) on this machine.
 
 Each host nodeK is a `systemd-nspawn -b` machine over an overlayfs on a shared, cached
 debootstrap image, in its own network namespace `hf-nodeK` with address 10.77.0.(10+K),
@@ -44,11 +44,38 @@ from pathlib import Path
 from typing import NamedTuple
 
 # Bump when PACKAGES or _prepare_rootfs change: cached images with another version are rebuilt.
-IMAGE_VERSION = "2"
+IMAGE_VERSION = "3"
 SUITE = "bookworm"
-PACKAGES = ("systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "iproute2", "sudo", "procps", "curl")
+# Podman 4.3.1 for pod containers (docs/lab.md, "Podman in the hosts"), its dependencies named
+# where debootstrap's resolver would choose otherwise or not at all: it takes the first of
+# `crun | runc` (crun fails here; runc is configured in _prepare_podman), and a virtual package
+# (container-network-stack, of golang-github-containers-common) is named by its provider, netavark.
+# catatonit serves `podman run --init`; busybox-static is the userland of tests/lab/images.py.
+PODMAN_PACKAGES = (
+    "podman",
+    "runc",
+    "conmon",
+    "golang-github-containers-common",
+    "golang-github-containers-image",
+    "netavark",
+    "aardvark-dns",
+    "iptables",
+    "catatonit",
+    "busybox-static",
+)
+PACKAGES = ("systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "iproute2", "sudo", "procps", "curl", *PODMAN_PACKAGES)
 # Timers that would wake up in the middle of tests and do work (or try the network).
-MASKED_UNITS = ("apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_all.timer", "fstrim.timer", "dpkg-db-backup.timer")
+# Debian also enables podman-auto-update.service for default.target: at every boot it would
+# look for updates (no registry here) and `podman image prune -f` (0.2-0.3 s per host).
+MASKED_UNITS = (
+    "apt-daily.timer",
+    "apt-daily-upgrade.timer",
+    "e2scrub_all.timer",
+    "fstrim.timer",
+    "dpkg-db-backup.timer",
+    "podman-auto-update.timer",
+    "podman-auto-update.service",
+)
 
 MAX_HOSTS = 200
 CGROUP_ROOTS = ("/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd")
@@ -375,6 +402,32 @@ def _prepare_rootfs(root: Path, pubkey: str) -> None:
     _write_file(root / "root/.bashrc", '# lab host: keep non-interactive shells free of work\n[ -z "$PS1" ] && return\nPS1=\'\\h:\\w\\$ \'\n')
     _write_file(root / "root/.profile", '# lab host: minimal login profile\nif [ -n "$BASH_VERSION" ] && [ -f ~/.bashrc ]; then . ~/.bashrc; fi\n')
     _write_file(root / "root/.hushlogin", "")
+
+    _prepare_podman(etc)
+
+
+# Podman's engine config in the hosts (docs/lab.md, "Podman in the hosts"): crun 1.8.1 fails in this VM on
+# setrlimit(RLIM_MEMLOCK), and no pids cgroup controller reaches the hosts, so no pids limit.
+CONTAINERS_CONF = """\
+# lab host: podman settings that work inside systemd-nspawn on this VM (tests/lab/labctl.py)
+[containers]
+pids_limit = 0
+
+[engine]
+runtime = "runc"
+"""
+# Written only where the packages shipped none: no registry is reachable, images are local
+# (`podman import`, tests/lab/images.py), and an unqualified name never goes out.
+REGISTRIES_CONF = 'unqualified-search-registries = []\nshort-name-mode = "disabled"\n'
+POLICY_JSON = '{"default": [{"type": "insecureAcceptAnything"}]}\n'
+
+
+def _prepare_podman(etc: Path) -> None:
+    containers = etc / "containers"
+    _write_file(containers / "containers.conf", CONTAINERS_CONF)
+    for name, default in (("registries.conf", REGISTRIES_CONF), ("policy.json", POLICY_JSON)):
+        if not (containers / name).is_file():
+            _write_file(containers / name, default)
 
 
 def _images_in_use() -> set[str]:

@@ -315,6 +315,8 @@ def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet
             start = [
                 "Type=notify\n",
                 "NotifyAccess=all\n",
+                # conmon exits with the container's code: 143 is the container ending on podman stop's SIGTERM.
+                "SuccessExitStatus=143\n",
                 f"ExecStartPre=+{exec_line([python, '-I', '-S', hook, 'pre'] + hook_args)}\n",
                 f"ExecStart={exec_line(_podman_run(spec, container, name, cid, env_names.get(cname, ()), mounts), variables)}\n",
             ]
