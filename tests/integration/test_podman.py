@@ -1,0 +1,207 @@
+"""Pods of OCI containers under podman on the lab's 3 real hosts (images built on the hosts: no registry here).
+
+Deployment roll v1 -> v2 behind an HTTP readiness probe, a killed container back at once, a StatefulSet's
+volume data kept across an image update, a Job container's exit code, exact idempotence (container IDs), bad input.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+import pytest
+
+from lab.images import build_images
+
+PORT = 18080
+SERVE = ["/bin/httpd", "-f", "-p", str(PORT), "-h", "/www"]
+
+
+@pytest.fixture(scope="module")
+def images(lab):
+    return {version: build_images(lab.hosts, "web", version, {"/www/index.html": f"{version}\n"}) for version in ("v1", "v2")}
+
+
+def task(lab, module, args, check=False):
+    run = lab.run([{"name": "t", f"hostfleet.workloads.{module}": dict(args, wait_timeout=180), "run_once": True}], check=check)
+    return run, run.result("t", lab.hosts[0])
+
+
+def web_template(image, **container):
+    return {
+        "metadata": {"labels": {"app": "web"}},
+        "spec": {
+            "terminationGracePeriodSeconds": 2,
+            "containers": [
+                dict(
+                    {
+                        "name": "web",
+                        "image": image,
+                        "imagePullPolicy": "Never",
+                        "command": SERVE,
+                        "ports": [{"containerPort": PORT, "hostPort": PORT}],
+                        "readinessProbe": {"httpGet": {"port": PORT, "path": "/"}, "periodSeconds": 1},
+                    },
+                    **container,
+                )
+            ],
+        },
+    }
+
+
+def served(lab):
+    """What each host serves on PORT (curl on the host)."""
+    return {h: lab.ssh(h, f"curl -s --max-time 2 http://127.0.0.1:{PORT}/ || true").stdout.strip() for h in lab.hosts}
+
+
+def container_ids(lab, prefix):
+    """{host: sorted podman container IDs} of the running containers whose name starts with hf-<prefix>."""
+    out = {}
+    for host in lab.hosts:
+        text = lab.ssh(host, f"podman ps --no-trunc --filter name=^hf-{prefix} --format '{{{{.ID}}}}'").stdout
+        out[host] = sorted(text.split())
+    return out
+
+
+@pytest.fixture
+def cleanup(lab):
+    owned = []
+    yield owned
+    for module, name in owned:
+        task(lab, module, {"name": name, "state": "absent"})
+
+
+def test_deployment_rolls_v1_to_v2_within_budget_and_reruns_change_nothing(lab, images, cleanup):
+    cleanup.append(("deployment", "web"))
+    spec = {"name": "web", "replicas": 3, "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}}
+    run, res = task(lab, "deployment", dict(spec, template=web_template(images["v1"])))
+    assert run.rc == 0, run.stdout[-4000:]
+    assert served(lab) == dict.fromkeys(lab.hosts, "v1")
+    before = container_ids(lab, "web-")
+    assert all(len(ids) == 1 for ids in before.values())
+
+    # Re-run: nothing changes, no container is recreated.
+    run, res = task(lab, "deployment", dict(spec, template=web_template(images["v1"])))
+    assert run.rc == 0 and res["changed"] is False, run.stdout[-3000:]
+    assert container_ids(lab, "web-") == before
+
+    # v2: one pod at a time (maxUnavailable 1, no surge: the host port allows one pod per host).
+    run, res = task(lab, "deployment", dict(spec, template=web_template(images["v2"])))
+    assert run.rc == 0, run.stdout[-4000:]
+    assert res["status"]["updatedReplicas"] == 3 and res["status"]["availableReplicas"] == 3
+    assert all(sum(len(v) for v in step["stop"].values()) <= 1 for step in res["plan"]), res["plan"]
+    assert served(lab) == dict.fromkeys(lab.hosts, "v2")
+    after = container_ids(lab, "web-")
+    assert all(not set(after[h]) & set(before[h]) for h in lab.hosts)
+
+
+@pytest.mark.xfail(
+    reason="KNOWN BUG (issue #6 not finished): after kill -9 of a podman container, systemd restarts the unit but the new "
+    "start fails and the unit crash-loops (journal: restart counter climbing, control process killed by TERM)",
+    strict=True,
+    raises=Exception,
+)
+def test_killed_container_comes_back_by_itself(lab, images, cleanup):
+    cleanup.append(("deployment", "kill"))
+    template = web_template(images["v1"])
+    template["metadata"]["labels"] = {"app": "kill"}
+    template["spec"]["containers"][0]["ports"] = []
+    template["spec"]["containers"][0]["command"] = ["/bin/httpd", "-f", "-p", "18081", "-h", "/www"]
+    template["spec"]["containers"][0]["readinessProbe"] = {"httpGet": {"port": 18081, "path": "/"}, "periodSeconds": 1}
+    run, res = task(lab, "deployment", {"name": "kill", "replicas": 1, "template": template})
+    assert run.rc == 0, run.stdout[-3000:]
+    host = res["pods"][0]["node"]
+    name = f"hf-{res['pods'][0]['name']}.web"
+    pid = lab.ssh(host, f"podman inspect --format '{{{{.State.Pid}}}}' {name}").stdout.strip()
+    # Measured on the host: from kill -9 of the container's process until it serves again (reported, not asserted:
+    # benchmarks/bench_podman.py measures it against its 1 s target).
+    measure = (
+        "import os, time, urllib.request\n"
+        f"t0 = time.time(); os.kill({pid}, 9); time.sleep(0.05)\n"
+        "while True:\n"
+        "    try:\n"
+        "        urllib.request.urlopen('http://127.0.0.1:18081/', timeout=0.2).read(); break\n"
+        "    except OSError:\n"
+        "        time.sleep(0.02)\n"
+        "print(time.time() - t0)\n"
+    )
+    elapsed = float(lab.ssh(host, f"python3 -c {shlex.quote(measure)}", timeout=30).stdout.strip())
+    print(f"container back, serving again, {elapsed:.2f} s after kill -9")
+    new_pid = lab.ssh(host, f"podman inspect --format '{{{{.State.Pid}}}}' {name}").stdout.strip()
+    assert new_pid != pid
+    run, res = task(lab, "deployment", {"name": "kill", "replicas": 1, "template": template})
+    assert res["pods"][0]["restart_count"] == 1 and res["changed"] is False
+
+
+def test_statefulset_keeps_volume_data_across_an_image_update(lab, images, cleanup):
+    cleanup.append(("statefulset", "db"))
+    # At its first start the container writes the time into its volume; later starts keep it.
+    script = "[ -e /data/first ] || date +%s%N > /data/first; cat /www/index.html >> /data/versions; exec /bin/sleep 1000000"
+
+    def spec(image):
+        return {
+            "name": "db",
+            "replicas": 2,
+            "volumeClaimTemplates": [{"metadata": {"name": "data"}}],
+            "template": {
+                "metadata": {"labels": {"app": "db"}},
+                "spec": {
+                    "terminationGracePeriodSeconds": 1,
+                    "containers": [
+                        {
+                            "name": "db",
+                            "image": image,
+                            "imagePullPolicy": "Never",
+                            "command": ["/bin/sh", "-c", script],
+                            "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                        }
+                    ],
+                },
+            },
+        }
+
+    run, res = task(lab, "statefulset", spec(images["v1"]))
+    assert run.rc == 0, run.stdout[-4000:]
+    where = {p["name"]: p["node"] for p in res["pods"]}
+    first = {name: lab.ssh(node, f"cat /var/lib/hostfleet/volumes/data-{name}/first").stdout for name, node in where.items()}
+    run, res = task(lab, "statefulset", spec(images["v2"]))
+    assert run.rc == 0, run.stdout[-4000:]
+    assert {p["name"]: p["node"] for p in res["pods"]} == where
+    for name, node in where.items():
+        assert lab.ssh(node, f"cat /var/lib/hostfleet/volumes/data-{name}/first").stdout == first[name]
+        assert lab.ssh(node, f"cat /var/lib/hostfleet/volumes/data-{name}/versions").stdout.split() == ["v1", "v2"]
+
+
+def test_job_container_exit_code_is_reported(lab, images, cleanup):
+    cleanup.append(("job", "exits"))
+    template = {
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [{"name": "main", "image": images["v1"], "imagePullPolicy": "Never", "command": ["/bin/sh", "-c", "cat /www/index.html; exit 3"]}],
+        }
+    }
+    run, res = task(lab, "job", {"name": "exits", "backoffLimit": 0, "template": template})
+    assert run.rc != 0
+    assert [c["reason"] for c in res["status"]["conditions"] if c["type"] == "Failed"] == ["BackoffLimitExceeded"]
+    [pod] = res["job_pods"]
+    assert pod["exit_codes"] == {"main": 3} and pod["outcome"] == "Failed"
+    assert "v1" in lab.ssh(pod["node"], f"journalctl --no-pager -o cat -u hf-{pod['name']}.main.service").stdout
+
+
+def test_bad_image_and_host_port_clash_change_nothing(lab, images, cleanup):
+    cleanup.append(("deployment", "clash"))
+    before = container_ids(lab, "")
+    run, res = task(lab, "deployment", {"name": "bad", "replicas": 1, "template": web_template("Web:Latest")})
+    assert run.rc != 0 and res["field"] == "spec.template.spec.containers[0].image", res.get("msg")
+    assert container_ids(lab, "") == before
+    # Four replicas taking one host port on three hosts: three run, one is Pending with Kubernetes' reason.
+    template = web_template(images["v1"])
+    template["metadata"]["labels"] = {"app": "clash"}
+    for container in template["spec"]["containers"]:
+        container["command"] = ["/bin/httpd", "-f", "-p", "18082", "-h", "/www"]
+        container["ports"] = [{"containerPort": 18082, "hostPort": 18082}]
+        container["readinessProbe"] = {"httpGet": {"port": 18082, "path": "/"}, "periodSeconds": 1}
+    run, res = task(lab, "deployment", {"name": "clash", "replicas": 4, "template": template, "wait": False})
+    assert run.rc == 0, run.stdout[-3000:]
+    [step] = res["plan"]
+    assert {node: len(pods) for node, pods in step["start"].items()} == dict.fromkeys(lab.hosts, 1)
+    assert res["pending"][0]["count"] == 1 and "didn't have free ports for the requested pod ports" in res["pending"][0]["reason"]
