@@ -15,24 +15,12 @@ import time
 from ansible_collections.hostfleet.workloads.plugins.module_utils.job import tracking
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
 from ansible_collections.hostfleet.workloads.plugins.module_utils.workload_args import JOB_ARGS
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.job.spec import changed_immutable_fields, parse_job_spec
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.job.spec import FIELDS, changed_immutable_fields, parse_job_spec
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.job.sync import reconcile_job
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.workload_action import WorkloadAction
 
-SPEC_KEYS = (
-    "completions",
-    "parallelism",
-    "completionMode",
-    "backoffLimit",
-    "backoffLimitPerIndex",
-    "maxFailedIndexes",
-    "podFailurePolicy",
-    "successPolicy",
-    "activeDeadlineSeconds",
-    "ttlSecondsAfterFinished",
-    "suspend",
-    "template",
-)
+# The Job fields are the spec parser's own list (one place says which fields a Job has).
+SPEC_KEYS = tuple(sorted(FIELDS))
 
 
 class ActionModule(WorkloadAction):

@@ -41,13 +41,17 @@ def is_podman(spec):
     return spec.get("runtimeClassName") == "podman"
 
 
+def _podman_user(security):
+    """``--user=uid[:gid]`` for podman run/exec, or nothing."""
+    if security.get("runAsUser") is None:
+        return []
+    group = f":{security['runAsGroup']}" if security.get("runAsGroup") is not None else ""
+    return [f"--user={security['runAsUser']}{group}"]
+
+
 def podman_exec(pod, container, security, command):
     """argv that runs ``command`` inside a running podman container, as its user."""
-    argv = [PODMAN, "exec"]
-    if security.get("runAsUser") is not None:
-        user = str(security["runAsUser"]) + (f":{security['runAsGroup']}" if security.get("runAsGroup") is not None else "")
-        argv.append(f"--user={user}")
-    return argv + [podman_name(pod, container)] + list(command)
+    return [PODMAN, "exec"] + _podman_user(security) + [podman_name(pod, container)] + list(command)
 
 
 def _podman_run(spec, container, pod, cid, env_names, volumes):
@@ -73,8 +77,7 @@ def _podman_run(spec, container, pod, cid, env_names, volumes):
     # Values come from the unit's EnvironmentFile= through podman's own environment: never on a command line.
     argv += [f"--env={variable}" for variable in ["POD_NAME"] + sorted(set(env_names) - {"POD_NAME"})]
     security = container["securityContext"]
-    if security.get("runAsUser") is not None:
-        argv.append(f"--user={security['runAsUser']}" + (f":{security['runAsGroup']}" if security.get("runAsGroup") is not None else ""))
+    argv += _podman_user(security)
     if container["workingDir"]:
         argv.append(f"--workdir={container['workingDir']}")
     limits = container["resources"]["limits"]
