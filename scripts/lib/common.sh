@@ -10,11 +10,13 @@
 
 HF_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 HF_CACHE="${HOSTFLEET_CACHE:-/var/cache/hostfleet}"
-HF_LAB_DIR="${HOSTFLEET_LAB_DIR:-/var/tmp/hostfleet-lab}"
+# Lab instance 0 lives in /var/tmp/hostfleet-lab, instance K in /var/tmp/hostfleet-labK (tests/lab/labctl.py).
+HF_LAB_INSTANCE="${HOSTFLEET_LAB_INSTANCE:-0}"
+HF_LAB_DIR="${HOSTFLEET_LAB_DIR:-/var/tmp/hostfleet-lab${HF_LAB_INSTANCE#0}}"
 HF_VENV_219="$HF_CACHE/venv-2.19"
 HF_VENV_221="$HF_CACHE/venv-2.21"
 HF_ANSIBLE_TEST_HOME="$HF_CACHE/ansible-test-home"
-export HOSTFLEET_CACHE="$HF_CACHE" HOSTFLEET_LAB_DIR="$HF_LAB_DIR"
+export HOSTFLEET_CACHE="$HF_CACHE" HOSTFLEET_LAB_DIR="$HF_LAB_DIR" HOSTFLEET_LAB_INSTANCE="$HF_LAB_INSTANCE"
 export RUFF_CACHE_DIR="$HF_CACHE/ruff"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 export ANSIBLE_FORCE_COLOR="${ANSIBLE_FORCE_COLOR:-0}"

@@ -159,6 +159,9 @@ def test_statefulset_keeps_volume_data_across_an_image_update(lab, images, clean
             },
         }
 
+    # Volumes outlive their StatefulSet (retention Retain): a kept lab may hold an earlier run's.
+    for host in lab.hosts:
+        lab.ssh(host, "rm -rf /var/lib/hostfleet/volumes/data-db-*")
     run, res = task(lab, "statefulset", spec(images["v1"]))
     assert run.rc == 0, run.stdout[-4000:]
     where = {p["name"]: p["node"] for p in res["pods"]}
