@@ -5,13 +5,16 @@ The repository root is the collection root, so tests build (once) a tiny
 put that tree first on ``sys.path`` and in ``ANSIBLE_COLLECTIONS_PATH``.
 """
 
+import hashlib
 import os
 import sys
 import tempfile
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-COLLECTIONS_ROOT = Path(os.environ.get("HOSTFLEET_COLLECTIONS_ROOT", Path(tempfile.gettempdir()) / "hostfleet-collections"))
+# One tree per checkout: two checkouts tested at once on one machine must not swap each other's code.
+_CHECKOUT = hashlib.sha256(str(REPO_ROOT).encode()).hexdigest()[:10]
+COLLECTIONS_ROOT = Path(os.environ.get("HOSTFLEET_COLLECTIONS_ROOT", Path(tempfile.gettempdir()) / f"hostfleet-collections-{_CHECKOUT}"))
 
 
 def _collection_tree() -> Path:

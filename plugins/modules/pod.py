@@ -65,7 +65,9 @@ options:
         and C(spec), a Kubernetes PodSpec.
       - "Supported PodSpec fields: C(containers), C(restartPolicy) (Always, OnFailure, Never; default Always),
         C(terminationGracePeriodSeconds) (default 30), C(volumes) (C(hostPath), C(emptyDir), C(persistentVolumeClaim)),
-        C(securityContext) (C(runAsUser), C(runAsGroup), C(runAsNonRoot)), C(hostname), C(activeDeadlineSeconds), and
+        C(securityContext) (C(runAsUser), C(runAsGroup), C(runAsNonRoot)), C(hostname), C(activeDeadlineSeconds),
+        C(runtimeClassName) (V(process) or V(podman), see below), C(hostNetwork) (only V(true): every pod uses its
+        host's network; its containers share it and reach each other on C(localhost)), and
         the scheduling fields C(nodeSelector), C(affinity), C(topologySpreadConstraints), C(tolerations),
         C(priorityClassName), which are kept for controllers and have no effect on one host."
       - "Supported container fields: C(name), C(command) (required, an absolute path first), C(args) (with
@@ -76,7 +78,16 @@ options:
         C(TasksMax=)), C(ports), C(livenessProbe), C(readinessProbe), C(startupProbe) (C(exec), C(httpGet),
         C(tcpSocket), with Kubernetes defaults), C(lifecycle.postStart) and C(lifecycle.preStop), C(volumeMounts)
         (bind mounts into the service's mount namespace, with C(readOnly) and C(subPath))."
-      - C(image) is refused for now; containers are host processes.
+      - "Runtimes: without C(image), containers are host processes under systemd (C(runtimeClassName: process)). A
+        container with C(image) makes the pod an OCI container pod (C(runtimeClassName: podman), inferred; every
+        container of the pod then needs an C(image)): each container is C(podman run) as the main process of its
+        systemd unit (conmon, C(Type=notify)), so restart, stop grace, probes, resources (applied by podman), env (from
+        the unit's environment file, never on the command line), volumes and volumeMounts mean the same as for process
+        containers. C(command) replaces the image's entrypoint and C(args) its cmd, as in Kubernetes. C(image) is an OCI
+        reference (V(registry/name:tag), V(name@sha256:...)); C(imagePullPolicy) is V(Always), V(IfNotPresent) or
+        V(Never) (default V(Always) for the tag V(latest) or no tag, else V(IfNotPresent)) and maps to C(podman run
+        --pull). Containers use the host's network: a C(hostPort) must equal its C(containerPort). Exec probes and
+        lifecycle hooks of image containers run inside the container (C(podman exec))."
     type: list
     elements: dict
     default: []
@@ -130,7 +141,10 @@ options:
     default: 120
 notes:
   - "Limits: systemd enforces C(MemoryMax=) and C(CPUQuota=) only where the cgroup controllers are available."
-  - Exec probes and lifecycle hooks run as the container's user with its environment, but outside its mount namespace.
+  - Exec probes and lifecycle hooks of process containers run as the container's user with its environment, but outside
+    its mount namespace; those of image containers run inside the container.
+  - "Image containers need podman (4.3 or later) on the host; images come from the registries the host's podman knows, or
+    from local images (C(imagePullPolicy: Never))."
   - The output of a container is in the journal, C(journalctl -u hf-<pod>.<container>.service).
 seealso:
   - module: hostfleet.workloads.pod_info
@@ -196,10 +210,12 @@ pods:
     containers:
       description: Per container, C(name), C(unit), C(unit_state), C(state) (running, waiting with a reason such as
         CrashLoopBackOff, or terminated with exitCode and reason), C(ready), C(ready_since), C(restart_count),
-        C(last_exit_code), C(last_exit_reason), C(last_exit_at).
+        C(last_exit_code), C(last_exit_reason), C(last_exit_at); for image containers also C(image) and
+        C(container_id) (podman's ID of the running container, or null).
       type: list
       elements: dict
     requests: {description: "Summed resource requests, C(cpu) in millicores and C(memory) in bytes.", type: dict}
+    host_ports: {description: "The pod's host ports as [protocol, port] pairs.", type: list, elements: list}
 created: {description: "Pods that were created.", returned: always, type: list, elements: str}
 updated: {description: "Pods whose containers were restarted because their spec changed.", returned: always, type: list, elements: str}
 relabelled: {description: "Pods whose labels, annotations or revision changed (no restart).", returned: always, type: list, elements: str}

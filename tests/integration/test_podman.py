@@ -1,7 +1,8 @@
 """Pods of OCI containers under podman on the lab's 3 real hosts (images built on the hosts: no registry here).
 
 Deployment roll v1 -> v2 behind an HTTP readiness probe, a killed container back at once, a StatefulSet's
-volume data kept across an image update, a Job container's exit code, exact idempotence (container IDs), bad input.
+volume data kept across an image update, a Job container's exit code, exact idempotence (container IDs), bad input,
+two containers of one pod sharing its network and a volume.
 """
 
 from __future__ import annotations
@@ -94,12 +95,6 @@ def test_deployment_rolls_v1_to_v2_within_budget_and_reruns_change_nothing(lab, 
     assert all(not set(after[h]) & set(before[h]) for h in lab.hosts)
 
 
-@pytest.mark.xfail(
-    reason="KNOWN BUG (issue #6 not finished): after kill -9 of a podman container, systemd restarts the unit but the new "
-    "start fails and the unit crash-loops (journal: restart counter climbing, control process killed by TERM)",
-    strict=True,
-    raises=Exception,
-)
 def test_killed_container_comes_back_by_itself(lab, images, cleanup):
     cleanup.append(("deployment", "kill"))
     template = web_template(images["v1"])
@@ -208,3 +203,34 @@ def test_bad_image_and_host_port_clash_change_nothing(lab, images, cleanup):
     [step] = res["plan"]
     assert {node: len(pods) for node, pods in step["start"].items()} == dict.fromkeys(lab.hosts, 1)
     assert res["pending"][0]["count"] == 1 and "didn't have free ports for the requested pod ports" in res["pending"][0]["reason"]
+
+
+def test_containers_of_a_pod_share_its_network_and_volumes(lab, images, cleanup):
+    cleanup.append(("deployment", "duo"))
+    # The sidecar reaches the web container on localhost (one network namespace: the host's) and hands what it got
+    # over through an emptyDir both mount.
+    fetch = "until wget -q -O /shared/got http://127.0.0.1:18090/; do sleep 0.2; done; exec /bin/sleep 1000000"
+    template = {
+        "metadata": {"labels": {"app": "duo"}},
+        "spec": {
+            "terminationGracePeriodSeconds": 1,
+            "volumes": [{"name": "shared", "emptyDir": {}}],
+            "containers": [
+                {"name": "web", "image": images["v2"], "imagePullPolicy": "Never", "command": ["/bin/httpd", "-f", "-p", "18090", "-h", "/www"]},
+                {
+                    "name": "fetch",
+                    "image": images["v1"],
+                    "imagePullPolicy": "Never",
+                    "command": ["/bin/sh", "-c", fetch],
+                    "volumeMounts": [{"name": "shared", "mountPath": "/shared"}],
+                    "readinessProbe": {"exec": {"command": ["/bin/cat", "/shared/got"]}, "periodSeconds": 1},
+                },
+            ],
+        },
+    }
+    run, res = task(lab, "deployment", {"name": "duo", "replicas": 1, "template": template})
+    assert run.rc == 0 and res["status"]["readyReplicas"] == 1, run.stdout[-3000:]
+    pod = res["pods"][0]
+    got = lab.ssh(pod["node"], f"cat /var/lib/hostfleet/pods/{pod['name']}/volumes/shared/got").stdout
+    assert got == "v2\n"
+    assert len(container_ids(lab, "duo-")[pod["node"]]) == 2

@@ -586,6 +586,7 @@ POD_FIELDS = {
     "hostname",
     "activeDeadlineSeconds",
     "runtimeClassName",
+    "hostNetwork",
 } | set(SCHEDULING_FIELDS)
 
 
@@ -609,6 +610,12 @@ def validate_pod_spec(spec, path="spec"):
         runtime = RUNTIME_PODMAN if any(isinstance(c, dict) and c.get("image") is not None for c in containers) else RUNTIME_PROCESS
     elif runtime not in RUNTIMES:
         raise SpecError(f"{path}.runtimeClassName", f"Unsupported value: {runtime!r}: supported values: {', '.join(RUNTIMES)}")
+    # Every pod uses its host's network namespace (its containers share it and reach each other on localhost);
+    # a private pod network would change what a port means, so asking for one is refused, never ignored.
+    if _bool(spec, "hostNetwork", path, default=True) is not True:
+        raise SpecError(
+            f"{path}.hostNetwork", "false is not supported: pods on hostfleet use their host's network (hostNetwork: true); remove the field or set it to true"
+        )
     result_containers = []
     names = set()
     for i, container in enumerate(containers):

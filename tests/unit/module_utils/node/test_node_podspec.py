@@ -525,6 +525,14 @@ def test_image_container_command_need_not_be_a_host_path_and_host_ports_are_the_
     assert error.path == "spec.containers[0].ports[0].hostPort" and "host's network" in error.message
 
 
+def test_host_network_is_the_only_network_and_saying_so_changes_nothing():
+    for spec in (spec_with(), image_spec()):
+        assert validate_pod_spec(dict(spec, hostNetwork=True)) == validate_pod_spec(spec)
+        error = spec_error(dict(spec, hostNetwork=False))
+        assert error.path == "spec.hostNetwork" and "not supported" in error.message
+    assert spec_error(dict(image_spec(), hostNetwork="yes")).path == "spec.hostNetwork"
+
+
 @pytest.mark.parametrize("change,path,fragment", [
     ({"command": None}, "command", "is required"),
     ({"command": []}, "command", "must not be empty"),

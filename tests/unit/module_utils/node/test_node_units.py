@@ -103,7 +103,7 @@ def test_rendering_of_random_pods_is_deterministic(raw, seed):
 def test_restart_policy_mapping(policy, restart):
     content = main_unit(pod(spec={"containers": [MAIN], "restartPolicy": policy}))
     assert value(content, "Restart") == restart
-    assert value(content, "RestartSec") == "100ms"
+    assert value(content, "RestartSec") == "0"
 
 
 def test_default_restart_is_always_and_start_limit_is_off():
@@ -553,6 +553,9 @@ def test_podman_container_is_a_notify_unit_owned_by_systemd():
     assert f"--volume={STATE}/pods/web/volumes/data:/data" in argv
     # command[0] replaces the entrypoint; the rest of command, then args, follow the image ($(PORT) expanded by systemd).
     assert argv[argv.index("--entrypoint=/bin/httpd") + 1 :] == ["localhost/web:v2", "-f", "-p", "8080"]
+    # A container that died without its ExecStopPost (kill -9 of conmon's child) leaves its ID file: podman run
+    # would refuse to start over it, so it goes before every start.
+    assert unit_values(content, "ExecStartPre")[-1] == f"/bin/rm -f {RUN}/pods/web/main/ctr-id"
     stops = unit_values(content, "ExecStop")
     assert parse_exec_line(stops[-1]) == (units.PODMAN, ["stop", "--ignore", "--time=7", cid])
     assert value(content, "TimeoutStopSec") == "22s"
