@@ -18,6 +18,7 @@ SPEC_KEYS = ("selector", "template", "updateStrategy", "minReadySeconds", "revis
 
 class ActionModule(WorkloadAction):
     KIND = "DaemonSet"
+    PINS_PULLED_IMAGES = True
     SPEC_KEYS = SPEC_KEYS
     PARSE_SPEC = staticmethod(parse_daemonset_spec)
     ARGUMENT_SPEC = DAEMONSET_ARGS

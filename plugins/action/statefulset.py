@@ -34,6 +34,7 @@ SPEC_KEYS = (
 
 class ActionModule(WorkloadAction):
     KIND = "StatefulSet"
+    PINS_PULLED_IMAGES = True
     SPEC_KEYS = SPEC_KEYS
     PARSE_SPEC = staticmethod(parse_statefulset_spec)
     ARGUMENT_SPEC = STATEFULSET_ARGS

@@ -216,6 +216,8 @@ pods:
       elements: dict
     requests: {description: "Summed resource requests, C(cpu) in millicores and C(memory) in bytes.", type: dict}
     host_ports: {description: "The pod's host ports as [protocol, port] pairs.", type: list, elements: list}
+    reason: {description: "Why a container waits (C(ErrImagePull), C(ImagePullBackOff), C(ErrImageNeverPull), C(CrashLoopBackOff)), or null.", type: str}
+    message: {description: "The detail of that reason, or null.", type: str}
 created: {description: "Pods that were created.", returned: always, type: list, elements: str}
 updated: {description: "Pods whose containers were restarted because their spec changed.", returned: always, type: list, elements: str}
 relabelled: {description: "Pods whose labels, annotations or revision changed (no restart).", returned: always, type: list, elements: str}

@@ -9,6 +9,7 @@ Bad input fails here, before any node is contacted.
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 
@@ -16,11 +17,40 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, dns_label
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, dns_label, validate_pod_spec
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils._fanout import Fleet
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.workload_task import WorkloadError, WorkloadTask, material
 
 display = Display()
+
+
+# The template annotation that pins a revision to the image IDs of its imagePullPolicy=Always containers.
+IMAGE_IDS_ANNOTATION = "hostfleet.io/image-ids"
+
+
+def pulled_images(template):
+    """The image references a template asks to pull at every start (imagePullPolicy Always, no digest)."""
+    try:
+        spec = validate_pod_spec((template or {}).get("spec") or {}, "spec.template.spec")
+    except (SpecError, AttributeError):
+        return []  # the spec's own parser reports it
+    return [c["image"] for c in spec["containers"] if c.get("imagePullPolicy") == "Always" and "@" not in c["image"]]
+
+
+def pin_images(template, image_ids):
+    """A copy of ``template`` whose annotation names, per container pulling an image, the image ID its tag names now.
+
+    As in Kubernetes a template hash covers the annotations: a new image under the same tag is then a new revision,
+    rolled out within the budget, and the same image is no change at all.
+    """
+    pinned = copy.deepcopy(template)
+    names = [(c.get("name"), c.get("image")) for c in (pinned.get("spec") or {}).get("containers") or []]
+    pins = ",".join(f"{name}={image_ids[image]}" for name, image in sorted(names) if image in image_ids)
+    if pins:
+        metadata = pinned.setdefault("metadata", {}) or {}
+        pinned["metadata"] = metadata
+        metadata["annotations"] = dict(metadata.get("annotations") or {}, **{IMAGE_IDS_ANNOTATION: pins})
+    return pinned
 
 
 class WorkloadAction(ActionBase):
@@ -29,6 +59,8 @@ class WorkloadAction(ActionBase):
     _requires_connection = False
     KIND = ""
     ARGUMENT_SPEC: dict = {}
+    # Kinds that roll out revisions: their templates are pinned to the IDs of the images they pull (see images.py).
+    PINS_PULLED_IMAGES = False
     # The task arguments that make the kind's spec (Kubernetes field names), and its pure spec parser.
     SPEC_KEYS: tuple[str, ...] = ()
     PARSE_SPEC = None
@@ -44,6 +76,9 @@ class WorkloadAction(ActionBase):
         labels = (template.get("metadata") or {}).get("labels") if isinstance(template, dict) else None
         if "selector" not in spec and isinstance(labels, dict):
             spec["selector"] = {"matchLabels": labels}
+        pins = getattr(self, "_image_ids", None)
+        if pins:
+            spec["template"] = pin_images(template, pins)
         return spec
 
     def parse(self, args, record):
@@ -116,6 +151,11 @@ class WorkloadAction(ActionBase):
         observation = task.observe()
         stored = observation.record()
         now = time.time()
+        if self.PINS_PULLED_IMAGES:
+            try:
+                self._image_ids = task.resolve_images(pulled_images(args.get("template")))
+            except WorkloadError as exc:
+                return dict(result, failed=True, msg=str(exc), changed=False)
         try:
             record = self.prepare_record(args, stored, now)
             spec = self.parse(args, record)
@@ -161,6 +201,9 @@ class WorkloadAction(ActionBase):
             result.update(failed=True, msg=step.message or f"{self.KIND} {args['name']} failed: {reason}")
         if timed_out and not result.get("failed"):
             waiting = "; ".join(step.waiting_for)
+            stuck = [f"{p.name} on {p.node}: {p.reason}" + (f": {p.message}" if p.message else "") for p in observation.pods if p.reason]
+            if stuck:
+                waiting += " (" + "; ".join(sorted(stuck)) + ")"
             result.update(failed=True, msg=f"{self.KIND} {args['name']} did not converge within wait_timeout={args['wait_timeout']}s: {waiting}")
         return result
 

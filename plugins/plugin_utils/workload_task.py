@@ -37,6 +37,7 @@ display = Display()
 
 NODE_MODULE = "hostfleet.workloads.pod"
 INFO_MODULE = "hostfleet.workloads.pod_info"
+IMAGE_MODULE = "hostfleet.workloads.image_id"
 POLL_INTERVAL = 0.5
 # Keys of a controller record that change with time alone; a difference only there is not a change.
 VOLATILE_RECORD_KEYS = ("seq", "observed", "conditions", "last_progress")
@@ -75,6 +76,30 @@ class WorkloadTask:
         self.state_dir = state_dir
         self.check_mode = check_mode
         self.rounds = 0
+
+    # -- images ----------------------------------------------------------------------------------
+
+    def resolve_images(self, refs) -> dict[str, str]:
+        """{ref: image ID} from the first node that can tell, pulled there first (in check mode: as the node has it).
+
+        Raises WorkloadError when no node can (outside check mode: a pull that fails everywhere stops the task
+        before anything changes; in check mode the refs no node has are left out).
+        """
+        refs = sorted(set(refs))
+        if not refs:
+            return {}
+        errors = []
+        for host in self.fleet.hosts:
+            got = self.fleet.run_module(IMAGE_MODULE, {host: {"images": refs, "pull": True}}, check_mode=self.check_mode).get(host) or {}
+            images = got.get("images") or {}
+            if not got.get("failed") and not got.get("unreachable"):
+                return {ref: images[ref]["id"] for ref in refs}
+            errors.append(f"{host}: {got.get('msg') or 'no answer'}")
+            if self.check_mode and images:
+                return {ref: v["id"] for ref, v in images.items() if "id" in v}
+        if self.check_mode:
+            return {}
+        raise WorkloadError(f"could not pull {', '.join(refs)} (imagePullPolicy Always) on any node: {'; '.join(errors)}")
 
     # -- observe ---------------------------------------------------------------------------------
 
@@ -250,5 +275,7 @@ def _observed(pod: dict, node: str, skew: float) -> ObservedPod:
             "created": (pod.get("created") or 0) + skew,
             "restart_count": pod.get("restart_count") or 0,
             "requests": {"cpu_millis": (pod.get("requests") or {}).get("cpu", 0), "memory_bytes": (pod.get("requests") or {}).get("memory", 0), "pods": 1},
+            "reason": pod.get("reason"),
+            "message": pod.get("message"),
         }
     )

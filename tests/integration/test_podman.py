@@ -12,6 +12,7 @@ import shlex
 import pytest
 
 from lab.images import build_images
+from lab.registry import Registry
 
 PORT = 18080
 SERVE = ["/bin/httpd", "-f", "-p", str(PORT), "-h", "/www"]
@@ -234,3 +235,85 @@ def test_containers_of_a_pod_share_its_network_and_volumes(lab, images, cleanup)
     got = lab.ssh(pod["node"], f"cat /var/lib/hostfleet/pods/{pod['name']}/volumes/shared/got").stdout
     assert got == "v2\n"
     assert len(container_ids(lab, "duo-")[pod["node"]]) == 2
+
+
+@pytest.mark.parametrize("policy,reason", [("Never", "ErrImageNeverPull"), ("IfNotPresent", "ErrImagePull")])
+def test_an_image_the_host_cannot_have_is_pending_with_kubernetes_reason(lab, cleanup, policy, reason):
+    cleanup.append(("deployment", "noimage"))
+    template = web_template("localhost/absent:v1", imagePullPolicy=policy)
+    template["metadata"]["labels"] = {"app": "noimage"}
+    for container in template["spec"]["containers"]:
+        container.pop("readinessProbe")
+        container["ports"] = []
+    run = lab.run([{"name": "t", "hostfleet.workloads.deployment": {"name": "noimage", "replicas": 1, "template": template, "wait_timeout": 20},
+                    "run_once": True}])
+    res = run.result("t", lab.hosts[0])
+    # Waiting, not crash-looping: the task says why, the pod is Pending and has never restarted.
+    assert run.rc != 0 and reason in res["msg"] and "localhost/absent:v1" in res["msg"], res.get("msg")
+    [pod] = res["pods"]
+    assert pod["phase"] == "Pending" and pod["restart_count"] == 0 and pod["reason"] in (reason, "ImagePullBackOff"), pod
+    task(lab, "deployment", {"name": "noimage", "state": "absent"})
+
+
+@pytest.fixture(scope="module")
+def registry(lab):
+    with Registry(lab.hosts) as running:
+        yield running
+
+
+def test_a_new_image_under_the_same_tag_rolls_out_only_when_pulls_are_asked(lab, images, registry, cleanup):
+    cleanup.extend([("deployment", "pulled"), ("deployment", "kept")])
+    for host in lab.hosts:  # earlier runs' pulls must not answer for the registry
+        lab.ssh(host, f"podman rmi -f {registry.address}/web:latest >/dev/null 2>&1; true")
+    tag = registry.push(lab.hosts[0], images["v1"], "web:latest")
+
+    def template(app, port, imagePullPolicy=None):  # noqa: N803 - Kubernetes' field name
+        t = web_template(tag, imagePullPolicy=imagePullPolicy)
+        t["metadata"]["labels"] = {"app": app}
+        for container in t["spec"]["containers"]:
+            container["command"] = ["/bin/httpd", "-f", "-p", str(port), "-h", "/www"]
+            container["ports"] = [{"containerPort": port, "hostPort": port}]
+            container["readinessProbe"] = {"httpGet": {"port": port, "path": "/"}, "periodSeconds": 1}
+        return t
+
+    def serving(port):
+        return {h: lab.ssh(h, f"curl -s --max-time 2 http://127.0.0.1:{port}/ || true").stdout.strip() for h in lab.hosts}
+
+    # ':latest' pulls at every start (Kubernetes' default policy for it); "kept" asks for no pulls.
+    # (no surge: the host port allows one pod per host)
+    strategy = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+    pulled = {"name": "pulled", "replicas": 3, "strategy": strategy, "template": template("pulled", 18096)}
+    kept = {"name": "kept", "replicas": 1, "template": template("kept", 18097, imagePullPolicy="IfNotPresent")}
+    for spec in (pulled, kept):
+        run, res = task(lab, "deployment", spec)
+        assert run.rc == 0, run.stdout[-3000:]
+    assert serving(18096) == dict.fromkeys(lab.hosts, "v1")
+    before = container_ids(lab, "pulled-")
+
+    # The same image under the tag: nothing changes, no container is recreated.
+    run, res = task(lab, "deployment", pulled)
+    assert run.rc == 0 and res["changed"] is False, run.stdout[-3000:]
+    assert container_ids(lab, "pulled-") == before
+    revision = res["pods"][0]["revision"]
+
+    # v2 pushed under the same tag: a new revision, rolled out; the Deployment that asked for no pulls stays.
+    registry.push(lab.hosts[0], images["v2"], "web:latest")
+    run, res = task(lab, "deployment", pulled)
+    assert run.rc == 0 and res["changed"] is True, run.stdout[-3000:]
+    assert {p["revision"] for p in res["pods"]} != {revision} and res["status"]["updatedReplicas"] == 3
+    assert serving(18096) == dict.fromkeys(lab.hosts, "v2")
+    run, res = task(lab, "deployment", kept)
+    assert run.rc == 0 and res["changed"] is False, run.stdout[-3000:]
+    assert "v1" in serving(18097).values()
+
+    # Pulls asked for a tag the registry does not have: refused before anything changes.
+    missing = _retag(template("pulled", 18096, imagePullPolicy="Always"), f"{registry.address}/web:nope")
+    run, res = task(lab, "deployment", dict(pulled, template=missing))
+    assert run.rc != 0 and "could not pull" in res["msg"] and "web:nope" in res["msg"], res.get("msg")
+    assert serving(18096) == dict.fromkeys(lab.hosts, "v2")
+
+
+def _retag(template, image):
+    for container in template["spec"]["containers"]:
+        container["image"] = image
+    return template

@@ -38,6 +38,10 @@ BACKOFF_CAP = 300.0
 # A container that ran this long without failing starts over with no backoff (as the kubelet does).
 BACKOFF_RESET_AFTER = 600.0
 PODMAN = "/usr/bin/podman"
+# podman run's exit status for an error of podman itself (not of the container's process).
+PODMAN_ERROR = 125
+# What podman says when a pull fails (4.3: "initializing source docker://...", "pinging container registry", ...).
+PULL_ERROR_MARKERS = ("initializing source", "pinging container registry", "manifest unknown", "unable to pull", "image not known", "reading manifest")
 
 
 def runtime_dir(pod, container):
@@ -57,6 +61,17 @@ def write_json(path, data):
     with open(tmp, "w") as handle:
         json.dump(data, handle, sort_keys=True)
     os.replace(tmp, path)
+
+
+def event(reason, pod, container, message, event_type="Normal"):
+    """One structured journal entry that workload_info reads back as an event (module_utils/node/events.py)."""
+    fields = {"MESSAGE": message, "SYSLOG_IDENTIFIER": "hostfleet-event", "PRIORITY": "4" if event_type == "Warning" else "6",
+              "HF_REASON": reason, "HF_TYPE": event_type, "HF_POD": pod, "HF_CONTAINER": container}
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.sendto("".join(f"{k}={v}\n" for k, v in fields.items()).encode("utf-8", "replace"), "/run/systemd/journal/socket")
+    except OSError:
+        pass  # an event lost must not stop a container
 
 
 def backoff_delay(consecutive_failures):
@@ -121,6 +136,7 @@ def cmd_pre(state_dir, pod, container):
         except FileNotFoundError:
             pass
     if delay:
+        event("BackOff", pod, container, f"Back-off {delay:g}s restarting failed container {container}", "Warning")
         time.sleep(delay)
 
 
@@ -131,6 +147,7 @@ def cmd_post(state_dir, pod, container):
     status["started_at"] = time.time()
     status["running"] = True
     status["backoff_until"] = None
+    status.pop("image_error", None)
     write_json(os.path.join(rdir, "status.json"), status)
 
 
@@ -147,6 +164,16 @@ def cmd_exited(state_dir, pod, container):
         reason = ""
     if not status.get("running") and not code:
         return  # the start itself failed before the process ran: 'pre' will count the next try
+    if not status.get("running") and code == "exited" and value == str(PODMAN_ERROR):
+        record, spec = load_container(state_dir, pod, container)
+        error = image_error(spec or {}, unit_error_line(f"hf-{pod}.{container}.service")) if podman_prefix(record, pod, container, spec) else None
+        if error is not None:
+            # As the kubelet: a container whose image is missing never ran, so this is no restart and no exit.
+            status["starts"] = max(0, status.get("starts", 1) - 1)
+            status["consecutive_failures"] = status.get("consecutive_failures", 0) + 1
+            status["image_error"] = error
+            write_json(os.path.join(rdir, "status.json"), status)
+            return
     exit_code = int(value) if code == "exited" and value.isdigit() else (128 + _signal_number(value) if code in ("killed", "dumped") else None)
     ran = now - status.get("started_at", now)
     # A stop that systemd was asked for (TERM from `systemctl stop/restart`) is no crash; any other end of the
@@ -176,6 +203,43 @@ def _signal_number(name):
         return int(getattr(signal, name if name.startswith("SIG") else f"SIG{name}"))
     except (AttributeError, TypeError, ValueError):
         return 0
+
+
+def unit_error_line(unit):
+    """podman's last 'Error: ...' line in the unit's journal ('' when there is none)."""
+    try:
+        out = subprocess.run(["journalctl", "-u", unit, "-n", "20", "-o", "cat", "--no-pager"], capture_output=True, text=True, timeout=10, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    # (ExecStop/ExecStopPost's podman stop/rm complain after podman run when it never wrote the container-ID file)
+    errors = [line.strip() for line in out.splitlines() if line.strip().startswith("Error:") and "CIDFile" not in line]
+    return errors[-1] if errors else ""
+
+
+def image_exists(image):
+    try:
+        return subprocess.run([PODMAN, "image", "exists", image], capture_output=True, timeout=30, check=False).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return True  # unknown: not reported as an image problem
+
+
+def image_error(spec, error_line, exists=None):
+    """Kubernetes' waiting reason when podman could not start a container for its image, else None.
+
+    podman run ends with PODMAN_ERROR for any error of its own; only a missing image or a failed pull is an image
+    problem (ErrImageNeverPull / ErrImagePull, then ImagePullBackOff while the backoff waits).
+    """
+    image, policy = spec.get("image"), spec.get("imagePullPolicy")
+    if not image:
+        return None
+    exists = exists or image_exists
+    pull_failed = any(marker in error_line for marker in PULL_ERROR_MARKERS)
+    if policy == "Never" and not exists(image):
+        return {"reason": "ErrImageNeverPull", "message": f'Container image "{image}" is not present with pull policy of Never'}
+    if policy != "Never" and (pull_failed or not exists(image)):
+        detail = f": {error_line[len('Error:'):].strip()}" if error_line else ""
+        return {"reason": "ErrImagePull", "message": f'failed to pull image "{image}"{detail}'}
+    return None
 
 
 def podman_prefix(record, pod, container, spec):
@@ -281,6 +345,8 @@ def cmd_probe(state_dir, pod, container, kind):
     else:
         counters = {"successes": 0, "failures": counters["failures"] + 1, "last": now}
     write_json(counters_path, counters)
+    if not ok:
+        event("Unhealthy", pod, container, f"{kind.capitalize()} probe failed ({counters['failures']}/{probe['failureThreshold']})", "Warning")
     if kind == "readiness":
         ready_path = os.path.join(rdir, "ready")
         if ok and counters["successes"] >= probe["successThreshold"] and not os.path.exists(ready_path):
@@ -298,6 +364,7 @@ def cmd_probe(state_dir, pod, container, kind):
         unit = f"hf-{pod}.{container}.service"
         # As the kubelet: the container is killed and restartPolicy decides; Never means it stays down.
         verb = "stop" if record.get("spec", {}).get("restartPolicy") == "Never" else "restart"
+        event("Killing", pod, container, f"Container {container} failed {kind} probe, will be {'stopped' if verb == 'stop' else 'restarted'}")
         subprocess.run(["systemctl", "--no-block", verb, unit], check=False)
         print(f"{kind} probe failed {counters['failures']} times: {verb} {unit}", file=sys.stderr)
 

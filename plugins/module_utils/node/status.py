@@ -36,8 +36,14 @@ def container_status(pod, container, units, host, now):
             ready_since = max(status.get("started_at") or now, startup_ok["since"]) if startup_ok else None
         else:
             ready_since = status.get("started_at")
+    backing_off = active == "activating" and (sub == "auto-restart" or (status.get("backoff_until") or 0) > now)
+    image_error = status.get("image_error") if not running else None
     if running:
         state = {"running": {"startedAt": status.get("started_at")}}
+    elif image_error:
+        # As the kubelet: ErrImagePull, then ImagePullBackOff while the next try waits.
+        reason = "ImagePullBackOff" if backing_off and image_error.get("reason") == "ErrImagePull" else image_error.get("reason")
+        state = {"waiting": {"reason": reason, "message": image_error.get("message", "")}}
     elif active == "activating" and (sub == "auto-restart" or (status.get("backoff_until") or 0) > now):
         state = {"waiting": {"reason": "CrashLoopBackOff", "until": status.get("backoff_until")}}
     elif active in ("activating", "reloading") or (active == "active" and not status.get("running")):
@@ -85,6 +91,8 @@ def pod_status(record, units, host, now):
     spec = record["spec"]
     containers = [container_status(record["name"], c, units, host, now) for c in spec["containers"]]
     ready = all(c["ready"] for c in containers)
+    # What `kubectl get pods` shows in STATUS when a container waits for a reason of its own.
+    waiting = [c["state"]["waiting"] for c in containers if c["state"].get("waiting", {}).get("reason") not in (None, "ContainerCreating")]
     exits = sorted((c for c in containers if c["last_exit_code"] is not None), key=lambda c: c["last_exit_at"] or 0)
     return {
         "name": record["name"],
@@ -106,4 +114,6 @@ def pod_status(record, units, host, now):
             "cpu": sum(c["resources"]["requests"].get("cpu", 0) for c in spec["containers"]),
             "memory": sum(c["resources"]["requests"].get("memory", 0) for c in spec["containers"]),
         },
+        "reason": waiting[0]["reason"] if waiting else None,
+        "message": waiting[0].get("message") if waiting else None,
     }

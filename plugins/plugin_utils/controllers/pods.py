@@ -44,8 +44,12 @@ class ObservedPod:
     created: float
     restart_count: int = 0
     requests: Resources = Resources(0, 0, 1)
+    # Why a container waits, as `kubectl get pods` shows it (ErrImagePull, CrashLoopBackOff...), and the detail.
+    reason: str = ""
+    message: str = ""
 
     def to_json(self) -> dict:
+        waiting = {"reason": self.reason, "message": self.message} if self.reason else {}
         return {
             "name": self.name,
             "node": self.node,
@@ -56,6 +60,7 @@ class ObservedPod:
             "created": self.created,
             "restart_count": self.restart_count,
             "requests": self.requests.to_json(),
+            **waiting,
         }
 
     @classmethod
@@ -74,6 +79,8 @@ class ObservedPod:
             created=float(data.get("created") or 0.0),
             restart_count=int(data.get("restart_count") or 0),
             requests=Resources.from_json(data.get("requests")) if data.get("requests") else Resources(0, 0, 1),
+            reason=str(data.get("reason") or ""),
+            message=str(data.get("message") or ""),
         )
 
 

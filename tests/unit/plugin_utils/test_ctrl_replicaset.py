@@ -110,3 +110,12 @@ def test_spec_errors():
 def test_deployment_record_is_refused():
     with pytest.raises(RecordError):
         reconcile_replicaset(rs(1), {"kind": "Deployment", "name": "web"}, make_nodes(1), [], None, 0.0)
+
+
+def test_observed_pod_carries_why_it_waits_only_when_it_does():
+    plain = ObservedPod("web-a", "node1", "r1", "Running", True, 1.0, 1.0)
+    assert "reason" not in plain.to_json() and ObservedPod.from_json(dict(plain.to_json(), node="node1")) == plain
+    stuck = replace(plain, phase="Pending", ready=False, reason="ErrImageNeverPull", message='Container image "x" is not present')
+    data = stuck.to_json()
+    assert (data["reason"], data["message"]) == ("ErrImageNeverPull", 'Container image "x" is not present')
+    assert ObservedPod.from_json(data) == stuck

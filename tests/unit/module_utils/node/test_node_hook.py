@@ -437,3 +437,49 @@ def test_handler_command(tmp_path, monkeypatch, closed_port):
     assert hook.cmd_handler(str(state), "web", "side", "preStop") == 0
     assert hook.cmd_handler(str(state), "web", "side", "postStart") == 0  # none defined
     assert hook.cmd_handler(str(state), "nope", "main", "preStop") == 0
+
+
+# --- image problems of podman containers ---------------------------------------------------------------
+# podman is not on this machine: image_exists and the journal's last error line are passed in.
+
+
+@pytest.mark.parametrize("policy,present,line,reason", [
+    ("Never", False, "Error: localhost/web:v1: image not known", "ErrImageNeverPull"),
+    ("Never", True, "Error: runc: exec failed", None),
+    ("IfNotPresent", False, "Error: initializing source docker://reg/web:v1: pinging container registry reg: no route", "ErrImagePull"),
+    ("Always", True, "Error: initializing source docker://reg/web:v1: pinging container registry reg: no route", "ErrImagePull"),
+    ("Always", True, "Error: crun: executable file `/nope` not found", None),
+    ("IfNotPresent", True, "", None),
+])
+def test_image_error_says_what_kubernetes_says(policy, present, line, reason):
+    error = hook.image_error({"image": "reg/web:v1", "imagePullPolicy": policy}, line, exists=lambda image: present)
+    assert (error or {}).get("reason") == reason
+    if reason == "ErrImageNeverPull":
+        assert error["message"] == 'Container image "reg/web:v1" is not present with pull policy of Never'
+    if reason == "ErrImagePull":
+        assert error["message"].startswith('failed to pull image "reg/web:v1"') and line[len("Error: "):] in error["message"]
+    assert hook.image_error({"command": ["/bin/true"]}, line, exists=lambda image: present) is None
+
+
+def test_a_missing_image_is_no_restart_and_no_exit_and_clears_when_the_container_runs(run_dir, sleeps, monkeypatch, tmp_path):
+    state = tmp_path / "state"
+    (state / "pods" / "web").mkdir(parents=True)
+    spec = {"name": "main", "image": "localhost/web:v1", "imagePullPolicy": "Never"}
+    (state / "pods" / "web" / "pod.json").write_text(json.dumps({"spec": {"runtimeClassName": "podman", "containers": [spec]}}))
+    monkeypatch.setattr(hook, "unit_error_line", lambda unit: "Error: localhost/web:v1: image not known")
+    monkeypatch.setattr(hook, "image_exists", lambda image: False)
+    for attempt in (1, 2):
+        hook.cmd_pre(str(state), "web", "main")
+        monkeypatch.setenv("EXIT_CODE", "exited")
+        monkeypatch.setenv("EXIT_STATUS", "125")
+        monkeypatch.setenv("SERVICE_RESULT", "exit-code")
+        hook.cmd_exited(str(state), "web", "main")
+        got = status(run_dir)
+        assert got["starts"] == 0 and "last_exit" not in got and got["consecutive_failures"] == attempt
+        assert got["image_error"]["reason"] == "ErrImageNeverPull"
+    # The backoff applies from the second failed try on, as for a crash loop.
+    hook.cmd_pre(str(state), "web", "main")
+    assert sleeps == [10]
+    hook.cmd_post(str(state), "web", "main")
+    got = status(run_dir)
+    assert "image_error" not in got and got["starts"] == 1

@@ -175,3 +175,23 @@ def test_parse_list_units():
         "hf-web.main.liveness.timer": ("loaded", "active", "waiting"),
         "hf-gone.main.service": ("not-found", "inactive", "dead"),
     }
+
+
+def test_an_image_that_cannot_be_had_is_err_image_pull_then_back_off_and_the_pod_stays_pending(host, monkeypatch):
+    rdir = hook.runtime_dir("web", "main")
+    os.makedirs(rdir, exist_ok=True)
+    error = {"reason": "ErrImagePull", "message": 'failed to pull image "reg/web:v1": no route'}
+    hook.write_json(os.path.join(rdir, "status.json"), {"starts": 0, "consecutive_failures": 1, "image_error": error})
+    image = {"image": "reg/web:v1", "command": ["/srv/web"]}
+    first = status.container_status("web", container(**image), {UNIT: ("loaded", "activating", "start")}, host, time.time())
+    assert first["state"] == {"waiting": error} and first["restart_count"] == 0
+    later = status.container_status("web", container(**image), {UNIT: ("loaded", "activating", "auto-restart")}, host, time.time())
+    assert later["state"]["waiting"]["reason"] == "ImagePullBackOff"
+    assert status.pod_phase([later]) == "Pending"
+    record = {"name": "web", "spec": podspec.validate_pod_spec({"containers": [dict(image, name="main")]})}
+    pod = status.pod_status(record, {UNIT: ("loaded", "activating", "auto-restart")}, host, time.time())
+    assert (pod["phase"], pod["reason"], pod["message"]) == ("Pending", "ImagePullBackOff", error["message"])
+    # A pod with nothing to say has no reason.
+    hook.write_json(os.path.join(rdir, "status.json"), {"starts": 1, "running": True, "started_at": time.time()})
+    pod = status.pod_status(record, {UNIT: ("loaded", "active", "running")}, host, time.time())
+    assert pod["reason"] is None and pod["message"] is None
