@@ -109,7 +109,8 @@ def test_lifecycle_create_rerun_change_delete(lab, clean):
 
 
 def test_check_mode_changes_nothing(lab, clean):
-    snapshot = "ls -la /etc/systemd/system /var/lib/hostfleet/pods 2>/dev/null; systemctl list-units --all --plain --no-legend 'hf-*'"
+    # Unit files and pod dirs of every pod, units of this test's pods (other pods' probe runs come and go meanwhile).
+    snapshot = "ls -la /etc/systemd/system /var/lib/hostfleet/pods 2>/dev/null; systemctl list-units --all --plain --no-legend 'hf-it-*'"
     before = {host: lab.ssh(host, snapshot, check=False).stdout for host in lab.hosts}
     run = lab.run([pod_task("check", [sleeper("it-check")])], check=True, diff=True)
     assert run.rc == 0, run.stdout

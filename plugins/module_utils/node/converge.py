@@ -18,9 +18,9 @@ import shutil
 import stat
 import time
 
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import events, systemctl
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import hook as hook_script
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import status as pod_status
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node import systemctl
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import units as render
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
 
@@ -254,6 +254,8 @@ class Plan:
         self.volume_dirs = []  # (path, uid, gid, is_file)
         self.diff = []
         self.reload = False
+        self.owner = ""  # "Kind/name", for the events the step logs
+        self.revisions = {}  # pod -> revision, for the events the step logs
 
     @property
     def changed(self):
@@ -306,6 +308,8 @@ def plan(host, owner_kind, owner_name, pods, state, python, observed_units=None,
     files = host.unit_files()
     result = Plan()
     wanted = {pod["name"]: pod for pod in pods} if state == "present" else {}
+    result.owner = owner
+    result.revisions = {name: pod.get("revision") or "" for name, pod in wanted.items()}
     for index, pod in enumerate(pods if state == "present" else []):
         existing = records.get(pod["name"])
         if existing and existing.get("owner") != {"kind": owner_kind, "name": owner_name}:
@@ -519,6 +523,12 @@ def apply(host, result):
     systemctl.reset_failed(failed)
     systemctl.start(result.start_units)
     systemctl.restart(result.restart_units - result.start_units)
+    _log_events(result)
+
+
+def _log_events(result):
+    """The step as the node saw it, in the journal, for workload_info's events."""
+    events.log_converge(result.owner, result.created, result.deleted, result.updated, result.revisions)
 
 
 def observe(host, owner_kind=None, owner_name=None, selector=None, names=None, units=None):

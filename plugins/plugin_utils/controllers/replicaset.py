@@ -119,6 +119,8 @@ def reconcile_replicaset(
         rec["generation"] += 1
         rec["spec_hash"] = spec.spec_hash()
     rec["selector"] = spec.selector.to_json()
+    # What observers (workload_info) count against, as kubectl does.
+    rec["replicas"], rec["minReadySeconds"] = spec.replicas, spec.min_ready_seconds
     current = spec.template_hash
     rec["template_hash"] = current
     history = rec["revisions"]

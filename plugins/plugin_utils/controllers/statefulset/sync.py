@@ -57,6 +57,8 @@ def reconcile_statefulset(
         rec["generation"] += 1
         rec["spec_hash"] = spec.spec_hash()
     rec["selector"] = spec.selector.to_json()
+    # What observers (workload_info) count against, as kubectl does.
+    rec["replicas"], rec["minReadySeconds"] = spec.replicas, spec.min_ready_seconds
     target = spec.template_hash
     _sync_revisions(rec, spec, now)
     current = rec["current_revision"] or target
