@@ -501,6 +501,7 @@ def _child(wfd: int, host: str, prep: _Prepared, module_name: str, args: Mapping
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         gc.disable()  # short-lived: avoid touching (and so copying) the parent's pages
+        _forget_parent_warnings()
         capture = _Capture()
         capture.install()
         wire: list[t.Any] = []
@@ -520,6 +521,23 @@ def _child(wfd: int, host: str, prep: _Prepared, module_name: str, args: Mapping
             pass
     finally:
         os._exit(status)
+
+
+def _forget_parent_warnings() -> None:
+    """Empty this child's copy of the task's warning context (2.21): fork copied in what the parent had displayed.
+
+    Left there, every child returned the parent's warnings with its own result, the parent displayed them again
+    per host, and the next round's children inherited those too: the count multiplied each round.
+    """
+    try:
+        from ansible._internal._display_utils import DeferredWarningContext  # pylint: disable=import-outside-toplevel
+    except ImportError:  # 2.19 has no such context
+        return
+    context = DeferredWarningContext.current(optional=True)
+    for name in ("_warnings", "_deprecation_warnings", "_seen"):
+        held = getattr(context, name, None)
+        if held is not None and hasattr(held, "clear"):
+            held.clear()
 
 
 def _run_module(prep: _Prepared, module_name: str, args: Mapping[str, t.Any], check_mode: bool | None, wire: list[t.Any]) -> dict[str, t.Any]:

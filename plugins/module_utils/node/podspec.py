@@ -343,15 +343,25 @@ def _env(value, path):
     seen = {}
     for i, item in enumerate(_expect(_or_empty(value, list), list, path)):
         ipath = f"{path}[{i}]"
-        _known(item, {"name", "value"}, ipath)
+        _known(item, {"name", "value", "valueFrom"}, ipath)
         name = _str(item, "name", ipath, required=True)
         if not _ENV_NAME.fullmatch(name):
             raise SpecError(f"{ipath}.name", f"{name!r} is not a valid environment variable name")
+        if item.get("valueFrom") is not None:
+            if item.get("value") not in (None, ""):
+                raise SpecError(f"{ipath}.valueFrom", "may not be specified when `value` is not empty")
+            entry = {"name": name, "valueFrom": _value_from(item["valueFrom"], f"{ipath}.valueFrom")}
+            if name in seen:
+                result[seen[name]] = entry
+            else:
+                seen[name] = len(result)
+                result.append(entry)
+            continue
         val = item.get("value")
         if val is None:
             val = ""
         if isinstance(val, (dict, list)):
-            raise SpecError(f"{ipath}.value", "must be a string (valueFrom is not supported on hosts)")
+            raise SpecError(f"{ipath}.value", "must be a string (use valueFrom for a ConfigMap or Secret key)")
         val = str(val).lower() if isinstance(val, bool) else _text(val, f"{ipath}.value")
         if "\x00" in val:
             raise SpecError(f"{ipath}.value", "must not contain NUL characters")
@@ -361,6 +371,59 @@ def _env(value, path):
             seen[name] = len(result)
             result.append({"name": name, "value": val})
     return result
+
+
+# A ConfigMap or Secret key: the same rules as Kubernetes' (IsConfigMapKey), so it is also a safe file name.
+_CONFIG_KEY = re.compile(r"[-._a-zA-Z0-9]+")
+
+
+def config_key(value, path):
+    """A ConfigMap/Secret data key: [-._a-zA-Z0-9]+, at most 253 characters, not '.', '..' or starting with '..'."""
+    _expect(value, str, path)
+    if not value or len(value) > 253 or not _CONFIG_KEY.fullmatch(value) or value in (".", "..") or value.startswith(".."):
+        raise SpecError(path, f"{value!r} is not a valid ConfigMap/Secret key ([-._a-zA-Z0-9]+, at most 253 characters, not starting with '..')")
+    return value
+
+
+def _value_from(value, path):
+    """env[].valueFrom: configMapKeyRef or secretKeyRef (the files under <state_dir>/configmaps|secrets on the host)."""
+    _expect(value, dict, path)
+    for key in ("fieldRef", "resourceFieldRef", "fileKeyRef"):
+        if value.get(key) is not None:
+            raise SpecError(f"{path}.{key}", "is not supported on hosts (only configMapKeyRef and secretKeyRef are)")
+    _known(value, {"configMapKeyRef", "secretKeyRef"}, path)
+    sources = [k for k in ("configMapKeyRef", "secretKeyRef") if value.get(k) is not None]
+    if not sources:
+        raise SpecError(path, "is empty: set configMapKeyRef or secretKeyRef (any other source is an unknown field on hosts)")
+    if len(sources) != 1:
+        raise SpecError(path, "exactly one of configMapKeyRef, secretKeyRef must be set")
+    kind = sources[0]
+    ref = value[kind]
+    rpath = f"{path}.{kind}"
+    _known(ref, {"name", "key", "optional"}, rpath)
+    return {
+        "kind": "configMap" if kind == "configMapKeyRef" else "secret",
+        "name": dns_label(ref.get("name") if ref.get("name") is not None else _missing(f"{rpath}.name"), f"{rpath}.name"),
+        "key": config_key(ref.get("key") if ref.get("key") is not None else _missing(f"{rpath}.key"), f"{rpath}.key"),
+        "optional": _bool(ref, "optional", rpath),
+    }
+
+
+def _value_from_sources(env, env_from):
+    """envFrom entries (flagged ``keysOnly``) that make the node read the ConfigMaps/Secrets that env[].valueFrom names.
+
+    They import no variable themselves (units.container_env skips them) and are optional: a missing source or key
+    that is not optional is reported by units.container_env, naming the variable.
+    """
+    have = {(e["kind"], e.get("name")) for e in env_from if not e.get("keysOnly")}
+    extra = []
+    for item in env:
+        ref = item.get("valueFrom")
+        if ref is None or (ref["kind"], ref["name"]) in have:
+            continue
+        have.add((ref["kind"], ref["name"]))
+        extra.append({"kind": ref["kind"], "name": ref["name"], "optional": True, "prefix": "", "keysOnly": True})
+    return extra
 
 
 def _env_from(value, path):
@@ -392,17 +455,51 @@ def _env_from(value, path):
     return result
 
 
+VOLUME_SOURCES = ("hostPath", "emptyDir", "persistentVolumeClaim", "configMap", "secret")
+
+
+def _config_volume(kind, body, path):
+    """A configMap/secret volume: the node's file tree of the object (one file per key), mounted read-only.
+
+    The tree is shared by the pods of the host, so per-pod projections are refused rather than ignored: ``items``
+    (mount the whole object, or one key with ``volumeMounts[].subPath``) and modes with execute bits. Other modes
+    change nothing a container can see: ConfigMap files are 0644, Secret files 0600 and readable by root only.
+    """
+    name_field = "name" if kind == "configMap" else "secretName"
+    _known(body, {name_field, "optional", "defaultMode", "items"}, path)
+    if body.get("items") is not None:
+        raise SpecError(
+            f"{path}.items",
+            "is not supported on hosts (the object's keys are one shared file tree): mount the whole "
+            f"{'ConfigMap' if kind == 'configMap' else 'Secret'}, or one key with volumeMounts[].subPath: <key>",
+        )
+    mode = _int(body, "defaultMode", path, minimum=0, maximum=0o777)
+    if mode is not None and mode & 0o111:
+        raise SpecError(
+            f"{path}.defaultMode",
+            f"{mode:#o} has execute bits, which hosts cannot honour (the files are shared by the host's pods and are not "
+            "executable); run a script through its interpreter, e.g. command: [/bin/sh, /path/to/script]",
+        )
+    ref = body.get(name_field)
+    return {
+        "kind": kind,
+        "sourceName": dns_label(ref if ref is not None else _missing(f"{path}.{name_field}"), f"{path}.{name_field}"),
+        "optional": _bool(body, "optional", path),
+        "readOnly": True,
+    }
+
+
 def _volumes(value, path):
     result = {}
     for i, item in enumerate(_expect(_or_empty(value, list), list, path)):
         ipath = f"{path}[{i}]"
-        _known(item, {"name", "hostPath", "emptyDir", "persistentVolumeClaim"}, ipath)
+        _known(item, {"name"} | set(VOLUME_SOURCES), ipath)
         name = dns_label(item.get("name") if item.get("name") is not None else _missing(f"{ipath}.name"), f"{ipath}.name")
         if name in result:
             raise SpecError(f"{ipath}.name", f"duplicate volume name {name!r}")
-        sources = [k for k in ("hostPath", "emptyDir", "persistentVolumeClaim") if k in item]
+        sources = [k for k in VOLUME_SOURCES if k in item]
         if len(sources) != 1:
-            raise SpecError(ipath, "exactly one of hostPath, emptyDir, persistentVolumeClaim must be set")
+            raise SpecError(ipath, f"exactly one of {', '.join(VOLUME_SOURCES)} must be set")
         kind = sources[0]
         body = item[kind] if item[kind] is not None else {}
         bpath = f"{ipath}.{kind}"
@@ -429,6 +526,8 @@ def _volumes(value, path):
                 except quantity.QuantityError as exc:
                     raise SpecError(f"{bpath}.sizeLimit", str(exc)) from None
             result[name] = entry
+        elif kind in ("configMap", "secret"):
+            result[name] = _config_volume(kind, body, bpath)
         else:
             _known(body, {"claimName", "readOnly"}, bpath)
             claim = dns_label(body.get("claimName") if body.get("claimName") is not None else _missing(f"{bpath}.claimName"), f"{bpath}.claimName")
@@ -531,12 +630,14 @@ def _container(value, path, volumes, pod_security, pod_path, runtime):
         where = f"{path}.securityContext" if own_security.get("runAsNonRoot") else f"{pod_path}.securityContext"
         raise SpecError(f"{where}.runAsNonRoot", "requires a non-zero runAsUser (there is no image user to check on a host)")
     working_dir = value.get("workingDir")
+    env = _env(value.get("env"), f"{path}.env")
+    env_from = _env_from(value.get("envFrom"), f"{path}.envFrom")
     result = {
         "name": name,
         "command": command,
         "args": args,
-        "env": _env(value.get("env"), f"{path}.env"),
-        "envFrom": _env_from(value.get("envFrom"), f"{path}.envFrom"),
+        "env": env,
+        "envFrom": env_from + _value_from_sources(env, env_from),
         "workingDir": clean_abs_path(working_dir, f"{path}.workingDir") if working_dir is not None else None,
         "securityContext": security,
         "resources": _resources(value.get("resources"), f"{path}.resources"),
@@ -564,6 +665,12 @@ def _container(value, path, volumes, pod_security, pod_path, runtime):
         vol = _str(mount, "name", mpath, required=True)
         if vol not in volumes:
             raise SpecError(f"{mpath}.name", f"volume {vol!r} is not declared in spec.volumes")
+        if volumes[vol]["kind"] == "secret" and security.get("runAsUser"):
+            raise SpecError(
+                f"{mpath}.name",
+                f"secret volume {vol!r}: Secret files on hosts are readable by root only, and this container runs as user "
+                f"{security['runAsUser']} (use secretKeyRef/envFrom, which the root-only environment file carries, or run as root)",
+            )
         target = clean_abs_path(mount.get("mountPath") if mount.get("mountPath") is not None else _missing(f"{mpath}.mountPath"), f"{mpath}.mountPath")
         if target == "/":
             raise SpecError(f"{mpath}.mountPath", "must not be '/'")

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
+
 UNIT_PREFIX = "hf-"
 UNIT_DIR = "/etc/systemd/system"
 WANTS_DIR = "/etc/systemd/system/multi-user.target.wants"
@@ -152,6 +154,8 @@ def container_env(container, sources, pod_name, hostname):
     defined = {}
     skipped = []
     for entry in container["envFrom"]:
+        if entry.get("keysOnly"):
+            continue  # only read for env[].valueFrom (see podspec._value_from_sources)
         key = ("file", entry["path"]) if entry["kind"] == "file" else (entry["kind"], entry["name"])
         for name, value in sorted((sources.get(key) or {}).items()):
             full = entry["prefix"] + name
@@ -160,7 +164,19 @@ def container_env(container, sources, pod_name, hostname):
             else:
                 skipped.append(full)
     for item in container["env"]:
-        variables[item["name"]] = defined[item["name"]] = expand(item["value"], defined)
+        ref = item.get("valueFrom")
+        if ref is None:
+            variables[item["name"]] = defined[item["name"]] = expand(item["value"], defined)
+            continue
+        # As in Kubernetes, a value from a ConfigMap or Secret is taken as it is ($(VAR) is not expanded in it).
+        data = sources.get((ref["kind"], ref["name"]))
+        if data is None or ref["key"] not in data:
+            if ref["optional"]:
+                continue
+            what = "ConfigMap" if ref["kind"] == "configMap" else "Secret"
+            problem = f"{what} {ref['name']!r} does not exist on this host" if data is None else f"{what} {ref['name']!r} has no key {ref['key']!r}"
+            raise SpecError(f"containers[{container['name']}].env[{item['name']}].valueFrom", f"{problem} (set optional: true to allow that)")
+        variables[item["name"]] = defined[item["name"]] = data[ref["key"]]
     return variables, skipped, list(defined)
 
 
@@ -245,7 +261,23 @@ def volume_source(volume, state_dir, pod_name, run_dir="/run/hostfleet"):
         if volume.get("medium") == "Memory":
             return f"{run_dir}/volumes/{pod_name}/{volume['name']}"
         return f"{state_dir}/pods/{pod_name}/volumes/{volume['name']}"
+    if volume["kind"] in CONFIG_FOLDERS:
+        # The object's file tree (one file per key), written by the config_data module; mounted read-only.
+        return config_tree(state_dir, volume["kind"], volume["sourceName"])
     return f"{state_dir}/volumes/{volume['claimName']}"
+
+
+# Where the node keeps ConfigMaps and Secrets: <folder>/<name>.env (KEY="value" lines, for env and envFrom) and
+# <folder>/<name>/<key> (one file per key, for volumes).
+CONFIG_FOLDERS = {"configMap": "configmaps", "secret": "secrets"}
+
+
+def config_tree(state_dir, kind, name):
+    return f"{state_dir}/{CONFIG_FOLDERS[kind]}/{name}"
+
+
+def config_env_file(state_dir, kind, name):
+    return f"{state_dir}/{CONFIG_FOLDERS[kind]}/{name}.env"
 
 
 def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet"):

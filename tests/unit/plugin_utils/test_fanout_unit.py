@@ -149,3 +149,21 @@ def test_cli_passwords_not_taken_from_first_host_vars(monkeypatch, tmp_path):
     pwfile.write_text("from-cli\n")
     monkeypatch.setattr(_fanout.context, "CLIARGS", {"become_password_file": str(pwfile)})
     assert _fanout._cli_passwords(_action("mine", "mine too"), first) == (None, "from-cli")
+
+
+def test_children_do_not_return_the_warnings_the_parent_displayed():
+    # 2.21 keeps a task's warnings in a context that fork copies into every child (2.19 has none).
+    display_utils = pytest.importorskip("ansible._internal._display_utils")
+    from ansible.utils.display import Display
+
+    def seen(module_name, args, check_mode):
+        context = display_utils.DeferredWarningContext.current(optional=True)
+        return {"changed": False, "inherited": len(context.get_warnings()) if context else None}
+
+    with display_utils.DeferredWarningContext(variables={}) as context:
+        Display().warning("said by the parent before the round")
+        assert len(context.get_warnings()) == 1
+        fleet, jobs = _fleet({"a": seen, "b": seen})
+        results = fleet._fan_out(jobs, "m", check_mode=None, timeout=None)
+        assert len(context.get_warnings()) == 1  # the parent's own context is untouched
+    assert results["a"]["inherited"] == 0 and results["b"]["inherited"] == 0

@@ -1,0 +1,318 @@
+# Copyright: hostfleet.workloads contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""hostfleet.workloads.apply: Kubernetes manifests, applied to the fleet as they are.
+
+The documents are read and checked by plugin_utils/manifests/ (pure), then each workload is checked by its own
+kind's action (argument spec and spec parser) — every problem of every document is reported before any host is
+touched. Then each object is applied, in dependency order, by the SAME action plugin as its kind module
+(``hostfleet.workloads.deployment`` ...), built with the object's arguments; ConfigMaps and Secrets by the
+``config_data`` node module on every node; a bare Pod by the ``pod`` node module on one node.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from ansible.errors import AnsibleActionFail, AnsibleError
+from ansible.module_utils.common.parameters import remove_values
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+from ansible_collections.hostfleet.workloads.plugins.action.cronjob import SPEC_KEYS as CRONJOB_SPEC_KEYS
+from ansible_collections.hostfleet.workloads.plugins.action.cronjob import rendezvous
+from ansible_collections.hostfleet.workloads.plugins.module_utils.apply_args import APPLY_ARGS, APPLY_MUTUALLY_EXCLUSIVE, APPLY_REQUIRED_ONE_OF
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, dns_label
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.units import valid_env_name
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils._fanout import Fleet
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.cronjob.spec import parse_cronjob_spec
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.templates import parse_pod_template
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.manifests import load
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.manifests.objects import WORKLOADS, ManifestErrors, build
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import CAPACITY_VAR, LABELS_VAR, node_from_inventory
+
+display = Display()
+
+CONFIG_MODULE = "hostfleet.workloads.config_data"
+POD_MODULE = "hostfleet.workloads.pod"
+# What an object's result keeps of its kind action's result (the rest is on the nodes: workload_info shows it).
+KEPT = ("status", "plan", "message", "waiting_for", "revision", "deleted", "volumes_deleted", "unreachable_nodes", "nodes", "replaced", "job_pods", "runs")
+
+
+def _pod_template(obj):
+    """The Pod's spec checked as the node layer and the scheduler will see it (paths as in the manifest)."""
+    args = obj.args
+    template = {"metadata": {"labels": args.get("labels") or {}, "annotations": args.get("annotations") or {}}, "spec": args.get("spec")}
+    try:
+        return parse_pod_template(template, "pod", ("Always", "OnFailure", "Never"))
+    except SpecError as exc:
+        path = exc.path[len("pod.") :] if exc.path.startswith("pod.") else exc.path
+        raise SpecError(path, exc.message) from None
+
+
+class _Warnings:
+    """Collects the warnings of this task (its own and its objects' kind actions') for the result's ``warnings``.
+
+    Warnings displayed in this process between fan-out rounds would be copied into every forked child (ansible-core
+    2.21 defers them in a context that a fork inherits) and come back once per host per round; so they are kept
+    here while the objects are applied, and returned once, with the result.
+    """
+
+    def __init__(self):
+        self.messages = []
+
+    def __enter__(self):
+        self._saved = display.__dict__.get("warning")
+        display.warning = self._warning
+        return self
+
+    def _warning(self, msg, *args, **kwargs):
+        self.messages.append(str(msg))
+
+    def __exit__(self, *exc):
+        if self._saved is None:
+            del display.warning
+        else:
+            display.warning = self._saved
+
+
+class ActionModule(ActionBase):
+    BYPASS_HOST_LOOP = True
+    _requires_connection = False
+
+    # -- the kinds' own actions -------------------------------------------------------------------
+
+    def _kind_args(self, obj, args):
+        """The kind module's arguments for one object: the apply task's fleet options and the object's spec."""
+        spec = WORKLOADS[obj.kind][1]
+        fleet = {key: args[key] for key in ("state", "nodes", "wait", "wait_timeout", "state_dir") if key in spec}
+        return {"name": obj.name, **fleet, **copy.deepcopy(obj.args)}
+
+    def _kind_action(self, obj, args):
+        """The kind module's action plugin (the same code as a task of that module), for this object."""
+        task = self._task.copy()
+        task.args.clear()
+        task.args.update(self._kind_args(obj, args))
+        return self._shared_loader_obj.action_loader.get(
+            f"hostfleet.workloads.{obj.kind.lower()}",
+            task=task,
+            connection=self._connection,
+            play_context=self._play_context,
+            loader=self._loader,
+            templar=self._templar,
+            shared_loader_obj=self._shared_loader_obj,
+        )
+
+    def _check_object(self, obj, args, hosts):
+        """Everything the object's own task would refuse before contacting a node, as a list of messages."""
+        where = f"{obj.source} ({obj.title})"
+        try:
+            if obj.kind == "Pod":
+                _pod_template(obj)
+                node = obj.args.get("nodeName")
+                if node is not None and node not in hosts:
+                    raise SpecError("spec.nodeName", f"{node!r} is not a node of this play")
+                return []
+            action = self._kind_action(obj, args)
+            try:
+                _validation, kind_args = action.validate_argument_spec(argument_spec=WORKLOADS[obj.kind][1])
+            except AnsibleActionFail as exc:
+                return [f"{where}: {exc.message}"]
+            dns_label(kind_args["name"], "metadata.name")
+            if args["state"] == "present":
+                if obj.kind == "CronJob":
+                    parse_cronjob_spec(obj.name, {key: kind_args[key] for key in CRONJOB_SPEC_KEYS if kind_args.get(key) is not None})
+                else:
+                    action.parse(kind_args, None)
+        except (SpecError, ValueError) as exc:
+            return [f"{where}: {exc}"]
+        return []
+
+    # -- the run ----------------------------------------------------------------------------------
+
+    def _documents(self, args):
+        if args["src"] is not None:
+            try:
+                path = self._find_needle("files", args["src"])
+            except AnsibleError:
+                path = args["src"]
+            return load.from_path(path)
+        return load.from_definition(args["definition"])
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        _validation, args = self.validate_argument_spec(
+            argument_spec=APPLY_ARGS, mutually_exclusive=APPLY_MUTUALLY_EXCLUSIVE, required_one_of=APPLY_REQUIRED_ONE_OF
+        )
+        if args["wait_timeout"] < 1:
+            return {**result, "failed": True, "changed": False, "msg": "wait_timeout: must be at least 1"}
+        errors = []
+        try:
+            objects = build(self._documents(args))
+        except load.LoadError as exc:
+            return {**result, "failed": True, "changed": False, "msg": str(exc), "errors": [str(exc)]}
+        except ManifestErrors as exc:
+            objects, errors = exc.objects, exc.errors
+        hosts = Fleet.select(self, task_vars, args["nodes"])
+        if not hosts:
+            raise AnsibleActionFail(f"no node of the play matches nodes={args['nodes']!r}")
+        # Each workload is also checked by its own kind, as its task would be: every problem is named at once.
+        errors += [message for obj in objects if not obj.is_config for message in self._check_object(obj, args, hosts)]
+        if errors:
+            return self._refused(result, errors)
+        secrets = sorted({value for obj in objects for value in obj.secret_values}, key=len, reverse=True)
+
+        ordered = objects if args["state"] == "present" else list(reversed(objects))
+        reports, failed_at = [], None
+        with _Warnings() as warnings:
+            for obj in ordered:
+                if failed_at is not None:
+                    reports.append({"kind": obj.kind, "name": obj.name, "source": obj.source, "changed": False, "skipped": True,
+                                    "msg": f"not applied: {failed_at} failed first"})
+                    continue
+                if obj.is_config:
+                    report = self._apply_config(obj, args, hosts, task_vars)
+                elif obj.kind == "Pod":
+                    report = self._apply_pod(obj, args, hosts, task_vars)
+                else:
+                    report = self._apply_workload(obj, args, task_vars)
+                report = {"kind": obj.kind, "name": obj.name, "source": obj.source, "ignored_fields": list(obj.ignored), **report}
+                reports.append(report)
+                if report.get("failed"):
+                    failed_at = obj.title
+        if warnings.messages:
+            result["warnings"] = list(result.get("warnings") or []) + list(dict.fromkeys(warnings.messages))
+        ignored = [f"{obj.source} ({obj.title}): {path}" for obj in objects for path in obj.ignored]
+        for line in ignored:
+            display.vvv(f"apply: ignored on hosts: {line}")
+        result.update(
+            changed=any(r.get("changed") for r in reports),
+            objects=reports,
+            ignored_fields=ignored,
+        )
+        if self._task.diff:
+            diffs = [d for r in reports for d in r.pop("diff", [])]
+            if diffs:
+                result["diff"] = diffs
+        else:
+            for report in reports:
+                report.pop("diff", None)
+        if failed_at is not None:
+            bad = next(r for r in reports if r.get("failed"))
+            result.update(failed=True, msg=f"{bad['kind']} {bad['name']} ({bad['source']}): {bad.get('msg') or 'failed'}")
+        # Secret values never leave this task, whatever an object's result might contain.
+        return remove_values(result, secrets) if secrets else result
+
+    def _refused(self, result, errors):
+        count = len(errors)
+        msg = f"{count} problem{'s' if count != 1 else ''} in the manifests, nothing was applied:\n" + "\n".join(f"- {e}" for e in errors)
+        return {**result, "failed": True, "changed": False, "msg": msg, "errors": errors}
+
+    # -- one object -------------------------------------------------------------------------------
+
+    def _apply_workload(self, obj, args, task_vars):
+        action = self._kind_action(obj, args)
+        sub = action.run(task_vars=task_vars)
+        report = {"changed": bool(sub.get("changed")), "failed": bool(sub.get("failed"))}
+        if sub.get("msg"):
+            report["msg"] = sub["msg"]
+        report.update({key: sub[key] for key in KEPT if key in sub})
+        if "diff" in sub:
+            diffs = sub["diff"] if isinstance(sub["diff"], list) else [sub["diff"]]
+            report["diff"] = [self._titled(obj, d) for d in diffs]
+        return report
+
+    @staticmethod
+    def _titled(obj, diff):
+        diff = dict(diff)
+        for key in ("before_header", "after_header"):
+            if diff.get(key):
+                diff[key] = f"{obj.source}: {diff[key]}"
+        return diff
+
+    def _apply_config(self, obj, args, hosts, task_vars):
+        check_mode = bool(self._task.check_mode)
+        call = {"kind": obj.kind, "name": obj.name, "state": args["state"], "state_dir": args["state_dir"]}
+        if args["state"] == "present":
+            call.update(files=obj.args["files"], immutable=obj.args["immutable"])
+        with Fleet(self, task_vars, hosts) as fleet:
+            done = fleet.run_module(CONFIG_MODULE, dict.fromkeys(hosts, call), check_mode=check_mode, timeout=args["wait_timeout"])
+        unreachable = sorted(h for h, r in done.items() if r.get("unreachable"))
+        failures = {h: r.get("msg") for h, r in done.items() if r.get("failed") and not r.get("unreachable")}
+        for host in unreachable:
+            display.warning(f"{obj.title}: {host} is unreachable; its pods get the data at the next apply")
+        omitted = sorted({k for r in done.values() for k in r.get("env_omitted") or []})
+        # Keys that are no environment variable names are not in the environment anyway (as in Kubernetes).
+        if any(valid_env_name(k) for k in omitted):
+            names = ", ".join(k for k in omitted if valid_env_name(k))
+            display.warning(f"{obj.title}: {names}: not one line of UTF-8 text, so files only (volumes), not environment variables")
+        report = {
+            "changed": any(r.get("changed") for r in done.values()),
+            "failed": bool(failures),
+            "nodes": sorted(h for h in done if h not in unreachable and h not in failures),
+            "unreachable_nodes": unreachable,
+            "data_keys": sorted(obj.args.get("files") or {}),
+            "env_omitted": omitted,
+        }
+        if failures:
+            report["msg"] = "; ".join(f"{h}: {m}" for h, m in sorted(failures.items()))
+        changed_on = {h: r.get("diff") for h, r in done.items() if r.get("changed") and r.get("diff")}
+        if changed_on:
+            first = sorted(changed_on)[0]
+            diff = dict(changed_on[first])
+            diff["after_header"] = f"{diff.get('after_header')} on {', '.join(sorted(changed_on))}"
+            report["diff"] = [self._titled(obj, diff)]
+        return report
+
+    def _apply_pod(self, obj, args, hosts, task_vars):
+        """A bare Pod: on its spec.nodeName, else where it already runs while eligible, else on one eligible node."""
+        check_mode = bool(self._task.check_mode)
+        base = {"owner": obj.name, "owner_kind": "Pod", "state_dir": args["state_dir"]}
+        with Fleet(self, task_vars, hosts) as fleet:
+            seen = fleet.run_module(POD_MODULE, {h: {**base, "state": "absent"} for h in hosts}, check_mode=True, timeout=args["wait_timeout"])
+            reachable = [h for h in hosts if not (seen[h].get("unreachable") or seen[h].get("failed"))]
+            unreachable = sorted(set(hosts) - set(reachable))
+            present = [h for h in reachable if obj.name in (seen[h].get("deleted") or [])]
+            targets = []
+            if args["state"] == "present":
+                template = _pod_template(obj)
+                if obj.args.get("nodeName"):
+                    targets = [obj.args["nodeName"]]
+                else:
+                    eligible = []
+                    for host in reachable:
+                        hostvars = fleet.host_vars(host)
+                        node = node_from_inventory(host, True, {k: hostvars[k] for k in (LABELS_VAR, CAPACITY_VAR) if k in hostvars}, fleet.groups_of(host))
+                        if template.constraints.matches_node_affinity(node):
+                            eligible.append(host)
+                    if not eligible:
+                        return {
+                            "changed": False,
+                            "failed": True,
+                            "msg": "no reachable node matches the pod's node constraints",
+                            "unreachable_nodes": unreachable,
+                        }
+                    kept = [h for h in present if h in eligible]
+                    targets = [kept[0]] if kept else [rendezvous(obj.name, eligible)]
+            pod = {"name": obj.name, "labels": obj.args.get("labels") or {}, "annotations": obj.args.get("annotations") or {}, "spec": obj.args["spec"]}
+            calls = {h: {**base, "state": "present", "pods": [pod], "wait": args["wait"], "wait_timeout": args["wait_timeout"]} for h in targets}
+            calls.update({h: {**base, "state": "absent"} for h in present if h not in targets})
+            done = fleet.run_module(POD_MODULE, calls, check_mode=check_mode, timeout=args["wait_timeout"] + 30) if calls else {}
+            fleet.emit_warnings(done)
+        failures = {h: r.get("msg") for h, r in done.items() if r.get("failed") or r.get("unreachable")}
+        report = {
+            "changed": any(r.get("changed") for r in done.values()),
+            "failed": bool(failures),
+            "nodes": targets,
+            "unreachable_nodes": unreachable,
+            "status": next((p for h in targets for p in done.get(h, {}).get("pods") or [] if p.get("name") == obj.name), {}),
+        }
+        if failures:
+            report["msg"] = "; ".join(f"{h}: {m}" for h, m in sorted(failures.items()))
+        diffs = []
+        for host in sorted(done):
+            found = done[host].get("diff") or []
+            diffs += [self._titled(obj, d) for d in (found if isinstance(found, list) else [found]) if isinstance(d, dict)]
+        if diffs:
+            report["diff"] = diffs
+        return report

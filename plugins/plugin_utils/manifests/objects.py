@@ -1,0 +1,395 @@
+# Copyright: hostfleet.workloads contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Kubernetes manifest documents → the arguments of this collection's kind modules. Pure: no I/O.
+
+A document is checked for its ``apiVersion``/``kind``, its ``metadata.name`` (a DNS-1123 label) and its top-level
+fields; its ``spec`` becomes the kind module's arguments (the same Kubernetes field names). Fields that mean
+nothing on plain hosts are taken out and reported (``ignored``); every other field goes to the kind's own parser,
+which refuses what it does not know. ConfigMaps and Secrets become the data the ``config_data`` node module writes.
+
+Every problem of every document is collected (``ManifestErrors``) so that one run names them all, before any
+host is touched.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+from dataclasses import dataclass, field
+
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.configdata import env_text
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, config_key, dns_label
+from ansible_collections.hostfleet.workloads.plugins.module_utils.workload_args import (
+    CRONJOB_ARGS,
+    DAEMONSET_ARGS,
+    DEPLOYMENT_ARGS,
+    FLEET_ARGS,
+    JOB_ARGS,
+    REPLICASET_ARGS,
+    STATEFULSET_ARGS,
+)
+
+# kind -> (apiVersion, the kind module's argument spec)
+WORKLOADS = {
+    "Deployment": ("apps/v1", DEPLOYMENT_ARGS),
+    "ReplicaSet": ("apps/v1", REPLICASET_ARGS),
+    "StatefulSet": ("apps/v1", STATEFULSET_ARGS),
+    "DaemonSet": ("apps/v1", DAEMONSET_ARGS),
+    "Job": ("batch/v1", JOB_ARGS),
+    "CronJob": ("batch/v1", CRONJOB_ARGS),
+}
+API_VERSIONS = {**{kind: version for kind, (version, _args) in WORKLOADS.items()}, "Pod": "v1", "ConfigMap": "v1", "Secret": "v1"}
+CONFIG_KINDS = ("ConfigMap", "Secret")
+
+# Options of the kind modules that are this collection's own, not Kubernetes fields: a manifest cannot set them.
+EXTENSION_ARGS = {"auto_rollback", "rollback_to", "restart", "replace", "run_on", "unsafeMoveOnNodeLoss"}
+# Apply order: what pods read first, then the workloads (StatefulSets before what may talk to them); absent: reversed.
+ORDER = ("ConfigMap", "Secret", "StatefulSet", "Deployment", "ReplicaSet", "DaemonSet", "Pod", "Job", "CronJob")
+
+# Object metadata that the API server keeps and hosts have no use for (reported, never an error).
+METADATA_IGNORED = ("namespace", "uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink", "deletionGracePeriodSeconds")
+# Pod template metadata besides labels/annotations.
+TEMPLATE_METADATA_IGNORED = ("name", "namespace", "creationTimestamp", "uid", "resourceVersion", "generation")
+# PodSpec fields without meaning on plain hosts: no API server to authenticate to, no image pull secrets (the
+# host's podman uses its own registry credentials), no cluster DNS or Service environment, no other scheduler.
+POD_IGNORED = (
+    "serviceAccountName",
+    "serviceAccount",
+    "automountServiceAccountToken",
+    "imagePullSecrets",
+    "dnsPolicy",
+    "schedulerName",
+    "enableServiceLinks",
+    "preemptionPolicy",
+    "priority",
+)
+# Container fields without meaning on hosts (there is no pod status message to fill: the output is in the journal).
+CONTAINER_IGNORED = ("terminationMessagePath", "terminationMessagePolicy")
+# What `kubectl get -o yaml` puts in a volumeClaimTemplate besides metadata.name/labels/annotations and spec.
+CLAIM_IGNORED = ("apiVersion", "kind", "status")
+CLAIM_METADATA_IGNORED = ("namespace", "creationTimestamp", "uid", "resourceVersion")
+# A ConfigMap or Secret is at most 1 MiB, as in Kubernetes.
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
+class ManifestErrors(ValueError):
+    """Every problem found in the documents: ``errors`` is a list of ``"<document> (<Kind> <name>): <path>: <message>"``."""
+
+    def __init__(self, errors, objects=()):
+        super().__init__("\n".join(errors))
+        self.errors = list(errors)
+        # The objects that could be built (their fields in error left out), for the kinds' own checks.
+        self.objects = list(objects)
+
+
+@dataclass
+class ManifestObject:
+    kind: str
+    name: str
+    source: str  # the document it came from (file#index)
+    args: dict  # workloads: the kind module's spec arguments; Pod: {labels, annotations, spec}; config: {files, immutable}
+    ignored: list = field(default_factory=list)  # field paths reported as ignored
+    secret_values: list = field(default_factory=list)  # Secret values (plain and base64), to keep out of every output
+
+    @property
+    def title(self):
+        return f"{self.kind} {self.name}"
+
+    @property
+    def is_config(self):
+        return self.kind in CONFIG_KINDS
+
+
+def spec_keys(kind):
+    """The Kubernetes spec fields a kind module accepts (its arguments, without the fleet options and extensions)."""
+    return sorted(set(WORKLOADS[kind][1]) - set(FLEET_ARGS) - EXTENSION_ARGS - {"nodes", "wait_timeout", "state_dir"})
+
+
+def _where(source, kind, name):
+    return f"{source} ({kind} {name})" if kind and name else source
+
+
+def _type(value):
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "an integer", float: "a number"}.get(type(value), type(value).__name__)
+
+
+class _Collector:
+    """The errors and ignored fields of one document."""
+
+    def __init__(self):
+        self.errors = []
+        self.ignored = []
+
+    def error(self, path, message):
+        self.errors.append(f"{path}: {message}")
+
+    def drop(self, mapping, keys, path):
+        """Take ``keys`` out of ``mapping`` (in place) and report those present as ignored."""
+        for key in keys:
+            if isinstance(mapping, dict) and key in mapping:
+                del mapping[key]
+                self.ignored.append(f"{path}.{key}")
+
+
+def _pod_spec(spec, path, out):
+    """Take the ignored fields out of a PodSpec (in place); the node layer's validator refuses what remains unknown."""
+    if not isinstance(spec, dict):
+        return
+    out.drop(spec, POD_IGNORED, path)
+    for list_name in ("containers", "initContainers"):
+        containers = spec.get(list_name)
+        if isinstance(containers, list):
+            for i, container in enumerate(containers):
+                out.drop(container, CONTAINER_IGNORED, f"{path}.{list_name}[{i}]")
+
+
+def _pod_template(template, path, out):
+    if not isinstance(template, dict):
+        return
+    metadata = template.get("metadata")
+    if isinstance(metadata, dict):
+        out.drop(metadata, TEMPLATE_METADATA_IGNORED, f"{path}.metadata")
+        if not metadata:
+            del template["metadata"]
+    _pod_spec(template.get("spec"), f"{path}.spec", out)
+
+
+def _workload(kind, name, doc, out):
+    spec = doc.get("spec")
+    if spec is None:
+        out.error("spec", "is required")
+        return {}
+    if not isinstance(spec, dict):
+        out.error("spec", f"must be a mapping, got {_type(spec)}")
+        return {}
+    spec = copy.deepcopy(spec)
+    allowed = spec_keys(kind)
+    args = {}
+    for key, value in spec.items():
+        if key not in allowed:
+            out.error(f"spec.{key}", f"unknown field: hosts cannot honour it for a {kind} (allowed here: {', '.join(allowed)})")
+            continue
+        args[key] = value
+    if kind == "CronJob":
+        job = args.get("jobTemplate")
+        if isinstance(job, dict):
+            if isinstance(job.get("metadata"), dict):
+                out.drop(job["metadata"], TEMPLATE_METADATA_IGNORED, "spec.jobTemplate.metadata")
+            if isinstance(job.get("spec"), dict):
+                _pod_template(job["spec"].get("template"), "spec.jobTemplate.spec.template", out)
+    else:
+        _pod_template(args.get("template"), "spec.template", out)
+    if kind == "StatefulSet" and isinstance(args.get("volumeClaimTemplates"), list):
+        for i, claim in enumerate(args["volumeClaimTemplates"]):
+            out.drop(claim, CLAIM_IGNORED, f"spec.volumeClaimTemplates[{i}]")
+            if isinstance(claim, dict) and isinstance(claim.get("metadata"), dict):
+                out.drop(claim["metadata"], CLAIM_METADATA_IGNORED, f"spec.volumeClaimTemplates[{i}].metadata")
+    return args
+
+
+def _pod(doc, metadata, out):
+    spec = doc.get("spec")
+    if not isinstance(spec, dict):
+        out.error("spec", "is required" if spec is None else f"must be a mapping, got {_type(spec)}")
+        return {}
+    spec = copy.deepcopy(spec)
+    _pod_spec(spec, "spec", out)
+    node_name = spec.pop("nodeName", None)
+    args = {"labels": metadata.get("labels") or {}, "annotations": metadata.get("annotations") or {}, "spec": spec}
+    if node_name is not None:
+        if not isinstance(node_name, str) or not node_name:
+            out.error("spec.nodeName", "must be the inventory name of a host")
+        else:
+            args["nodeName"] = node_name
+    return args
+
+
+def _decoded(text, path, out):
+    if not isinstance(text, str):
+        out.error(path, f"must be a base64 string, got {_type(text)}")
+        return None
+    try:
+        return base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError):
+        out.error(path, "is not valid base64")
+        return None
+
+
+def _config(kind, doc, out):
+    """{files: {key: base64 bytes}, immutable} and the values to keep secret."""
+    files, secrets = {}, []
+    sections = ("data", "binaryData") if kind == "ConfigMap" else ("data", "stringData")
+    for section in sections:
+        body = doc.get(section)
+        if body is None:
+            continue
+        if not isinstance(body, dict):
+            out.error(section, f"must be a mapping, got {_type(body)}")
+            continue
+        for key, value in body.items():
+            path = f"{section}[{key!r}]"
+            try:
+                config_key(key, path)
+            except SpecError as exc:
+                out.error(exc.path, exc.message)
+                continue
+            raw = None
+            plain = (kind == "ConfigMap" and section == "data") or section == "stringData"
+            if plain:
+                if not isinstance(value, str):
+                    out.error(path, f"must be a string, got {_type(value)} (quote it in YAML)")
+                    continue
+                raw = value.encode("utf-8")
+            else:
+                raw = _decoded(value, path, out)
+                if raw is None:
+                    continue
+                if kind == "Secret":
+                    secrets.append(value)
+            if kind == "ConfigMap" and key in files:
+                out.error(path, "duplicate key: it is also in data")
+                continue
+            # A Secret's stringData is merged over its data (stringData wins), as the API server does.
+            files[key] = base64.b64encode(raw).decode("ascii")
+            if kind == "Secret":
+                secrets.append(files[key])
+                try:
+                    secrets.append(raw.decode("utf-8"))
+                except UnicodeDecodeError:
+                    pass
+    if sum(len(base64.b64decode(v)) for v in files.values()) > MAX_CONFIG_BYTES:
+        out.error("data", f"the {kind} is larger than 1 MiB")
+    immutable = doc.get("immutable")
+    if immutable is not None and not isinstance(immutable, bool):
+        out.error("immutable", f"must be a boolean, got {_type(immutable)}")
+    secret_type = doc.get("type")
+    if kind == "Secret" and secret_type is not None:
+        if not isinstance(secret_type, str):
+            out.error("type", f"must be a string, got {_type(secret_type)}")
+        elif secret_type == "kubernetes.io/service-account-token":
+            out.error("type", "kubernetes.io/service-account-token needs an API server to fill it; hosts have none")
+    # Values of one character or fewer would scrub unrelated text; they are never shown anyway (no diff, no result).
+    return {"files": files, "immutable": bool(immutable)}, sorted({s for s in secrets if len(s) > 1}, key=len, reverse=True)
+
+
+TOP_LEVEL = {
+    "ConfigMap": {"apiVersion", "kind", "metadata", "data", "binaryData", "immutable"},
+    "Secret": {"apiVersion", "kind", "metadata", "data", "stringData", "type", "immutable"},
+}
+
+
+def build(documents):
+    """ManifestObjects of the documents in apply order; raises ManifestErrors naming every problem of every document."""
+    errors, objects, seen = [], [], {}
+    for document in documents:
+        doc, out = document.body, _Collector()
+        kind = name = None
+        if not isinstance(doc, dict):
+            errors.append(f"{document.source}: a manifest must be a mapping, got {_type(doc)}")
+            continue
+        kind, version = doc.get("kind"), doc.get("apiVersion")
+        if kind not in API_VERSIONS:
+            errors.append(f"{document.source}: kind: {kind!r} is not supported (supported: {', '.join(sorted(API_VERSIONS))})")
+            continue
+        if version != API_VERSIONS[kind]:
+            errors.append(f"{document.source} ({kind}): apiVersion: must be {API_VERSIONS[kind]!r} for a {kind}, got {version!r}")
+            continue
+        metadata = doc.get("metadata")
+        if not isinstance(metadata, dict):
+            errors.append(f"{document.source} ({kind}): metadata.name: is required")
+            continue
+        metadata = copy.deepcopy(metadata)
+        if metadata.get("name") is None and metadata.get("generateName") is not None:
+            out.error("metadata.generateName", "is not supported: a re-run must find the same object, give metadata.name")
+        try:
+            name = dns_label(metadata.get("name") if metadata.get("name") is not None else "", "metadata.name")
+        except SpecError as exc:
+            errors.append(f"{document.source} ({kind}): {exc}")
+            continue
+        out.drop(metadata, METADATA_IGNORED, "metadata")
+        keep = {"name", "labels", "annotations"} if kind == "Pod" else {"name"}
+        if kind != "Pod":
+            out.drop(metadata, ("labels", "annotations"), "metadata")
+        for key in sorted(set(metadata) - keep):
+            out.error(f"metadata.{key}", "unknown field: hosts cannot honour it")
+        allowed = TOP_LEVEL.get(kind, {"apiVersion", "kind", "metadata", "spec", "status"})
+        body = dict(doc)
+        out.drop(body, ("status",), "")
+        for key in sorted(set(body) - allowed - {"status"}, key=str):
+            out.error(str(key), "unknown field")
+        secret_values = []
+        if kind in CONFIG_KINDS:
+            args, secret_values = _config(kind, doc, out)
+        elif kind == "Pod":
+            args = _pod(doc, metadata, out)
+        else:
+            args = _workload(kind, name, doc, out)
+        where = _where(document.source, kind, name)
+        if (kind, name) in seen:
+            out.error("metadata.name", f"{kind} {name} is also defined in {seen[(kind, name)]}")
+        seen.setdefault((kind, name), document.source)
+        errors += [f"{where}: {e}" for e in out.errors]
+        ignored = [i.lstrip(".") for i in out.ignored]
+        objects.append(ManifestObject(kind, name, document.source, args, ignored, secret_values))
+    objects.sort(key=lambda o: ORDER.index(o.kind))  # stable: documents keep their order within a kind
+    try:
+        check_references(objects)
+    except ManifestErrors as exc:
+        errors += exc.errors
+    if errors:
+        raise ManifestErrors(errors, objects)
+    return objects
+
+
+def _containers(obj):
+    """(path, container) of every container of a workload or Pod object."""
+    if obj.kind == "Pod":
+        spec, path = obj.args.get("spec"), "spec"
+    elif obj.kind == "CronJob":
+        spec = (((obj.args.get("jobTemplate") or {}).get("spec") or {}).get("template") or {}).get("spec")
+        path = "spec.jobTemplate.spec.template.spec"
+    else:
+        spec, path = (obj.args.get("template") or {}).get("spec"), "spec.template.spec"
+    containers = spec.get("containers") if isinstance(spec, dict) else None
+    for i, container in enumerate(containers if isinstance(containers, list) else []):
+        if isinstance(container, dict):
+            yield f"{path}.containers[{i}]", container
+
+
+def check_references(objects):
+    """A key that a workload takes from a ConfigMap/Secret of the same apply must exist, and fit an environment file.
+
+    Objects applied before (not in these documents) are checked on the host, when the pod starts.
+    """
+    data = {(o.kind, o.name): o.args["files"] for o in objects if o.is_config}
+    errors = []
+    for obj in objects:
+        if obj.is_config:
+            continue
+        for path, container in _containers(obj):
+            for i, item in enumerate(container.get("env") or []):
+                ref = (item.get("valueFrom") or {}) if isinstance(item, dict) else {}
+                for ref_kind, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
+                    target = ref.get(ref_kind) if isinstance(ref, dict) else None
+                    if not isinstance(target, dict) or (kind, target.get("name")) not in data:
+                        continue
+                    files = data[(kind, target.get("name"))]
+                    key = target.get("key")
+                    where = f"{obj.source} ({obj.title}): {path}.env[{i}].valueFrom.{ref_kind}.key"
+                    if key not in files:
+                        if not target.get("optional"):
+                            errors.append(f"{where}: {kind} {target.get('name')} has no key {key!r}")
+                    elif env_value(files[key]) is None:
+                        errors.append(f"{where}: the value of {key!r} is not one line of UTF-8 text, which an environment variable on a host cannot carry")
+    if errors:
+        raise ManifestErrors(errors)
+
+
+def env_value(encoded):
+    """The text of a key's value when an environment file can carry it (see configdata.env_text), else None."""
+    try:
+        raw = base64.b64decode(encoded)
+    except (binascii.Error, ValueError):
+        return None
+    return env_text(raw)
