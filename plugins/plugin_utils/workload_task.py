@@ -76,6 +76,9 @@ class WorkloadTask:
         self.state_dir = state_dir
         self.check_mode = check_mode
         self.rounds = 0
+        # Nodes found unreachable in this task: not asked again until the next task (each try would cost the
+        # connection timeout again in every observation round of a rollout's wait; the next run sees them anew).
+        self.lost: dict[str, str] = {}
 
     # -- images ----------------------------------------------------------------------------------
 
@@ -105,7 +108,13 @@ class WorkloadTask:
 
     def observe(self) -> Observation:
         now = time.time()
-        results = self.fleet.run_module(INFO_MODULE, {h: {"state_dir": self.state_dir} for h in self.fleet.hosts}, check_mode=False)
+        asked = [h for h in self.fleet.hosts if h not in self.lost]
+        results = dict(self.fleet.run_module(INFO_MODULE, {h: {"state_dir": self.state_dir} for h in asked}, check_mode=False)) if asked else {}
+        for host, msg in self.lost.items():
+            results[host] = {"unreachable": True, "msg": f"{msg} (not tried again in this task)"}
+        for host in asked:
+            if (results.get(host) or {}).get("unreachable"):
+                self.lost[host] = results[host].get("msg") or "unreachable"
         self.fleet.emit_warnings(results)
         nodes, pods, usage, records, unreachable, details = [], [], {}, {}, {}, {}
         for host in self.fleet.hosts:

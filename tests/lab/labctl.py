@@ -12,6 +12,7 @@ take the lab lock so concurrent callers serialize):
 
     up(n) -> Path       bring node1..nodeN up (idempotent), return the inventory path
     down()              stop every host and remove all the lab created (not the image cache)
+    remove(name)        destroy one host and its disk; the inventory is written without it
     stop(name)          power one host off, keeping its disk (overlay upper dir)
     start(name)         boot a stopped host again on its kept disk
     ssh(name, cmd)      run a command on a host, return subprocess.CompletedProcess
@@ -877,6 +878,15 @@ def down() -> None:
             with contextlib.suppress(OSError):
                 Path(root, _cgroup_name()).rmdir()
         _remove_bridge()
+
+
+def remove(name: str) -> None:
+    """Destroy one host and its disk, and rewrite the inventory without it (the others keep running)."""
+    host = Host.named(name)
+    _check_prerequisites()
+    with _flock(lab_dir() / ".lock"):
+        _destroy([host])
+        _write_access_files()
 
 
 def stop(name: str) -> None:
