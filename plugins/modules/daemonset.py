@@ -23,18 +23,13 @@ description:
     Within O(updateStrategy)'s budget the other nodes are updated, and after O(progressDeadlineSeconds) the task
     fails naming the stuck nodes.
   - B(One task for the whole fleet), run once on the controller as an action plugin.
-  - "Image pulls: a container with C(imagePullPolicy: Always) (the default for a V(:latest) or untagged image) is
-    resolved on one node at every run (C(podman pull), through M(hostfleet.workloads.image_id)) and the template is pinned
-    to the image ID in the annotation C(hostfleet.io/image-ids): a new image pushed under the same tag is a new revision,
-    handled like any template change, and the same image changes nothing. Other policies never pull at a run. A pull
-    that fails on every node stops the task before anything changes. In check mode nothing is pulled (the image IDs the
-    nodes have are used)."
 author:
   - hostfleet.workloads developers (@hostfleet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
   - hostfleet.workloads.fleet
+  - hostfleet.workloads.image_pins
 attributes:
   check_mode:
     support: full
