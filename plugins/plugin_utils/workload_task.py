@@ -92,7 +92,7 @@ class WorkloadTask:
         if not refs:
             return {}
         errors = []
-        for host in self.fleet.hosts:
+        for host in (h for h in self.fleet.hosts if h not in self.lost):
             got = self.fleet.run_module(IMAGE_MODULE, {host: {"images": refs, "pull": True}}, check_mode=self.check_mode).get(host) or {}
             images = got.get("images") or {}
             if not got.get("failed") and not got.get("unreachable"):

@@ -25,7 +25,10 @@ import json
 import os
 import shutil
 
-FOLDERS = {"ConfigMap": "configmaps", "Secret": "secrets"}
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.units import CONFIG_FOLDERS
+
+# By Kubernetes kind; the folder names are the ones the pods' units read (units.CONFIG_FOLDERS).
+FOLDERS = {"ConfigMap": CONFIG_FOLDERS["configMap"], "Secret": CONFIG_FOLDERS["secret"]}
 # Characters str.splitlines() splits on (the node layer's reader of environment files), and NUL.
 _NOT_IN_ENV = "\x00\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 

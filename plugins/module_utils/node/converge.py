@@ -167,8 +167,7 @@ def _env_sources(host, pods):
                 if entry["kind"] == "file":
                     key, path = ("file", entry["path"]), entry["path"]
                 else:
-                    folder = "configmaps" if entry["kind"] == "configMap" else "secrets"
-                    key, path = (entry["kind"], entry["name"]), os.path.join(host.state_dir, folder, f"{entry['name']}.env")
+                    key, path = (entry["kind"], entry["name"]), render.config_env_file(host.state_dir, entry["kind"], entry["name"])
                 if key not in sources:
                     sources[key] = read_env_source({"resolved_path": path})
                 if sources[key] is None and not entry["optional"]:

@@ -15,7 +15,8 @@ from __future__ import annotations
 # pylint: disable=ansible-bad-function
 import subprocess
 
-PODMAN = "/usr/bin/podman"
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.units import PODMAN
+
 PULL_TIMEOUT = 900
 
 

@@ -44,7 +44,7 @@ def container_status(pod, container, units, host, now):
         # As the kubelet: ErrImagePull, then ImagePullBackOff while the next try waits.
         reason = "ImagePullBackOff" if backing_off and image_error.get("reason") == "ErrImagePull" else image_error.get("reason")
         state = {"waiting": {"reason": reason, "message": image_error.get("message", "")}}
-    elif active == "activating" and (sub == "auto-restart" or (status.get("backoff_until") or 0) > now):
+    elif backing_off:
         state = {"waiting": {"reason": "CrashLoopBackOff", "until": status.get("backoff_until")}}
     elif active in ("activating", "reloading") or (active == "active" and not status.get("running")):
         state = {"waiting": {"reason": "ContainerCreating"}}

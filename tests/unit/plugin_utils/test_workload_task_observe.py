@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.workload_task import INFO_MODULE, WorkloadTask
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.workload_task import IMAGE_MODULE, INFO_MODULE, WorkloadTask
 
 
 class FakeFleet:
@@ -12,8 +12,10 @@ class FakeFleet:
         self.asked = []
 
     def run_module(self, module, args_per_host, check_mode=None):
-        assert module == INFO_MODULE
-        self.asked.append(sorted(args_per_host))
+        assert module in (INFO_MODULE, IMAGE_MODULE)
+        self.asked.append(sorted(args_per_host) if module == INFO_MODULE else (module, sorted(args_per_host)))
+        if module == IMAGE_MODULE:
+            return {h: {"images": {ref: {"id": f"id-on-{h}"} for ref in args["images"]}} for h, args in args_per_host.items()}
         return {h: {"unreachable": True, "msg": "ssh: connect timed out"} if h in self.down else {"pods": [], "observed_at": 0} for h in args_per_host}
 
     def emit_warnings(self, results):
@@ -39,3 +41,11 @@ def test_a_node_found_unreachable_is_not_asked_again_in_the_same_task():
     # The next task (the next run) asks every node again.
     WorkloadTask(fleet, "Deployment", "web", "/var/lib/hostfleet", check_mode=False).observe()
     assert fleet.asked[-1] == ["a", "b", "c"]
+
+
+def test_images_are_resolved_on_the_first_node_that_is_not_lost():
+    fleet = FakeFleet(["a", "b"], down=["a"])
+    task = WorkloadTask(fleet, "Deployment", "web", "/var/lib/hostfleet", check_mode=False)
+    task.observe()
+    assert task.resolve_images(["reg/web:latest"]) == {"reg/web:latest": "id-on-b"}
+    assert fleet.asked[-1] == (IMAGE_MODULE, ["b"])  # a, lost in this task, costs no second connection timeout
