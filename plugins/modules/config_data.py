@@ -52,7 +52,9 @@ options:
     choices: [present, absent]
   files:
     description:
-      - "The object's data, C({key: base64 value}). Keys follow Kubernetes' rules for ConfigMap keys. Never logged."
+      - "The object's data, C({key: base64 value}). Keys follow Kubernetes' rules for ConfigMap and Secret keys
+        (C([-._a-zA-Z0-9]+), at most 253 characters, not V(.) or V(..) or starting with V(..)): any other key fails
+        the task, naming it, before anything changes. Values are never logged."
     type: dict
     default: {}
   immutable:

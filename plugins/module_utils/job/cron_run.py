@@ -40,6 +40,7 @@ import sys
 import time
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.job import tracking
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import fileio
 
 TIMER_PREFIX = "hfcron-"
 RUN_PREFIX = "hfrun-"
@@ -68,22 +69,22 @@ def read_json(path, default=None):
 
 
 def write_json(path, data, mode=0o600):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "w") as handle:
-        json.dump(data, handle, sort_keys=True)
-    os.replace(tmp, path)
+    """A CronJob's record or status, atomically and synced (run history must survive a power cut)."""
+    fileio.ensure_dir(os.path.dirname(path), 0o755)
+    fileio.write_atomic(path, json.dumps(data, sort_keys=True), mode)
 
 
 class Lock:
     """One CronJob's lock: fire and the history cleanup never interleave."""
 
     def __init__(self, state_dir, name):
-        os.makedirs(cron_dir(state_dir, name), exist_ok=True)
+        fileio.ensure_dir(cron_dir(state_dir, name), 0o755)
         self.path = os.path.join(cron_dir(state_dir, name), "lock")
 
     def __enter__(self):
-        self.handle = open(self.path, "a")
+        # Never through a symlink; 0600 whatever the umask (only root takes this lock).
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        self.handle = os.fdopen(fd, "a")
         fcntl.flock(self.handle, fcntl.LOCK_EX)
         return self
 

@@ -29,7 +29,7 @@ import time
 from datetime import datetime, timezone
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.job import cron_run, tracking
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge, systemctl
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge, fileio, systemctl
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import units as render
 
 TIMERS_WANTS = "/etc/systemd/system/timers.target.wants"
@@ -67,7 +67,7 @@ def runner_files(state_dir):
 
     base = os.path.join(state_dir, "lib", "ansible_collections", "hostfleet", "workloads", "plugins", "module_utils")
     files = {os.path.join(base, package, "__init__.py"): "" for package in LIB_PACKAGES}
-    for module in (converge, events, hook, podspec, quantity, status, systemctl, render, tracking, cron_run):
+    for module in (converge, events, fileio, hook, podspec, quantity, status, systemctl, render, tracking, cron_run):
         relative = module.__name__.split(".module_utils.", 1)[1].replace(".", "/") + ".py"
         files[os.path.join(base, relative)] = _source(module)
     files[os.path.join(state_dir, "bin", "hostfleet-cron")] = BIN_SOURCE
@@ -202,8 +202,7 @@ def converge_present(state_dir, name, config, check_mode, python=None):
         # A new CronJob: a stamp left by an earlier one of the same name would trigger a catch-up run at once.
         converge._unlink(os.path.join(TIMER_STAMPS, f"stamp-{timer_unit(name)}"))
     for path, (content, mode) in sorted(writes.items()):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        converge._write_atomic(path, content, mode)
+        converge._write_atomic(path, content, mode)  # makes its directory 0755 whatever the umask
     if changed_units:
         systemctl.daemon_reload()
     if suspend:
@@ -211,7 +210,7 @@ def converge_present(state_dir, name, config, check_mode, python=None):
         systemctl.stop([timer_unit(name)])
     else:
         if not enabled:
-            os.makedirs(TIMERS_WANTS, exist_ok=True)
+            fileio.ensure_dir(TIMERS_WANTS, 0o755)
             converge._unlink(link)
             os.symlink(os.path.join(render.UNIT_DIR, timer_unit(name)), link)
         if start:

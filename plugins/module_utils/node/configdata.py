@@ -25,6 +25,8 @@ import json
 import os
 import shutil
 
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import fileio
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, config_key
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.units import CONFIG_FOLDERS
 
 # By Kubernetes kind; the folder names are the ones the pods' units read (units.CONFIG_FOLDERS).
@@ -205,34 +207,21 @@ def plan(state_dir, kind, name, files, immutable, state):
     return result
 
 
-def _write_atomic(path, content, mode):
-    """A temporary file created with its final mode (a Secret is never readable by others, even for a moment), renamed."""
-    directory = os.path.dirname(path)
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        if os.geteuid() == 0:
-            os.chown(tmp, 0, 0)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def apply(result):
+    # Directories first, each made or fixed to its mode whatever the umask (and refused if another user owns it).
     for path, mode in result.dirs:
-        os.makedirs(path, mode=mode, exist_ok=True)
-        os.chmod(path, mode)
+        fileio.ensure_dir(path, mode)
     for path, mode in sorted(result.chmods.items()):
-        os.chmod(path, mode)
+        if os.path.isdir(path) and not os.path.islink(path):
+            fileio.ensure_dir(path, mode)
+        else:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)  # never a mode change through a symlink
+            try:
+                os.fchmod(fd, mode)
+            finally:
+                os.close(fd)
     for path, (content, mode) in sorted(result.writes.items()):
-        _write_atomic(path, content, mode)
+        fileio.write_atomic(path, content, mode)
     for path in result.removals:
         try:
             os.unlink(path)
@@ -243,11 +232,20 @@ def apply(result):
 
 
 def decode_files(encoded):
-    """{key: bytes} of the module's {key: base64}; raises ConfigError naming a bad key."""
+    """{key: bytes} of the module's {key: base64}; raises ConfigError naming a bad key or value.
+
+    Keys follow Kubernetes' rule for ConfigMap/Secret keys (podspec.config_key), as the apply action checks them:
+    a key is a file name and a line of the ``.env`` file, so a newline, '=', '/' or NUL in it must never get there.
+    """
     files = {}
-    for key, value in (encoded or {}).items():
-        if not isinstance(key, str) or not key or "/" in key or key in (".", "..") or key.startswith(".."):
-            raise ConfigError(f"files: {key!r} is not a valid key")
+    encoded = {} if encoded is None else encoded
+    if not isinstance(encoded, dict):
+        raise ConfigError(f"files: must be a mapping of key to base64 value, not {type(encoded).__name__}")
+    for key, value in encoded.items():
+        try:
+            config_key(key, "files")
+        except SpecError as exc:
+            raise ConfigError(str(exc)) from None
         try:
             files[key] = base64.b64decode(value, validate=True)
         except (TypeError, ValueError):

@@ -18,7 +18,7 @@ import shutil
 import stat
 import time
 
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node import events, systemctl
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import events, fileio, systemctl
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import hook as hook_script
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import status as pod_status
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import units as render
@@ -40,22 +40,12 @@ def _read(path):
 
 
 def _write_atomic(path, content, mode=0o644):
-    """Write to a temporary file and rename it into place: readers see the old or the new file, never half of one.
+    """Write a file of the node layer atomically, with ``mode`` whatever the umask, into a directory made 0755.
 
     Durability comes from one filesystem sync per converge (see apply), not one fsync per file.
     """
-    directory = os.path.dirname(path)
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(content)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
+    fileio.ensure_dir(os.path.dirname(path), 0o755)
+    fileio.write_atomic(path, content, mode, fsync=False)
 
 
 def _unlink(path):
@@ -471,14 +461,26 @@ def _plan_volume_deletions(host, result, records, wanted, claims):
             result.volumes_deleted.append(claim)
 
 
-def hook_script_source():
-    """The pod hook's own source, installed on the host as a standalone script."""
-    loader = getattr(hook_script, "__loader__", None)
-    source = loader.get_source(hook_script.__name__) if loader is not None and hasattr(loader, "get_source") else None
+# The hook's import of fileio, replaced by fileio's code in the installed standalone script.
+HOOK_FILEIO_IMPORT = "from ansible_collections.hostfleet.workloads.plugins.module_utils.node.fileio import ensure_dir, write_atomic\n"
+
+
+def _source(module):
+    loader = getattr(module, "__loader__", None)
+    source = loader.get_source(module.__name__) if loader is not None and hasattr(loader, "get_source") else None
     if source is None:
-        with open(hook_script.__file__) as handle:
+        with open(module.__file__) as handle:
             source = handle.read()
     return source
+
+
+def hook_script_source():
+    """The pod hook's own source, installed on the host as a standalone script (fileio's code inlined)."""
+    source = _source(hook_script)
+    inlined = "".join(line for line in _source(fileio).splitlines(True) if line != "from __future__ import annotations\n")
+    if HOOK_FILEIO_IMPORT not in source:
+        raise RuntimeError("hook.py no longer imports fileio as HOOK_FILEIO_IMPORT says: the installed hook would not run")
+    return source.replace(HOOK_FILEIO_IMPORT, inlined, 1)
 
 
 def apply(host, result):
@@ -494,25 +496,32 @@ def apply(host, result):
         shutil.rmtree(path, ignore_errors=True)
     for claim in result.volumes_deleted:
         shutil.rmtree(os.path.join(host.state_dir, "volumes", claim))
+    if result.writes or result.reset_runtime:
+        # Whatever an older version or a umask of 0 left: the state and runtime roots are root's, 0755.
+        for directory in (host.state_dir, os.path.join(host.state_dir, "pods"), host.run_dir, os.path.join(host.run_dir, "pods")):
+            fileio.ensure_dir(directory, 0o755)
     for path, (content, mode) in sorted(result.writes.items()):
         _write_atomic(path, content, mode)
     for path, target in sorted(result.links.items()):
         if target is not None:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fileio.ensure_dir(os.path.dirname(path), 0o755)
             _unlink(path)
             os.symlink(target, path)
     for path, uid, gid, is_file in result.volume_dirs:
         if is_file:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            open(path, "a").close()
+            # A FileOrCreate hostPath: 0644 as the kubelet makes it, in 0755 parents.
+            fileio.ensure_dir(os.path.dirname(path), 0o755)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+            os.fchmod(fd, 0o644)
+            os.close(fd)
         else:
-            os.makedirs(path, mode=0o755, exist_ok=True)
+            fileio.ensure_dir(path, 0o755)
         if uid is not None or gid is not None:
             os.chown(path, uid if uid is not None else -1, gid if gid is not None else -1)
     for pod, container in sorted(result.reset_runtime):
         rdir = host.runtime_dir(pod, container)
-        os.makedirs(rdir, exist_ok=True)
-        _write_atomic(os.path.join(rdir, "reset"), "", 0o600)
+        fileio.ensure_dir(rdir, 0o755)
+        fileio.write_atomic(os.path.join(rdir, "reset"), "", 0o600, fsync=False)
     if result.writes or result.links:
         os.sync()  # one flush for every file written: units, records and env files survive a power cut together
     if result.reload:

@@ -32,6 +32,9 @@ import subprocess
 import sys
 import time
 
+# Inlined by the node layer when it installs this script (converge.hook_script_source): one atomic-write helper.
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.fileio import ensure_dir, write_atomic
+
 RUN_DIR = "/run/hostfleet/pods"
 BACKOFF_BASE = 10.0
 BACKOFF_CAP = 300.0
@@ -57,10 +60,8 @@ def read_json(path, default=None):
 
 
 def write_json(path, data):
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as handle:
-        json.dump(data, handle, sort_keys=True)
-    os.replace(tmp, path)
+    # /run is tmpfs: nothing to fsync.
+    write_atomic(path, json.dumps(data, sort_keys=True), 0o644, fsync=False)
 
 
 def event(reason, pod, container, message, event_type="Normal"):
@@ -119,7 +120,7 @@ def load_env(state_dir, pod, container):
 
 def cmd_pre(state_dir, pod, container):
     rdir = runtime_dir(pod, container)
-    os.makedirs(rdir, exist_ok=True)
+    ensure_dir(rdir, 0o755)
     status = read_json(os.path.join(rdir, "status.json"), {})
     status["starts"] = status.get("starts", 0) + 1
     reset_marker = os.path.join(rdir, "reset")
@@ -142,7 +143,7 @@ def cmd_pre(state_dir, pod, container):
 
 def cmd_post(state_dir, pod, container):
     rdir = runtime_dir(pod, container)
-    os.makedirs(rdir, exist_ok=True)
+    ensure_dir(rdir, 0o755)
     status = read_json(os.path.join(rdir, "status.json"), {})
     status["started_at"] = time.time()
     status["running"] = True
@@ -153,7 +154,7 @@ def cmd_post(state_dir, pod, container):
 
 def cmd_exited(state_dir, pod, container):
     rdir = runtime_dir(pod, container)
-    os.makedirs(rdir, exist_ok=True)
+    ensure_dir(rdir, 0o755)
     status = read_json(os.path.join(rdir, "status.json"), {})
     now = time.time()
     code, value, result = os.environ.get("EXIT_CODE", ""), os.environ.get("EXIT_STATUS", ""), os.environ.get("SERVICE_RESULT", "")
@@ -359,8 +360,7 @@ def cmd_probe(state_dir, pod, container, kind):
         return
     if not ok and counters["failures"] >= probe["failureThreshold"]:
         reason = "StartupProbeFailed" if kind == "startup" else "LivenessProbeFailed"
-        with open(os.path.join(rdir, "kill_reason"), "w") as handle:
-            handle.write(reason)
+        write_atomic(os.path.join(rdir, "kill_reason"), reason, 0o644, fsync=False)
         unit = f"hf-{pod}.{container}.service"
         # As the kubelet: the container is killed and restartPolicy decides; Never means it stays down.
         verb = "stop" if record.get("spec", {}).get("restartPolicy") == "Never" else "restart"

@@ -85,10 +85,51 @@ def test_the_diff_of_a_secret_names_keys_never_values(tmp_path):
 
 
 def test_bad_keys_and_base64_are_refused():
-    with pytest.raises(configdata.ConfigError, match="not a valid key"):
+    with pytest.raises(configdata.ConfigError, match="not a valid ConfigMap/Secret key"):
         configdata.decode_files({"../x": "eA=="})
     with pytest.raises(configdata.ConfigError, match="not valid base64"):
         configdata.decode_files({"x": "!!"})
+
+
+# Issue 11 item 6: a key is a file name and a line of the .env file; the module holds keys to Kubernetes' rule.
+@pytest.mark.parametrize(
+    "key",
+    ["B\nPATH", "A=B", "A\x00B", "a/b", ".", "..", "..x", "", "x" * 254, "A B", "A\rB", "caf\u00e9", "A\u2028B", "$X", "A#"],
+)
+def test_keys_outside_kubernetes_rule_are_refused_naming_the_field(key):
+    with pytest.raises(configdata.ConfigError) as error:
+        configdata.decode_files({key: "eA=="})
+    assert str(error.value).startswith("files: ") and repr(key) in str(error.value)
+
+
+def test_a_newline_key_cannot_inject_a_variable_into_the_env_file(tmp_path):
+    """Before the fix, {"B\nPATH": "x"} wrote a PATH="x" line that every envFrom reader took as PATH."""
+    with pytest.raises(configdata.ConfigError):
+        converge(tmp_path, "ConfigMap", "c", configdata.decode_files({"B\nPATH": "eA==", "A=B": "eA=="}))
+    assert not (tmp_path / "configmaps").exists()
+
+
+@pytest.mark.parametrize("key", ["a", "A_1", "my.key", "-x", ".hidden", "x" * 253, "a..b"])
+def test_keys_in_kubernetes_rule_are_accepted(key):
+    assert configdata.decode_files({key: "eA=="}) == {key: b"x"}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(min_size=0, max_size=12), st.text(max_size=30).map(str.encode), max_size=4))
+def test_property_any_accepted_key_round_trips_with_its_value(tmp_path_factory, raw):
+    """Whatever the keys, either decode_files refuses them, or the .env file gives back exactly the keys and values."""
+    import base64
+
+    try:
+        files = configdata.decode_files({k: base64.b64encode(v).decode() for k, v in raw.items()})
+    except configdata.ConfigError:
+        assert any(not k or len(k) > 253 or not set(k) <= set("-._" + "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+                   or k in (".", "..") or k.startswith("..") for k in raw)
+        return
+    text, omitted = configdata.render_env(files)
+    path = tmp_path_factory.mktemp("env") / "x.env"
+    path.write_text(text, encoding="utf-8")
+    assert read_env_source({"resolved_path": str(path)}) == {k: v.decode() for k, v in files.items() if k not in omitted}
 
 
 # -- the environment file round trip ----------------------------------------------------------------

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import stat
+import subprocess
+import sys
 
 import pytest
 from node_helpers import MAIN, validated, write_plan
 
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge, hook, systemctl
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge, fileio, hook, systemctl
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
 
 PY = "/usr/bin/python3"
@@ -351,9 +354,71 @@ def test_apply_writes_what_write_plan_writes_and_batches_systemctl(host, tmp_pat
     assert not os.path.exists(host.pod_dir("a"))
 
 
-def test_hook_script_source_is_the_hook_module():
+def test_apply_under_umask_0_gives_every_directory_and_file_its_own_mode(host, tmp_path, monkeypatch):
+    """Issue 11 item 11: `umask 0` (a become shell) made state directories 0777, where anyone could plant files."""
+    monkeypatch.setattr(systemctl, "_run", lambda args, check=True: (0, "", ""))
+    volumes = [
+        {"name": "scratch", "emptyDir": {}},
+        {"name": "made", "hostPath": {"path": str(tmp_path / "hp" / "dir"), "type": "DirectoryOrCreate"}},
+        {"name": "file", "hostPath": {"path": str(tmp_path / "hp" / "f" / "file"), "type": "FileOrCreate"}},
+    ]
+    mounts = [{"name": "scratch", "mountPath": "/scratch"}, {"name": "made", "mountPath": "/made"}, {"name": "file", "mountPath": "/file"}]
+    pod = raw_pod("a", env=[{"name": "TOKEN", "value": "s3cret"}], volumeMounts=mounts)
+    pod["spec"]["volumes"] = volumes
+    old = os.umask(0)
+    try:
+        converge.apply(host, plan(host, pod))
+    finally:
+        os.umask(old)
+    modes = {}
+    for root in ("state", "run", "units", "wants", "hp"):
+        for directory, _dirs, files in os.walk(tmp_path / root):
+            modes[os.path.relpath(directory, tmp_path)] = stat.S_IMODE(os.lstat(directory).st_mode)
+            for name in files:
+                info = os.lstat(os.path.join(directory, name))
+                if not stat.S_ISLNK(info.st_mode):  # a symlink's own mode is always 0777 and means nothing
+                    modes[os.path.relpath(os.path.join(directory, name), tmp_path)] = stat.S_IMODE(info.st_mode)
+    assert not [path for path, mode in modes.items() if mode & 0o022], modes
+    assert modes["state/pods/a/env/main.env"] == modes["state/pods/a/pod.json"] == modes["run/pods/a/main/reset"] == 0o600
+    assert modes["state/bin/hostfleet-hook"] == 0o755 and modes["units/hf-a.main.service"] == 0o644 and modes["hp/f/file"] == 0o644
+    assert {modes[d] for d in ("state", "state/pods", "state/pods/a", "state/pods/a/env", "run/pods/a/main", "units", "hp/dir", "hp/f")} == {0o755}
+
+
+def test_a_state_directory_loosened_by_an_older_run_is_tightened(host, monkeypatch):
+    monkeypatch.setattr(systemctl, "_run", lambda args, check=True: (0, "", ""))
+    for directory in (host.state_dir, os.path.join(host.state_dir, "pods"), host.run_dir):
+        os.makedirs(directory)
+        os.chmod(directory, 0o777)
+    converge.apply(host, plan(host, raw_pod("a")))
+    assert {stat.S_IMODE(os.stat(d).st_mode) for d in (host.state_dir, os.path.join(host.state_dir, "pods"), host.run_dir)} == {0o755}
+
+
+def test_hook_script_source_is_the_hook_module_with_fileio_inlined():
     with open(hook.__file__) as handle:
-        assert converge.hook_script_source() == handle.read()
+        own = handle.read()
+    with open(fileio.__file__) as handle:
+        helper = handle.read()
+    source = converge.hook_script_source()
+    assert converge.HOOK_FILEIO_IMPORT in own and "ansible_collections" not in source
+    before, _sep, after = own.partition(converge.HOOK_FILEIO_IMPORT)
+    assert source == before + helper.replace("from __future__ import annotations\n", "") + after
+
+
+def test_the_installed_hook_runs_standalone_and_writes_with_its_own_modes_under_umask_0(tmp_path):
+    """The script systemd runs has no collection on its path: fileio's code must be in it (issue 11 item 11)."""
+    script = tmp_path / "hostfleet-hook"
+    script.write_text(converge.hook_script_source())
+    code = (
+        "import os, sys; os.umask(0); ns = {'__name__': 'installed'}; exec(open(sys.argv[1]).read(), ns);"
+        "d = os.path.join(sys.argv[2], 'pods', 'p', 'c'); ns['ensure_dir'](d, 0o755);"
+        "ns['write_json'](os.path.join(d, 'status.json'), {'starts': 1})"
+    )
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", code, str(script), str(tmp_path / "run")], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    status = tmp_path / "run" / "pods" / "p" / "c" / "status.json"
+    assert json.loads(status.read_text()) == {"starts": 1} and stat.S_IMODE(os.stat(status).st_mode) == 0o644
+    for directory in (tmp_path / "run" / "pods", tmp_path / "run" / "pods" / "p", status.parent):
+        assert stat.S_IMODE(os.stat(directory).st_mode) == 0o755
 
 
 def test_records_skip_broken_json(host):
