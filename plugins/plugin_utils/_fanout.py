@@ -42,6 +42,7 @@ on the first host unless ``run_once: true``; the free strategy refuses it;
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import json
 import multiprocessing
@@ -80,6 +81,10 @@ _PLAY_MAGIC = ("ansible_play_hosts", "ansible_play_hosts_all", "ansible_play_bat
 # dropped from module results: echoes the (possibly large) arguments back through the pipe
 _DROP_KEYS = ("invocation", "_ansible_no_log", "_ansible_parsed", "_ansible_delegated_vars")
 _READ_SIZE = 1 << 16
+# prctl(2) option: the signal this process gets when its parent dies (Linux)
+_PR_SET_PDEATHSIG = 1
+# Longest wait in a round between two checks that the run (the worker's parent) is still alive, where prctl is missing
+_PARENT_POLL = 1.0
 
 
 class Fleet:
@@ -99,6 +104,10 @@ class Fleet:
     Preparation (variables, plugins, options) happens once per host, on first use;
     each :meth:`run_module` call is one round: one forked child per host, in parallel.
     """
+
+    # The ansible-playbook process this worker must die with, and whether Linux signals its death (else polled).
+    _run_pid: int | None = None
+    _parent_signal = False
 
     def __init__(self, action: ActionBase, task_vars: dict[str, t.Any], hosts: list[str] | None = None, forks: int | None = None) -> None:
         """``hosts`` defaults to the play's current batch (``ansible_play_batch``); names must be inventory hosts.
@@ -121,6 +130,8 @@ class Fleet:
         self._prepared: dict[str, _Prepared] = {}
         self._base_pc: PlayContext | None = None
         self._default_connection: str | None = None
+        # A run killed with SIGKILL must stop acting: this worker dies with ansible-playbook (see _die_with_parent).
+        self._run_pid, self._parent_signal = _die_with_parent()
 
     # -- selection and inventory data -------------------------------------------------------------
 
@@ -163,6 +174,7 @@ class Fleet:
         unknown = [h for h in args_per_host if h not in self.hosts]
         if unknown:
             raise AnsibleError(f"Not in this fleet: {', '.join(map(str, unknown))}")
+        _stop_if_orphaned(self._run_pid)
         results: dict[str, FleetResult] = {}
         jobs: list[tuple[str, _Prepared, Mapping[str, t.Any]]] = []
         for host in self.hosts:
@@ -334,6 +346,9 @@ class Fleet:
         running: dict[int, tuple[str, int, bytearray]] = {}  # read fd -> (host, pid, data)
         limit = self._forks or len(jobs)
         deadline = None if timeout is None else time.monotonic() + timeout
+        # Without prctl, the parent is polled: never block longer than _PARENT_POLL between two looks.
+        poll = _PARENT_POLL if self._run_pid is not None and not self._parent_signal else None
+        worker = os.getpid()
         sel = selectors.DefaultSelector()
         try:
             while pending or running:
@@ -347,12 +362,15 @@ class Fleet:
                         pid = os.fork()
                     if pid == 0:  # pragma: no cover (child)
                         os.close(rfd)
-                        _child(wfd, host, prep, module_name, args, check_mode)
+                        _child(wfd, host, prep, module_name, args, check_mode, worker)
                     os.close(wfd)
                     running[rfd] = (host, pid, bytearray())
                     sel.register(rfd, selectors.EVENT_READ)
                 wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+                if poll is not None:
+                    wait = poll if wait is None else min(wait, poll)
                 ready = sel.select(wait)
+                _stop_if_orphaned(self._run_pid)
                 if not ready and deadline is not None and time.monotonic() >= deadline:
                     for host, _pid, _data in running.values():
                         results[host] = {"failed": True, "timedout": True, "msg": f"No result from {host} within {timeout} s."}
@@ -494,12 +512,17 @@ def _option_vars(plugin_type: str, plugin: t.Any, option: str) -> set[str]:
     return {entry["name"] for entry in definition.get("vars") or () if isinstance(entry, Mapping) and "name" in entry}
 
 
-def _child(wfd: int, host: str, prep: _Prepared, module_name: str, args: Mapping[str, t.Any], check_mode: bool | None) -> t.NoReturn:
-    """Forked child: run the module, write one JSON document to ``wfd``, exit. Never returns into the parent's stack."""
+def _child(wfd: int, host: str, prep: _Prepared, module_name: str, args: Mapping[str, t.Any], check_mode: bool | None, worker: int) -> t.NoReturn:
+    """Forked child: run the module, write one JSON document to ``wfd``, exit. Never returns into the parent's stack.
+
+    It dies with ``worker`` (its parent): the death signal is not inherited through fork, and a worker killed with
+    SIGKILL has no handler to take its children along."""
     status = 70
     try:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if _set_parent_death_signal(signal.SIGKILL) and os.getppid() != worker:
+            os._exit(status)  # the worker died before the signal was armed
         gc.disable()  # short-lived: avoid touching (and so copying) the parent's pages
         _forget_parent_warnings()
         capture = _Capture()
@@ -521,6 +544,43 @@ def _child(wfd: int, host: str, prep: _Prepared, module_name: str, args: Mapping
             pass
     finally:
         os._exit(status)
+
+
+def _set_parent_death_signal(signum: int) -> bool:
+    """Ask Linux to send ``signum`` to this process when its parent dies (prctl PR_SET_PDEATHSIG). False where unavailable."""
+    if os.uname().sysname != "Linux":
+        return False
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signum), 0, 0, 0) == 0
+    except (OSError, AttributeError):  # no libc symbols in this process, or no prctl in them
+        return False
+
+
+def _die_with_parent() -> tuple[int | None, bool]:
+    """In an Ansible worker: make this process die when ansible-playbook does. Returns (the run's pid or None, whether
+    Linux signals its death; else the caller polls with :func:`_stop_if_orphaned`).
+
+    Killed with SIGKILL, ansible-playbook cannot tell its workers; a worker orphaned mid-task went on orchestrating
+    (re-parented to PID 1) until its rollout ended, next to any re-run. SIGTERM is what ansible-playbook itself sends
+    its workers on a signal: the worker's handler (``WorkerProcess._term``) kills its process group, the fan-out
+    children with it, and exits. Linux sends the death signal when the parent THREAD that forked us exits: ansible's
+    strategy forks workers from ansible-playbook's main thread, whose end is the end of the run.
+
+    Not in a worker (no multiprocessing parent, e.g. a test calling the plugin in-process): nothing to watch."""
+    parent = multiprocessing.parent_process()
+    if parent is None or not parent.pid:
+        return None, False
+    armed = _set_parent_death_signal(signal.SIGTERM)
+    _stop_if_orphaned(parent.pid)  # the parent may have died before the signal was armed
+    return parent.pid, armed
+
+
+def _stop_if_orphaned(run_pid: int | None) -> None:
+    """Terminate this worker the way ansible-playbook would (SIGTERM) when the run that forked it is gone."""
+    if run_pid is not None and os.getppid() != run_pid:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler exits; if none (not an Ansible worker), SIGTERM's default did
+        os._exit(1)
 
 
 def _forget_parent_warnings() -> None:
