@@ -51,10 +51,11 @@ class ActionModule(ActionBase):
                 dns_label(args["container"], "container")
             if args["since"] not in (None, ""):
                 node_events.parse_duration(args["since"])
+            node_events.follow_seconds(args["follow"])
         except (SpecError, node_events.EventError) as exc:
             return dict(result, failed=True, changed=False, msg=f"invalid argument: {exc}")
-        if (args["tail"] is not None and args["tail"] < 0) or args["follow"] < 0:
-            return dict(result, failed=True, changed=False, msg="tail and follow must be 0 or more")
+        if args["tail"] is not None and args["tail"] < 0:
+            return dict(result, failed=True, changed=False, msg="invalid argument: tail: must be 0 or more")
         hosts = Fleet.select(self, task_vars, args["nodes"])
         if not hosts:
             return dict(result, failed=True, changed=False, msg=f"no node of the play matches nodes={args['nodes']!r}")

@@ -61,7 +61,8 @@ options:
   follow:
     description:
       - After the lines already written, keep reading for this many seconds and return what the containers write
-        meanwhile (C(kubectl logs -f), bounded). V(0) does not follow.
+        meanwhile (C(kubectl logs -f), bounded). V(0) does not follow; at most V(3600) (an hour), and a value that is
+        not a finite number of seconds in that range fails the task.
     type: float
     default: 0
   nodes:
@@ -158,8 +159,10 @@ def main():
         module.fail_json(msg=f"since: {exc}")
     if params["tail"] is not None and params["tail"] < 0:
         module.fail_json(msg="tail: must be 0 or more")
-    if params["follow"] < 0:
-        module.fail_json(msg="follow: must be 0 or more")
+    try:
+        follow = events.follow_seconds(params["follow"])
+    except events.EventError as exc:
+        module.fail_json(msg=str(exc))
     host = converge.Host(params["state_dir"])
     record = host.records().get(params["pod"]) if os.sep not in params["pod"] else None
     if record is None:
@@ -174,7 +177,7 @@ def main():
         # This pod's lines only: an earlier pod of the same name (a StatefulSet identity, a re-created workload) had its own.
         start = max(start or 0.0, float(record["created"]))
     try:
-        lines = events.read_logs(units, since=start, tail=params["tail"], follow=params["follow"])
+        lines = events.read_logs(units, since=start, tail=params["tail"], follow=follow)
     except OSError as exc:
         module.fail_json(msg=f"reading the journal failed: {exc}", found=True)
     module.exit_json(changed=False, found=True, containers=containers, lines=lines, observed_at=time.time())

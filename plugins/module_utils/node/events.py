@@ -11,7 +11,8 @@ fields ``HF_*``) where only it knows what happened: a converge step (pods
 created, deleted, updated), a probe failure, a crash-loop back-off.
 :func:`parse_entries` turns journal entries (``journalctl -o json``) into
 Kubernetes-like events in time order; it is pure and unit-tested on captured
-journal JSON. :func:`log_lines` does the same for a container's own output.
+journal JSON. Only root's entries count (``_UID=0``, set by journald): any
+local user can log lines with the event identifier. :func:`log_lines` does the same for a container's own output.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 # journalctl is the only reader of the journal in the stdlib world; the node layer calls it directly.
 # pylint: disable=ansible-bad-function
 import json
+import math
 import os
 import re
 import selectors
@@ -42,10 +44,12 @@ MSG_UNIT_SUCCESS = "7ad2d189f7e94e70a38c781354912448"  # "Deactivated successful
 
 SYSTEMD_EVENT_IDS = (MSG_JOB_STOPPING, MSG_JOB_DONE_START, MSG_JOB_FAILED_START, MSG_PROCESS_EXIT, MSG_RESTART_SCHEDULED, MSG_UNIT_SUCCESS)
 EVENT_FIELDS = (
-    "MESSAGE", "MESSAGE_ID", "SYSLOG_IDENTIFIER", "UNIT", "_PID", "JOB_TYPE", "JOB_RESULT", "EXIT_CODE", "EXIT_STATUS", "N_RESTARTS",
+    "MESSAGE", "MESSAGE_ID", "SYSLOG_IDENTIFIER", "UNIT", "_PID", "_UID", "JOB_TYPE", "JOB_RESULT", "EXIT_CODE", "EXIT_STATUS", "N_RESTARTS",
     "HF_REASON", "HF_TYPE", "HF_POD", "HF_CONTAINER", "HF_OWNER", "HF_REVISION", "HF_COUNT",
 )
 
+# pod_logs follows for at most an hour: the task holds a connection to the node (and the play) meanwhile.
+MAX_FOLLOW = 3600
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
@@ -54,11 +58,18 @@ class EventError(ValueError):
     """A bad argument (a duration that is not one)."""
 
 
+def follow_seconds(value):
+    """pod_logs' ``follow``: seconds from 0 to MAX_FOLLOW (a task that reads logs must end; inf/nan are no time)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 <= value <= MAX_FOLLOW:
+        raise EventError(f"follow: must be a number of seconds from 0 to {MAX_FOLLOW}, got {value!r}")
+    return float(value)
+
+
 def parse_duration(text):
     """Seconds of a kubectl-style duration (``90s``, ``5m``, ``1h30m``, ``2d``; a bare number is seconds)."""
     if isinstance(text, (int, float)) and not isinstance(text, bool):
-        if text < 0:
-            raise EventError(f"a duration cannot be negative, got {text!r}")
+        if not math.isfinite(text) or text < 0:
+            raise EventError(f"a duration is a finite number of seconds, 0 or more, got {text!r}")
         return float(text)
     value = str(text).strip()
     if re.fullmatch(r"\d+(?:\.\d+)?", value):
@@ -147,6 +158,12 @@ def _container_unit(unit):
     return parsed[0], parsed[1]
 
 
+def trusted(entry):
+    """Whether root wrote the entry: ``_UID`` is set by journald (fields starting with '_' cannot be sent), while any
+    local user can send ``SYSLOG_IDENTIFIER=hostfleet-event`` and ``HF_*`` fields (``logger``, ``systemd-cat``)."""
+    return _text(entry.get("_UID")) == "0"
+
+
 def parse_entries(entries):
     """Kubernetes-like events from journal entries (dicts of ``journalctl -o json``), oldest first.
 
@@ -161,7 +178,7 @@ def parse_entries(entries):
     probe_kills = set()  # (pod, container) a probe is restarting: systemd's "Stopping" that follows says it again
     for entry in sorted(entries, key=lambda e: (_time(e) or 0.0, _text(e.get("__CURSOR")))):
         at = _time(entry)
-        if at is None:
+        if at is None or not trusted(entry):
             continue
         if _text(entry.get("SYSLOG_IDENTIFIER")) == EVENT_IDENTIFIER:
             reason = _text(entry.get("HF_REASON"))
@@ -322,7 +339,8 @@ def read_events(since=None, journalctl="journalctl"):
     # Only the messages the parser reads (a probe every second makes systemd log its runs all the time).
     for message_id in SYSTEMD_EVENT_IDS:
         argv += [f"MESSAGE_ID={message_id}"]
-    argv += ["_PID=1", "+", f"SYSLOG_IDENTIFIER={EVENT_IDENTIFIER}"]
+    # Root's entries only (parse_entries checks again): other users can write entries with any other field.
+    argv += ["_PID=1", "_UID=0", "+", f"SYSLOG_IDENTIFIER={EVENT_IDENTIFIER}", "_UID=0"]
     return parse_entries(_journal(argv)[0])
 
 

@@ -12,6 +12,7 @@ from ansible_collections.hostfleet.workloads.plugins.module_utils.node import co
 def as_entry(payload, at):
     entry = dict(line.split("=", 1) for line in payload.decode().splitlines())
     entry["__REALTIME_TIMESTAMP"] = str(int(at * 1e6))
+    entry["_UID"] = "0"  # journald adds the sender's uid: the node module and the hook run as root
     return entry
 
 
