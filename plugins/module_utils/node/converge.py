@@ -245,11 +245,22 @@ class Plan:
         self.reload = False
         self.owner = ""  # "Kind/name", for the events the step logs
         self.revisions = {}  # pod -> revision, for the events the step logs
+        self.pending_path = None  # the owner's journal of what was written but not yet applied (see carry_over)
+        self.resumed = False  # the plan finishes what an earlier converge wrote but did not apply
 
     @property
     def changed(self):
         return bool(self.created or self.updated or self.relabelled or self.deleted or self.started or self.writes or self.removals or self.volume_dirs
-                    or self.volumes_deleted)
+                    or self.volumes_deleted or self.resumed)
+
+    def journal(self):
+        """What must still happen once the files are written: the content of the pending journal."""
+        return {
+            "start": sorted(self.start_units),
+            "restart": sorted(self.restart_units - self.start_units),
+            "reload": self.reload,
+            "reset": sorted([pod, container] for pod, container in self.reset_runtime),
+        }
 
     def summary(self):
         return {
@@ -299,6 +310,7 @@ def plan(host, owner_kind, owner_name, pods, state, python, observed_units=None,
     wanted = {pod["name"]: pod for pod in pods} if state == "present" else {}
     result.owner = owner
     result.revisions = {name: pod.get("revision") or "" for name, pod in wanted.items()}
+    kept_units = set()  # every unit of the pods that stay, as they will be after this converge
     for index, pod in enumerate(pods if state == "present" else []):
         existing = records.get(pod["name"])
         if existing and existing.get("owner") != {"kind": owner_kind, "name": owner_name}:
@@ -328,6 +340,7 @@ def plan(host, owner_kind, owner_name, pods, state, python, observed_units=None,
             # Only the user's names are known to $(VAR) in command/args (HOSTNAME/POD_NAME are exported, not defined).
             env_names[container["name"]] = defined
         desired_units = render.render_pod(pod, owner, env_names, host.state_dir, python, host.run_dir)
+        kept_units |= set(desired_units)
         record = _pod_record(pod, owner_kind, owner_name)
         existing = records.get(name)
         if existing is None:
@@ -439,7 +452,53 @@ def plan(host, owner_kind, owner_name, pods, state, python, observed_units=None,
         # The pod's own directory (record, env files, emptyDir data) and runtime state go; claims' volumes stay.
         result.tree_removals += [host.pod_dir(name), host.runtime_dir(name), os.path.join(host.run_dir, "volumes", name)]
     _plan_volume_deletions(host, result, records, wanted, delete_volumes)
+    result.pending_path = pending_path(host, owner_kind, owner_name)
+    carry_over(result, _read_pending(result.pending_path), kept_units)
     return result
+
+
+def pending_path(host, owner_kind, owner_name):
+    return os.path.join(host.state_dir, "pending", f"{owner_kind.lower()}.{owner_name}.json")
+
+
+def _read_pending(path):
+    text = _read(path)
+    try:
+        pending = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return pending if isinstance(pending, dict) else None
+
+
+def carry_over(result, pending, kept_units):
+    """Put back into ``result`` what an earlier converge wrote but did not apply, for the units that stay. Pure.
+
+    apply() journals the starts, restarts, reload and crash-loop resets of a plan before it writes the unit and
+    environment files, and drops the journal only once systemctl did them all. A converge that failed half-way (a
+    transient D-Bus error, a unit that does not load) leaves the files new and the units old: without the journal
+    the next converge saw no difference, and a pod kept its old command or environment for good.
+    """
+    if not pending:
+        return
+    # A unit this plan restarts anyway is restarted (which starts it if it is down), never only started.
+    start = {u for u in pending.get("start") or () if u in kept_units} - result.restart_units
+    restart = {u for u in pending.get("restart") or () if u in kept_units} - start - result.start_units
+    containers = {render.parse_unit_name(u)[:2] for u in kept_units if render.parse_unit_name(u)}
+    reset = {(p[0], p[1]) for p in pending.get("reset") or () if isinstance(p, list) and len(p) == 2 and (p[0], p[1]) in containers}
+    reload = bool(pending.get("reload")) and bool(kept_units)
+    new_start, new_restart = start - result.start_units, restart - result.restart_units
+    if not (new_start or new_restart or (reload and not result.reload) or reset - result.reset_runtime):
+        return
+    result.start_units |= start
+    result.restart_units |= restart
+    result.reset_runtime |= reset
+    result.reload = result.reload or reload
+    result.resumed = True
+    done = set(result.created) | set(result.updated) | set(result.started)
+    for pod in sorted({render.parse_unit_name(u)[0] for u in new_restart} - done):
+        result.updated.append(pod)
+    for pod in sorted({render.parse_unit_name(u)[0] for u in new_start} - done - set(result.updated)):
+        result.started.append(pod)
 
 
 def _plan_volume_deletions(host, result, records, wanted, claims):
@@ -484,7 +543,14 @@ def hook_script_source():
 
 
 def apply(host, result):
-    """Carry out a Plan: stop what goes, write what changed, reload once, start what is new."""
+    """Carry out a Plan: stop what goes, write what changed, reload once, start what is new.
+
+    What is to start, restart or reload is journaled first (see carry_over): if this call fails half-way, the next
+    converge of the owner finishes it."""
+    journal = result.journal()
+    if result.pending_path and (journal["start"] or journal["restart"] or journal["reload"] or journal["reset"]):
+        fileio.ensure_dir(os.path.dirname(result.pending_path), 0o700)
+        fileio.write_atomic(result.pending_path, json.dumps(journal, sort_keys=True) + "\n", 0o600, fsync=True)
     if result.stop_units:
         systemctl.stop(result.stop_units)
     for path in result.removals:
@@ -529,8 +595,17 @@ def apply(host, result):
     # Units that were started again, or removed (a failed unit whose file is gone stays listed as failed otherwise).
     failed = set(result.start_units | result.restart_units | result.stop_units)
     systemctl.reset_failed(failed)
-    systemctl.start(result.start_units)
-    systemctl.restart(result.restart_units - result.start_units)
+    errors = []
+    # One failing verb must not keep the other from running: a failed start leaves the restarts to do.
+    for verb, units in ((systemctl.start, result.start_units), (systemctl.restart, result.restart_units - result.start_units)):
+        try:
+            verb(units)
+        except systemctl.SystemctlError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise systemctl.SystemctlError("; ".join(errors))
+    if result.pending_path:
+        _unlink(result.pending_path)
     _log_events(result)
 
 
