@@ -24,6 +24,7 @@ SPEC_KEYS = ("replicas", "selector", "template", "strategy", "minReadySeconds", 
 
 class ActionModule(WorkloadAction):
     KIND = "Deployment"
+    REPLACES_UNREACHABLE = True
     PINS_PULLED_IMAGES = True
     ARGUMENT_SPEC = DEPLOYMENT_ARGS
     SPEC_KEYS = SPEC_KEYS

@@ -25,6 +25,9 @@ SPEC_KEYS = tuple(sorted(FIELDS))
 
 class ActionModule(WorkloadAction):
     KIND = "Job"
+    # A Job counts pods of unreachable nodes failed at once (its own record tracks them); its verdict is its result.
+    TRACKS_PLACEMENT = False
+    FAILS_UNLESS_AVAILABLE = False
     ARGUMENT_SPEC = JOB_ARGS
     SPEC_KEYS = SPEC_KEYS
 

@@ -17,6 +17,7 @@ SPEC_KEYS = ("replicas", "selector", "template", "minReadySeconds")
 
 class ActionModule(WorkloadAction):
     KIND = "ReplicaSet"
+    REPLACES_UNREACHABLE = True
     PINS_PULLED_IMAGES = True
     SPEC_KEYS = SPEC_KEYS
     PARSE_SPEC = staticmethod(parse_replicaset_spec)

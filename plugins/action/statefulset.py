@@ -34,6 +34,8 @@ SPEC_KEYS = (
 
 class ActionModule(WorkloadAction):
     KIND = "StatefulSet"
+    # An identity's data is pinned to its node: a node that left the fleet is reported, its pods never removed.
+    CLEANS_DESELECTED = False
     PINS_PULLED_IMAGES = True
     SPEC_KEYS = SPEC_KEYS
     PARSE_SPEC = staticmethod(parse_statefulset_spec)

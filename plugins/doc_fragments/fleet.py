@@ -45,3 +45,21 @@ notes:
     name>) and C(hostfleet.io/group.<group>=true) for each inventory group; capacity from C(hostfleet_node_capacity)
     (C(cpu), C(memory), C(pods))."
 """
+
+    # The kinds that replace pods of unreachable nodes (Deployment, ReplicaSet): hostfleet.workloads.fleet.node_grace
+    NODE_GRACE = r"""
+options:
+  node_grace_seconds:
+    description:
+      - How many seconds the pods of a node that cannot be reached (SSH fails, or fails while the task acts on it)
+        are waited for before they are replaced on other nodes. Until then they count as unavailable against the
+        budget and are reported as unknown (C(status.unknownReplicas), C(unknown_pods)), never as gone, and the node
+        is asked again every few seconds; a node that answers again keeps its pods.
+      - The time a node was first found unreachable is kept in the workload's record on the other nodes, so the
+        grace runs on across runs (the controller role's next run replaces the pods once it has run out).
+      - The default is Kubernetes' node-monitor grace period. A pod's own toleration of the
+        C(node.kubernetes.io/unreachable) taint with C(tolerationSeconds) replaces this value for that pod (without
+        C(tolerationSeconds) the pod is never replaced).
+    type: int
+    default: 40
+"""

@@ -17,6 +17,7 @@ FLEET_ARGS = dict(
 
 REPLICASET_ARGS = dict(
     FLEET_ARGS,
+    node_grace_seconds=dict(type="int", default=40),
     replicas=dict(type="int", default=1),
     selector=dict(type="dict"),
     template=dict(type="dict"),

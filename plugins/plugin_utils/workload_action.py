@@ -13,6 +13,7 @@ import copy
 import json
 import time
 
+from ansible import context
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
@@ -61,6 +62,14 @@ class WorkloadAction(ActionBase):
     ARGUMENT_SPEC: dict = {}
     # Kinds that roll out revisions: their templates are pinned to the IDs of the images they pull (see images.py).
     PINS_PULLED_IMAGES = False
+    # Pods of an unreachable node: replaced after `node_grace_seconds` (Deployment, ReplicaSet), or never (None).
+    REPLACES_UNREACHABLE = False
+    # Where its pods are is kept in the record (pods of unreachable nodes are counted, not forgotten).
+    TRACKS_PLACEMENT = True
+    # Its pods on nodes that left the run (inventory group, `nodes:`) are removed like on an ineligible node.
+    CLEANS_DESELECTED = True
+    # With wait, a run that ends without the workload fully available fails (`kubectl rollout status`).
+    FAILS_UNLESS_AVAILABLE = True
     # The task arguments that make the kind's spec (Kubernetes field names), and its pure spec parser.
     SPEC_KEYS: tuple[str, ...] = ()
     PARSE_SPEC = None
@@ -117,14 +126,18 @@ class WorkloadAction(ActionBase):
                 self.parse(args, None)  # the whole spec, before any node is contacted
             if args["wait_timeout"] < 1:
                 raise SpecError("wait_timeout", "must be at least 1")
+            if (args.get("node_grace_seconds") or 0) < 0:
+                raise SpecError("node_grace_seconds", "must be greater than or equal to 0")
         except SpecError as exc:
             return dict(result, failed=True, msg=f"invalid {self.KIND} spec: {exc}", field=exc.path, changed=False)
         hosts = Fleet.select(self, task_vars, args["nodes"])
+        self._task_vars = task_vars  # for the nodes that left the fleet (_deselected)
         if not hosts:
             raise AnsibleActionFail(f"no node of the play matches nodes={args['nodes']!r}")
         check_mode = bool(self._task.check_mode)
         with Fleet(self, task_vars, hosts) as fleet:
-            task = WorkloadTask(fleet, self.KIND, args["name"], args["state_dir"], check_mode)
+            grace = args.get("node_grace_seconds") if self.REPLACES_UNREACHABLE else None
+            task = WorkloadTask(fleet, self.KIND, args["name"], args["state_dir"], check_mode, grace=grace, track_placement=self.TRACKS_PLACEMENT)
             if args["state"] == "absent":
                 return self._remove(result, task, args)
             return self._converge(result, task, args, check_mode)
@@ -166,6 +179,7 @@ class WorkloadAction(ActionBase):
             return self.reconcile(spec, rec, obs, at)
 
         timed_out = False
+        deselected, outside = self._deselected(task, observation, args, check_mode)
         if check_mode:
             step, steps = self.simulate(task, plan, observation, record)
         else:
@@ -173,10 +187,12 @@ class WorkloadAction(ActionBase):
                 step, observation, steps, timed_out = task.converge(plan, args["wait"], args["wait_timeout"], self.progress_line, observation, record)
             except WorkloadError as exc:
                 return dict(result, failed=True, msg=str(exc), changed=True)
-        final_record = step.record
+        final_record = task.last_record if task.last_record is not None else task.with_placement(step.record, observation)
+        unknown = [p for p in observation.unseen if p.unknown]
         result.update(
-            changed=bool(steps) or material(final_record) != material(stored),
-            status=step.status,
+            changed=bool(steps) or bool(deselected) or material(final_record) != material(stored),
+            # Pods the run could not see are not claimed gone: Unknown within their grace, lost after it.
+            status=dict(step.status, unknownReplicas=len(unknown)) if task.track_placement else step.status,
             pods=[dict(p.to_json(), node=p.node) for p in sorted(observation.pods, key=lambda p: (p.node, p.name))],
             nodes={
                 n.name: {
@@ -193,6 +209,13 @@ class WorkloadAction(ActionBase):
             waiting_for=list(step.waiting_for),
             observation_rounds=task.rounds,
         )
+        if task.track_placement:
+            result.update(
+                unknown_pods=sorted(p.name for p in unknown),
+                unreachable_since=observation.unreachable_since,
+                deselected_nodes=deselected,
+                pods_outside_fleet=outside,
+            )
         if self._task.diff:
             result["diff"] = self._template_diff(stored, step)
         result = self.finish(result, step, final_record)
@@ -205,7 +228,55 @@ class WorkloadAction(ActionBase):
             if stuck:
                 waiting += " (" + "; ".join(sorted(stuck)) + ")"
             result.update(failed=True, msg=f"{self.KIND} {args['name']} did not converge within wait_timeout={args['wait_timeout']}s: {waiting}")
+        if args["wait"] and self.FAILS_UNLESS_AVAILABLE and not check_mode and not step.done and not result.get("failed") and not args.get("paused"):
+            # As `kubectl rollout status`: waiting ended (nothing more can be done now) short of full availability.
+            why = "; ".join(step.waiting_for) or "see status"
+            result.update(failed=True, msg=f"{self.KIND} {args['name']} is not fully available: {step.message}: {why}")
         return result
+
+    def _deselected(self, task, observation, args, check_mode):
+        """Pods the record places on hosts outside this run's fleet: ({node: pods removed}, {node: pods left, reported}).
+
+        A host that is in the inventory and was left out of the play's hosts or of `nodes:` is cleaned like an
+        ineligible node (its pods of this workload are removed, their volumes kept); one that the run cannot
+        address (gone from the inventory, or only left out by --limit or a serial batch) is reported, never forgotten.
+        """
+        outside = dict(observation.outside)
+        if not outside:
+            return {}, {}
+        play_hosts = set(self._task_vars.get("ansible_play_hosts_all") or ())
+        batch = set(self._task_vars.get("ansible_play_batch") or ())
+        limited = bool(context.CLIARGS.get("subset"))
+        inventory = self._task.get_variable_manager()._inventory
+
+        def left_the_fleet(node):
+            if not self.CLEANS_DESELECTED or inventory.get_host(node) is None or node in task.fleet.hosts:
+                return False
+            if node in play_hosts:
+                return node in batch  # left out by `nodes:` (not merely in another serial batch, or failed)
+            return not limited  # left out of the play's hosts, not by --limit
+
+        cleanable = sorted(n for n in outside if left_the_fleet(n))
+        removed = {}
+        if cleanable:
+            absent = {"owner": args["name"], "owner_kind": self.KIND, "state_dir": args["state_dir"], "state": "absent"}
+            with Fleet(self, self._task_vars, cleanable) as extra:
+                results = extra.run_module("hostfleet.workloads.pod", dict.fromkeys(cleanable, absent), check_mode=check_mode)
+            for node, got in results.items():
+                if got.get("failed") or got.get("unreachable"):
+                    display.warning(f"{self.KIND} {args['name']}: could not remove its pods from {node}, which left the fleet: {got.get('msg')}")
+                    continue
+                removed[node] = sorted(outside[node])
+                display.warning(f"{self.KIND} {args['name']}: {node} is no longer one of its nodes: removed its pod(s) {', '.join(removed[node])}")
+        if not check_mode:
+            task.forget_nodes(set(removed))
+        left = {n: sorted(pods) for n, pods in sorted(outside.items()) if n not in removed}
+        for node, pods in left.items():
+            display.warning(
+                f"{self.KIND} {args['name']}: its record places pod(s) {', '.join(pods)} on {node}, which this run cannot reach or act on "
+                "(not in the inventory, left out by --limit or a serial batch, or a kind that never moves pods): they are not counted, not removed"
+            )
+        return removed, left
 
     def _template_diff(self, stored, step):
         def template_of(record, key):

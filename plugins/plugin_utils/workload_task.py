@@ -16,6 +16,7 @@ started pod becomes available at once (controllers/preview.py): the waves are th
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 import typing as t
 from dataclasses import dataclass, field
@@ -25,6 +26,15 @@ from ansible.utils.display import Display
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils._fanout import Fleet
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.pods import ObservedPod
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.preview import waves
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.unreachable import (
+    DEFAULT_GRACE_SECONDS,
+    RECORD_KEY,
+    first_unreachable,
+    fleet_state,
+    grace_ends,
+    next_placement,
+    unseen_pods,
+)
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import (
     CAPACITY_VAR,
     LABELS_VAR,
@@ -41,6 +51,25 @@ IMAGE_MODULE = "hostfleet.workloads.image_id"
 POLL_INTERVAL = 0.5
 # Keys of a controller record that change with time alone; a difference only there is not a change.
 VOLATILE_RECORD_KEYS = ("seq", "observed", "conditions", "last_progress")
+# A node found unreachable is asked again, while its pods' grace runs, at most this often (each try may cost the
+# connection timeout, and the whole observation round waits for it).
+RETRY_LOST_SECONDS = 5.0
+# A failed act that is the connection's doing, not the module's: the node is treated as found unreachable.
+CONNECTION_LOST = re.compile(
+    r"Failed to connect|Connection (timed out|refused|reset|closed)|Shared connection to .* closed|Module result deserialization failed"
+    r"|ssh: connect to host|kex_exchange_identification|No route to host|Broken pipe|Connection to .* closed",
+    re.IGNORECASE,
+)
+
+
+def lost_connection(result: dict) -> str | None:
+    """The message of a result that says the node was not reached (or stopped answering mid-way), else None."""
+    msg = str(result.get("msg") or "")
+    if result.get("unreachable"):
+        return msg or "unreachable"
+    if result.get("failed") and (result.get("timedout") or result.get("rc") == 255 or CONNECTION_LOST.search(msg)):
+        return msg or "the connection failed"
+    return None
 
 
 @dataclass
@@ -53,6 +82,11 @@ class Observation:
     records: dict[str, dict | None]
     unreachable: dict[str, str]
     details: dict[str, list[dict]] = field(default_factory=dict)
+    # Since when each unreachable node has been so (kept in the record across runs), the pods the record places
+    # on unreachable nodes (in ``pods`` too, phase Unknown), and those it places on hosts outside this run's fleet.
+    unreachable_since: dict[str, float] = field(default_factory=dict)
+    unseen: list[ObservedPod] = field(default_factory=list)
+    outside: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def record(self) -> dict | None:
         """The newest controller record any node holds."""
@@ -69,7 +103,7 @@ def material(record: dict | None) -> dict | None:
 class WorkloadTask:
     """One workload (kind + name) over the fleet's nodes."""
 
-    def __init__(self, fleet: Fleet, kind: str, name: str, state_dir: str, check_mode: bool):
+    def __init__(self, fleet: Fleet, kind: str, name: str, state_dir: str, check_mode: bool, grace: float | None = None, track_placement: bool = False):
         self.fleet = fleet
         self.kind = kind
         self.name = name
@@ -79,6 +113,17 @@ class WorkloadTask:
         # Nodes found unreachable in this task: not asked again until the next task (each try would cost the
         # connection timeout again in every observation round of a rollout's wait; the next run sees them anew).
         self.lost: dict[str, str] = {}
+        # ... except while their pods' grace runs: then asked again every RETRY_LOST_SECONDS (controllers/unreachable.py).
+        # ``grace``: seconds before pods of an unreachable node are replaced (None: the kind never replaces them);
+        # ``track_placement``: keep where the pods are in the record, to count those of unreachable nodes.
+        self.grace = grace
+        self.track_placement = track_placement
+        self.lost_tried: dict[str, float] = {}
+        self.unreachable_first: dict[str, float] = {}
+        # Nodes whose pods were removed because they left the fleet (no longer kept in the record), and the
+        # record as last stored by this task.
+        self.forgotten: set[str] = set()
+        self.last_record: dict | None = None
 
     # -- images ----------------------------------------------------------------------------------
 
@@ -108,6 +153,7 @@ class WorkloadTask:
 
     def observe(self) -> Observation:
         now = time.time()
+        self._retry_lost(now)
         asked = [h for h in self.fleet.hosts if h not in self.lost]
         results = dict(self.fleet.run_module(INFO_MODULE, {h: {"state_dir": self.state_dir} for h in asked}, check_mode=False)) if asked else {}
         for host, msg in self.lost.items():
@@ -115,6 +161,7 @@ class WorkloadTask:
         for host in asked:
             if (results.get(host) or {}).get("unreachable"):
                 self.lost[host] = results[host].get("msg") or "unreachable"
+                self.lost_tried[host] = time.time()
         self.fleet.emit_warnings(results)
         nodes, pods, usage, records, unreachable, details = [], [], {}, {}, {}, {}
         for host in self.fleet.hosts:
@@ -147,7 +194,65 @@ class WorkloadTask:
             details[host] = mine
             records[host] = (result.get("owner_records") or {}).get(f"{self.kind}/{self.name}")
         self.rounds += 1
-        return Observation(nodes, pods, usage, records, unreachable, details)
+        observation = Observation(nodes, pods, usage, records, unreachable, details)
+        if self.track_placement:
+            self._add_unseen(observation, now)
+        return observation
+
+    def _retry_lost(self, now: float) -> None:
+        """Let the lost nodes due for another try be asked (during their grace only, and not too often)."""
+        window = self.grace if self.grace is not None else DEFAULT_GRACE_SECONDS
+        for host in list(self.lost):
+            first = self.unreachable_first.get(host, now)
+            if now - self.lost_tried.get(host, now) >= RETRY_LOST_SECONDS and now < first + window:
+                del self.lost[host]
+
+    def _add_unseen(self, observation: Observation, now: float) -> None:
+        """Add the pods the record places on unreachable nodes (Unknown within their grace, else lost), and note
+        those it places on hosts outside the fleet."""
+        record = observation.record() or {}
+        state = fleet_state(record)
+        since = first_unreachable(state["unreachable_since"], observation.unreachable, self.unreachable_first, now)
+        self.unreachable_first.update(since)
+        templates = {h: e.get("template") for h, e in (record.get("revisions") or {}).items() if isinstance(e, dict)}
+        placement = {n: pods for n, pods in state["placement"].items() if n in self.fleet.hosts}
+        observation.unseen = unseen_pods(placement, since, templates, self.grace, now)
+        observation.pods = observation.pods + observation.unseen
+        observation.unreachable_since = since
+        observation.outside = {n: pods for n, pods in state["placement"].items() if n not in self.fleet.hosts}
+
+    def grace_ends(self, observation: Observation) -> float | None:
+        """When the first unknown pod's grace runs out (None: no pod is waited for)."""
+        record = observation.record() or {}
+        templates = {h: e.get("template") for h, e in (record.get("revisions") or {}).items() if isinstance(e, dict)}
+        return grace_ends(observation.unseen, observation.unreachable_since, templates, self.grace or 0)
+
+    def with_placement(self, record: dict | None, observation: Observation, step=None) -> dict | None:
+        """The record to store: the controller's, plus where the pods are once ``step`` is applied and since when
+        each unreachable node has been so (controllers/unreachable.py)."""
+        if not self.track_placement or record is None:
+            return record
+        seen = {n.name: [p for p in observation.pods if p.node == n.name] for n in observation.nodes if n.ready}
+        starts = [(s.node, s.name, s.revision) for s in step.starts] if step is not None else []
+        stops = [(s.node, s.name) for s in step.stops] if step is not None else []
+        stored = {n: pods for n, pods in fleet_state(observation.record())["placement"].items() if n not in self.forgotten}
+        placement = next_placement(stored, seen, starts, stops)
+        return dict(record, **{RECORD_KEY: {"placement": placement, "unreachable_since": dict(sorted(observation.unreachable_since.items()))}})
+
+    def forget_nodes(self, nodes: set[str]) -> None:
+        self.forgotten |= set(nodes)
+
+    def absorb_lost(self, results: dict[str, dict]) -> dict[str, str]:
+        """Nodes whose act failed for want of a connection: found unreachable, like in an observation."""
+        lost = {}
+        for host, result in results.items():
+            msg = lost_connection(result)
+            if msg is not None:
+                lost[host] = msg
+                self.lost[host] = msg
+                self.lost_tried[host] = time.time()
+                self.unreachable_first.setdefault(host, time.time())
+        return lost
 
     def _node_vars(self, host: str) -> dict:
         """Only the variables that describe a node (templating every host variable is slow and noisy)."""
@@ -230,8 +335,10 @@ class WorkloadTask:
         while True:
             now = time.time()
             step = reconcile(record, observation, now)
-            if not step.empty or step.volumes_to_delete or material(step.record) != material(observation.record()):
-                results = self.act(step, observation, step.record)
+            stored = self.with_placement(step.record, observation, step)
+            lost_now = {}
+            if not step.empty or step.volumes_to_delete or material(stored) != material(observation.record()):
+                results = self.act(step, observation, stored)
                 if not step.empty:
                     # One module call per node per step, whatever the number of pods it starts and stops there.
                     steps.append(
@@ -244,11 +351,15 @@ class WorkloadTask:
                         }
                     )
                     display.display(progress(step, len(steps)))
-                failures = {h: r.get("msg") for h, r in results.items() if r.get("failed") or r.get("unreachable")}
+                # A node lost while acting is a new observation (level-triggered), not a failure of the task.
+                lost_now = self.absorb_lost(results)
+                for host, msg in lost_now.items():
+                    display.warning(f"{self.kind} {self.name}: {host} stopped answering while acting on it ({msg}); it is treated as unreachable")
+                failures = {h: r.get("msg") for h, r in results.items() if (r.get("failed") or r.get("unreachable")) and h not in lost_now}
                 if failures:
                     raise WorkloadError(f"{self.kind} {self.name}: acting on nodes failed: {failures}", step=step)
-            record = step.record
-            if step.finished or not wait:
+            record = self.last_record = stored
+            if (step.finished or not wait) and not lost_now:
                 return step, observation, steps, False
             if time.time() >= deadline:
                 return step, observation, steps, True

@@ -6,7 +6,9 @@ A pod is, for every controller:
 
 * **lost** when its node is NotReady (unreachable) or unknown: it is not
   available, it is not counted (it is replaced elsewhere), and it cannot be
-  acted upon until the node returns;
+  acted upon until the node returns; unless it is **unknown** (its node is
+  unreachable but its grace has not run out, controllers/unreachable.py):
+  then it is active, counted and never available (not replaced yet);
 * **finished** when its phase is Succeeded or Failed (for a long-running
   workload it is dead: it is removed and replaced, like Kubernetes'
   ReplicaSet ignores inactive pods);
@@ -47,6 +49,9 @@ class ObservedPod:
     # Why a container waits, as `kubectl get pods` shows it (ErrImagePull, CrashLoopBackOff...), and the detail.
     reason: str = ""
     message: str = ""
+    # Its node cannot be reached and its grace has not run out (controllers/unreachable.py): what the record last
+    # placed there, counted and unavailable, neither replaced nor reachable by a stop.
+    unknown: bool = False
 
     def to_json(self) -> dict:
         waiting = {"reason": self.reason, "message": self.message} if self.reason else {}
@@ -61,6 +66,7 @@ class ObservedPod:
             "restart_count": self.restart_count,
             "requests": self.requests.to_json(),
             **waiting,
+            **({"unknown": True} if self.unknown else {}),
         }
 
     @classmethod
@@ -81,6 +87,7 @@ class ObservedPod:
             requests=Resources.from_json(data.get("requests")) if data.get("requests") else Resources(0, 0, 1),
             reason=str(data.get("reason") or ""),
             message=str(data.get("message") or ""),
+            unknown=bool(data.get("unknown")),
         )
 
 
@@ -120,7 +127,7 @@ def classify(pods: Iterable[ObservedPod], nodes: Iterable[Node]) -> PodView:
     ready_nodes = {n.name for n in nodes if n.ready}
     view = PodView()
     for pod in sorted(pods, key=lambda p: p.name):
-        if pod.node not in ready_nodes:
+        if pod.node not in ready_nodes and not pod.unknown:
             view.lost.append(pod)
         elif pod.phase in FINISHED_PHASES:
             view.finished.append(pod)

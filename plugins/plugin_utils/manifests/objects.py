@@ -43,7 +43,7 @@ API_VERSIONS = {**{kind: version for kind, (version, _args) in WORKLOADS.items()
 CONFIG_KINDS = ("ConfigMap", "Secret")
 
 # Options of the kind modules that are this collection's own, not Kubernetes fields: a manifest cannot set them.
-EXTENSION_ARGS = {"auto_rollback", "rollback_to", "restart", "replace", "run_on", "unsafeMoveOnNodeLoss"}
+EXTENSION_ARGS = {"auto_rollback", "rollback_to", "restart", "replace", "run_on", "unsafeMoveOnNodeLoss", "node_grace_seconds"}
 # Apply order: what pods read first, then the workloads (StatefulSets before what may talk to them); absent: reversed.
 ORDER = ("ConfigMap", "Secret", "StatefulSet", "Deployment", "ReplicaSet", "DaemonSet", "Pod", "Job", "CronJob")
 
