@@ -107,15 +107,15 @@ options:
     default: true
   remove:
     description:
-      - Names of the owner's pods to remove, whatever O(prune) says.
+      - Names of the owner's pods (DNS-1123 labels) to remove, whatever O(prune) says.
     type: list
     elements: str
     default: []
   delete_volumes:
     description:
-      - Names of persistent volumes (C(persistentVolumeClaim) claim names) to delete with their data, after the pods
-        that go are stopped. Refused for a volume that a pod staying on the host uses. Nothing else ever deletes a
-        persistent volume; controllers pass this only when a retention policy says V(Delete).
+      - Names of persistent volumes (C(persistentVolumeClaim) claim names, DNS-1123 labels) to delete with their data,
+        after the pods that go are stopped. Refused for a volume that a pod staying on the host uses. Nothing else ever
+        deletes a persistent volume; controllers pass this only when a retention policy says V(Delete).
     type: list
     elements: str
     default: []
@@ -126,7 +126,8 @@ options:
     type: dict
   state_dir:
     description:
-      - The directory that holds pod records, environment files, emptyDir and persistent volumes, and the hook.
+      - The directory that holds pod records, environment files, emptyDir and persistent volumes, and the hook; an
+        absolute path without C(.) or C(..) components.
     type: path
     default: /var/lib/hostfleet
   wait:
@@ -139,6 +140,13 @@ options:
       - How many seconds O(wait) waits before failing.
     type: int
     default: 120
+  lease:
+    description:
+      - The workload's lease that the calling run holds (workload modules pass it with every act; see
+        M(hostfleet.workloads.pod_info) for its fields). The call changes nothing and fails with a message naming the
+        current holder unless the lease is, or can now be, this caller's on this host (C(op) must be V(acquire)).
+      - Without it, the call changes nothing while another run holds the owner's lease here.
+    type: dict
 notes:
   - "Limits: systemd enforces C(MemoryMax=) and C(CPUQuota=) only where the cgroup controllers are available."
   - Exec probes and lifecycle hooks of process containers run as the container's user with its environment, but outside

@@ -47,9 +47,21 @@ options:
     elements: str
   state_dir:
     description:
-      - The node layer's state directory.
+      - The node layer's state directory, an absolute path without C(.) or C(..) components.
     type: path
     default: /var/lib/hostfleet
+  lease:
+    description:
+      - "One writer per workload: reads, takes or renews, or releases this host's share of the O(owner)'s lease, kept in
+        C(<state_dir>/leases/<kind>.<name>.json) under a lock. Workload modules take it on a majority of the
+        workload's nodes, renew it with every observation and release it when done; a holder that dies loses it when
+        it expires."
+      - "Fields: C(kind) and C(name) (the workload; default O(owner_kind) and O(owner)), C(holder) (the run's id), C(token) (a positive integer fencing token), C(duration) (seconds, default
+        30), C(op) (V(read), V(acquire) (also renews), V(release); default V(acquire)), C(description) (who holds it,
+        shown to other runs). V(acquire) is granted when no other holder's lease is current here and the token is above
+        the highest token this host ever granted for the workload (or this holder already holds it here)."
+      - In check mode the lease is only read.
+    type: dict
 seealso:
   - module: hostfleet.workloads.pod
 """
@@ -89,6 +101,13 @@ observed_at:
   description: The host's clock when the status was read (epoch seconds).
   returned: always
   type: float
+lease:
+  description:
+    - The outcome of O(lease) here, C(granted) and C(reason) (V(granted), V(renewed), V(held), V(stale), V(released),
+      V(not-held), V(read)), C(hwm) (the highest token granted here) and C(holder), the current lease (C(id),
+      C(description), C(token), C(held_for), C(expires_in), in seconds) or null.
+  returned: when O(lease) is given
+  type: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule

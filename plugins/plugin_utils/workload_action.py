@@ -10,7 +10,11 @@ Bad input fails here, before any node is contacted.
 from __future__ import annotations
 
 import copy
+import getpass
 import json
+import os
+import secrets
+import socket
 import time
 
 from ansible import context
@@ -20,6 +24,7 @@ from ansible.utils.display import Display
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, dns_label, validate_pod_spec
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils._fanout import Fleet
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.lease import Claim, LeaseError
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.workload_task import WorkloadError, WorkloadTask, material
 
 display = Display()
@@ -138,9 +143,28 @@ class WorkloadAction(ActionBase):
         with Fleet(self, task_vars, hosts) as fleet:
             grace = args.get("node_grace_seconds") if self.REPLACES_UNREACHABLE else None
             task = WorkloadTask(fleet, self.KIND, args["name"], args["state_dir"], check_mode, grace=grace, track_placement=self.TRACKS_PLACEMENT)
-            if args["state"] == "absent":
-                return self._remove(result, task, args)
-            return self._converge(result, task, args, check_mode)
+            task.claim = Claim(f"{self.KIND} {args['name']}", secrets.token_hex(8), self._holder_description(), list(fleet.hosts), read_only=check_mode)
+            try:
+                if args["state"] == "absent":
+                    return self._remove(result, task, args)
+                return self._converge(result, task, args, check_mode)
+            except LeaseError as exc:
+                return dict(result, failed=True, changed=exc.acted, msg=str(exc), lease_holder=exc.holder)
+            finally:
+                task.release_lease()
+                for warning in task.claim.warnings:
+                    display.warning(warning)
+
+    def _holder_description(self):
+        """Who holds a workload's lease, as other runs are told: user@control-host pid N, playbook, task."""
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):
+            user = str(os.getuid())
+        playbooks = ", ".join(os.path.basename(str(p)) for p in (context.CLIARGS.get("args") or ()))
+        # The worker running this task is a fork of ansible-playbook: its parent is the process a user would kill.
+        text = f"{user}@{socket.gethostname()} pid {os.getppid()}" + (f", playbook {playbooks}" if playbooks else "")
+        return f"{text}, task {self._task.get_name()!r}"[:500]
 
     def _remove(self, result, task, args):
         doomed = self.volumes_on_delete(args, task.observe().record()) if args.get("persistentVolumeClaimRetentionPolicy") else {}

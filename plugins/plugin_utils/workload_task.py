@@ -35,6 +35,7 @@ from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.un
     next_placement,
     unseen_pods,
 )
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.lease import Claim, LeaseError
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import (
     CAPACITY_VAR,
     LABELS_VAR,
@@ -124,6 +125,8 @@ class WorkloadTask:
         # record as last stored by this task.
         self.forgotten: set[str] = set()
         self.last_record: dict | None = None
+        # One writer per workload (plugin_utils/lease.py): taken by the first observation, renewed by each, carried by each act.
+        self.claim: Claim | None = None
 
     # -- images ----------------------------------------------------------------------------------
 
@@ -155,7 +158,7 @@ class WorkloadTask:
         now = time.time()
         self._retry_lost(now)
         asked = [h for h in self.fleet.hosts if h not in self.lost]
-        results = dict(self.fleet.run_module(INFO_MODULE, {h: {"state_dir": self.state_dir} for h in asked}, check_mode=False)) if asked else {}
+        results = self.claim.observe(self._info, time.time, time.sleep) if self.claim else self._info(None)
         for host, msg in self.lost.items():
             results[host] = {"unreachable": True, "msg": f"{msg} (not tried again in this task)"}
         for host in asked:
@@ -237,7 +240,9 @@ class WorkloadTask:
         stops = [(s.node, s.name) for s in step.stops] if step is not None else []
         stored = {n: pods for n, pods in fleet_state(observation.record())["placement"].items() if n not in self.forgotten}
         placement = next_placement(stored, seen, starts, stops)
-        return dict(record, **{RECORD_KEY: {"placement": placement, "unreachable_since": dict(sorted(observation.unreachable_since.items()))}})
+        # The grace goes with the record to the nodes: a node back from a longer absence fences its pods (node/fence.py).
+        grace = {"grace": self.grace} if self.grace is not None else {}
+        return dict(record, **{RECORD_KEY: {"placement": placement, "unreachable_since": dict(sorted(observation.unreachable_since.items())), **grace}})
 
     def forget_nodes(self, nodes: set[str]) -> None:
         self.forgotten |= set(nodes)
@@ -253,6 +258,34 @@ class WorkloadTask:
                 self.lost_tried[host] = time.time()
                 self.unreachable_first.setdefault(host, time.time())
         return lost
+
+    def _info(self, lease: dict | None, hosts: list[str] | None = None) -> dict[str, dict]:
+        """One pod_info round on ``hosts`` (default: every node not lost), with a lease request when given."""
+        asked = [h for h in (self.fleet.hosts if hosts is None else hosts) if h not in self.lost]
+        args = {"state_dir": self.state_dir, **({"lease": dict(lease, kind=self.kind, name=self.name)} if lease else {})}
+        return dict(self.fleet.run_module(INFO_MODULE, dict.fromkeys(asked, args), check_mode=False)) if asked else {}
+
+    def release_lease(self) -> None:
+        """Let the workload's lease go (every way out of the task: done, failed, or an exception)."""
+        if self.claim is not None:
+            self.claim.release(self._info)
+
+    def _leased(self, args: dict[str, dict]) -> dict[str, dict]:
+        """Acts carry the lease; the nodes refuse them unless it is still this run's there."""
+        if self.claim is None or self.claim.read_only:
+            return args
+        if not self.claim.valid(time.time()):
+            raise LeaseError(f"{self.kind} {self.name}: this run's lease was not renewed in time; it stopped before acting", acted=self.claim.acted)
+        lease = self.claim.request()
+        return {h: dict(a, lease=lease) for h, a in args.items()}
+
+    def _fenced(self, results: dict[str, dict]) -> dict[str, dict]:
+        refused = {h: r.get("msg") for h, r in results.items() if r.get("lease_refused")}
+        if self.claim is not None:
+            self.claim.acted = self.claim.acted or any(r.get("changed") for r in results.values())
+        if refused:
+            raise LeaseError(f"{self.kind} {self.name}: this run lost its lease: {refused}", acted=True)
+        return results
 
     def _node_vars(self, host: str) -> dict:
         """Only the variables that describe a node (templating every host variable is slow and noisy)."""
@@ -298,7 +331,7 @@ class WorkloadTask:
             }
         if not args:
             return {}
-        results = self.fleet.run_module(NODE_MODULE, args, check_mode=False)
+        results = self._fenced(self.fleet.run_module(NODE_MODULE, self._leased(args), check_mode=False))
         self.fleet.emit_warnings(results)
         return results
 
@@ -314,7 +347,9 @@ class WorkloadTask:
             }
             for h in self.fleet.hosts
         }
-        return self.fleet.run_module(NODE_MODULE, args, check_mode=self.check_mode)
+        if self.claim is not None and not self.claim.acquired and not self.check_mode:
+            self.observe()  # takes the lease
+        return self._fenced(self.fleet.run_module(NODE_MODULE, self._leased(args), check_mode=self.check_mode))
 
     # -- the loop --------------------------------------------------------------------------------
 

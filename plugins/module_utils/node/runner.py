@@ -11,8 +11,9 @@ import sys
 import time
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge, systemctl
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import lease as node_lease
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import units as render
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, dns_label, labels, validate_pod
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, clean_abs_path, dns_label, labels, validate_pod
 
 OWNER_KINDS = ["Pod", "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob"]
 
@@ -33,12 +34,14 @@ POD_ARGS = dict(
     owner_record=dict(type="dict"),
     wait=dict(type="bool", default=False),
     wait_timeout=dict(type="int", default=120),
+    lease=dict(type="dict"),
 )
 
 POD_INFO_ARGS = dict(
     COMMON_ARGS,
     selector=dict(type="dict"),
     names=dict(type="list", elements="str"),
+    lease=dict(type="dict"),
 )
 
 
@@ -81,6 +84,8 @@ def _settled(pod):
 def run_pod(module):
     params = module.params
     try:
+        # Everything that names a path or a unit is checked before anything is read or touched.
+        clean_abs_path(params["state_dir"], "state_dir")
         owner = dns_label(params["owner"], "owner")
         pods = [validate_pod(pod, f"pods[{i}]") for i, pod in enumerate(params["pods"])]
         seen = set()
@@ -94,9 +99,13 @@ def run_pod(module):
         both = sorted(seen & set(remove))
         if both:
             raise SpecError("remove", f"{', '.join(both)} cannot be both in pods and in remove")
+        # Claim names, as spec.volumes[].persistentVolumeClaim.claimName: labels, so never a path (volumes/<claim>).
+        delete_volumes = [dns_label(n, f"delete_volumes[{i}]") for i, n in enumerate(params["delete_volumes"])]
         host = converge.Host(params["state_dir"])
         units_before = systemctl.list_units(f"{render.UNIT_PREFIX}*")
-        delete_volumes = [dns_label(n, f"delete_volumes[{i}]") for i, n in enumerate(params["delete_volumes"])]
+        lease = node_lease.validate(params["lease"], ops=("acquire",)) if params["lease"] is not None else None
+        if lease is not None and (lease["kind"] or params["owner_kind"], lease["name"] or owner) != (params["owner_kind"], owner):
+            raise SpecError("lease", f"is the lease of {lease['kind']} {lease['name']}, not of the owner {params['owner_kind']} {owner}")
         plan = converge.plan(host, params["owner_kind"], owner, pods, params["state"], sys.executable, units_before, params["prune"], remove, delete_volumes)
     except SpecError as exc:
         module.fail_json(msg=f"invalid pod spec: {exc}", field=exc.path)
@@ -113,6 +122,7 @@ def run_pod(module):
 
     changed = plan.changed or record_changed
     if not module.check_mode:
+        _fence(module, params["state_dir"], params["owner_kind"], owner, lease)
         try:
             converge.apply(host, plan)
             if record_changed and params["state"] == "absent":
@@ -147,10 +157,37 @@ def run_pod(module):
     module.exit_json(**result)
 
 
+def _fence(module, state_dir, kind, owner, lease):
+    """Act only under the workload's current lease here (lease.py): the caller's, granted or renewed now.
+
+    Without a lease argument (a direct call), act only if no run holds the workload's lease.
+    """
+    try:
+        answer = node_lease.apply(state_dir, kind, owner, lease or {"op": "read", "holder": "-", "token": 1})
+    except OSError as exc:
+        module.fail_json(msg=f"reading the lease of {kind} {owner} failed: {exc}")
+    holder = answer["holder"]
+    if lease is None:
+        if holder is not None:
+            module.fail_json(msg=f"{kind} {owner} is being changed by another run: {node_lease.describe(holder)}; nothing changed", lease=answer)
+        return
+    if not answer["granted"]:
+        who = f"held here by {node_lease.describe(holder)}" if holder else f"a newer run took it over (token {answer['hwm']} > {lease['token']})"
+        module.fail_json(msg=f"stale lease: this run no longer holds the lease of {kind} {owner} ({who}); nothing changed", lease=answer, lease_refused=True)
+
+
 def run_pod_info(module):
     params = module.params
     try:
+        clean_abs_path(params["state_dir"], "state_dir")
         owner = dns_label(params["owner"], "owner") if params["owner"] is not None else None
+        lease = node_lease.validate(params["lease"]) if params["lease"] is not None else None
+        if lease is not None:
+            lease["kind"], lease["name"] = lease["kind"] or params["owner_kind"], lease["name"] or owner
+            if lease["name"] is None:
+                raise SpecError("lease.name", "is required without owner (a lease belongs to one workload)")
+            if lease["kind"] not in OWNER_KINDS:
+                raise SpecError("lease.kind", f"must be one of {', '.join(OWNER_KINDS)}")
         selector = labels(params["selector"], "selector") if params["selector"] else None
         names = [dns_label(n, f"names[{i}]") for i, n in enumerate(params["names"])] if params["names"] is not None else None
         host = converge.Host(params["state_dir"])
@@ -161,4 +198,11 @@ def run_pod_info(module):
         module.fail_json(msg=f"invalid argument: {exc}", field=exc.path)
     except (systemctl.SystemctlError, OSError) as exc:
         module.fail_json(msg=str(exc))
-    module.exit_json(changed=False, pods=pods, owner_record=record, owner_records=records, observed_at=time.time())
+    extra = {}
+    if lease is not None:
+        try:
+            # Piggy-backed on the observation: taking, renewing or releasing the lease costs no extra round.
+            extra["lease"] = node_lease.apply(params["state_dir"], lease["kind"], lease["name"], lease, check_mode=module.check_mode)
+        except OSError as exc:
+            module.fail_json(msg=f"lease of {lease['kind']} {lease['name']}: {exc}")
+    module.exit_json(changed=False, pods=pods, owner_record=record, owner_records=records, observed_at=time.time(), **extra)
