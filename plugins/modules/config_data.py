@@ -63,7 +63,7 @@ options:
     type: bool
     default: false
   state_dir:
-    description: The node layer's state directory.
+    description: The node layer's state directory, an absolute path without C(.) or C(..) components.
     type: path
     default: /var/lib/hostfleet
 seealso:
@@ -111,7 +111,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.apply_args import CONFIG_DATA_ARGS
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import configdata
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, dns_label
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, clean_abs_path, dns_label
 
 
 def main():
@@ -119,6 +119,7 @@ def main():
     params = module.params
     try:
         dns_label(params["name"], "name")
+        clean_abs_path(params["state_dir"], "state_dir")
         files = configdata.decode_files(params["files"]) if params["state"] == "present" else {}
         plan = configdata.plan(params["state_dir"], params["kind"], params["name"], files, params["immutable"], params["state"])
     except (SpecError, configdata.ConfigError) as exc:

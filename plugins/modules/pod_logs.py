@@ -70,7 +70,7 @@ options:
       - An inventory pattern that narrows the nodes asked among the play's hosts. Default, all the play's hosts.
     type: str
   state_dir:
-    description: The node layer's state directory on the nodes.
+    description: The node layer's state directory on the nodes, an absolute path without C(.) or C(..) components.
     type: path
     default: /var/lib/hostfleet
 notes:
@@ -140,19 +140,27 @@ unreachable_nodes:
   type: dict
 """
 
-import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge, events
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import units as render
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, clean_abs_path, dns_label
 from ansible_collections.hostfleet.workloads.plugins.module_utils.observe_args import POD_LOGS_ARGS
 
 
 def main():
     module = AnsibleModule(argument_spec=POD_LOGS_ARGS, supports_check_mode=True)
     params = module.params
+    try:
+        # As the action checks them: names make unit names, state_dir a path.
+        dns_label(params["pod"], "pod")
+        if params["container"] is not None:
+            dns_label(params["container"], "container")
+        clean_abs_path(params["state_dir"], "state_dir")
+    except SpecError as exc:
+        module.fail_json(msg=f"invalid argument: {exc}")
     try:
         since = events.parse_duration(params["since"]) if params["since"] not in (None, "") else None
     except events.EventError as exc:
@@ -164,7 +172,7 @@ def main():
     except events.EventError as exc:
         module.fail_json(msg=str(exc))
     host = converge.Host(params["state_dir"])
-    record = host.records().get(params["pod"]) if os.sep not in params["pod"] else None
+    record = host.records().get(params["pod"])
     if record is None:
         module.exit_json(changed=False, found=False, observed_at=time.time())
     containers = [c["name"] for c in record.get("spec", {}).get("containers", [])]

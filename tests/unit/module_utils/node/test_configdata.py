@@ -237,3 +237,32 @@ def test_config_volume_problems_are_named(volume, container, path, message):
         validate_pod_spec(raw)
     assert info.value.path == path
     assert message in info.value.message
+
+
+def run_config_data(tmp_path, **args):
+    """The config_data module as Ansible runs it on a node (its JSON arguments file)."""
+    import json
+    import subprocess
+    import sys
+
+    root = os.path.abspath(os.path.join(os.path.dirname(configdata.__file__), *[".."] * 6))
+    (tmp_path / "args.json").write_text(json.dumps({"ANSIBLE_MODULE_ARGS": dict({"kind": "ConfigMap", "name": "c"}, **args)}))
+    done = subprocess.run(
+        [sys.executable, "-m", "ansible_collections.hostfleet.workloads.plugins.modules.config_data", str(tmp_path / "args.json")],
+        capture_output=True, text=True, timeout=60, env=dict(os.environ, PYTHONPATH=root), check=False,
+    )
+    return json.loads(done.stdout)
+
+
+@pytest.mark.parametrize("key", ["B\nPATH", "A=B", "A\x00B"])
+def test_the_module_refuses_a_bad_key_and_writes_nothing(tmp_path, key):
+    """Before the fix the module wrote B\\nPATH (a PATH= line in the .env file) and crashed on a NUL."""
+    result = run_config_data(tmp_path, state_dir=str(tmp_path / "state"), files={key: "eA=="})
+    assert result.get("failed") and result["msg"].startswith(f"files: {key!r} is not a valid ConfigMap/Secret key"), result
+    assert not (tmp_path / "state").exists()
+
+
+@pytest.mark.parametrize("state_dir", ["state", "/a/../b", "/a/./b"])
+def test_the_module_refuses_a_state_dir_that_is_not_clean(tmp_path, state_dir):
+    result = run_config_data(tmp_path, state_dir=state_dir, files={"K": "eA=="})
+    assert result.get("failed") and result["msg"].startswith("state_dir: "), result

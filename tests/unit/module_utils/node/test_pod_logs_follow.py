@@ -56,3 +56,12 @@ def test_property_follow_is_accepted_only_in_0_to_3600(value):
 def test_a_duration_that_is_not_finite_is_refused(since):
     with pytest.raises(events.EventError, match="finite number of seconds"):
         events.parse_duration(since)
+
+
+@pytest.mark.parametrize(
+    "args, field",
+    [({"pod": "../web-1"}, "pod"), ({"container": "main/x"}, "container"), ({"state_dir": "state/../x"}, "state_dir"), ({"state_dir": "/a/../b"}, "state_dir")],
+)
+def test_the_node_module_checks_names_and_state_dir_as_its_action_does(tmp_path, args, field):
+    result = run_module(tmp_path, **args)
+    assert result.get("failed") and result["msg"].startswith(f"invalid argument: {field}: "), result
