@@ -41,6 +41,12 @@ notes:
     keywords such as C(environment) are templated once, with the first host's variables; a failure fails the task
     for every host."
   - Progress is printed while a rollout runs, one line per step.
+  - "One writer per workload: the task holds the workload's lease on a strict majority of its nodes while it runs
+    (kept on the nodes, renewed with every observation, released at the end; see M(hostfleet.workloads.pod_info)'s
+    O(hostfleet.workloads.pod_info#module:lease)). Another run of the same workload, from any control machine, fails
+    at once, changing nothing, with a message naming the holder (user, host, pid, playbook, task); the lease of a run
+    that was killed expires 30 s after its last renewal. With C(--check) no lease is taken; a held one is reported
+    as a warning. A CronJob task takes no lease."
   - "Node labels come from the host variable C(hostfleet_node_labels) (a dict), plus C(kubernetes.io/hostname=<inventory
     name>) and C(hostfleet.io/group.<group>=true) for each inventory group; capacity from C(hostfleet_node_capacity)
     (C(cpu), C(memory), C(pods))."

@@ -58,7 +58,9 @@ RETRY_LOST_SECONDS = 5.0
 # A failed act that is the connection's doing, not the module's: the node is treated as found unreachable.
 CONNECTION_LOST = re.compile(
     r"Failed to connect|Connection (timed out|refused|reset|closed)|Shared connection to .* closed|Module result deserialization failed"
-    r"|ssh: connect to host|kex_exchange_identification|No route to host|Broken pipe|Connection to .* closed",
+    r"|ssh: connect to host|kex_exchange_identification|No route to host|Broken pipe|Connection to .* closed"
+    # A host shutting down refuses new systemd jobs (it is about to be unreachable).
+    r"|Transaction for .* is destructive|system is (going down|shutting down)",
     re.IGNORECASE,
 )
 
@@ -275,7 +277,7 @@ class WorkloadTask:
         if self.claim is None or self.claim.read_only:
             return args
         if not self.claim.valid(time.time()):
-            raise LeaseError(f"{self.kind} {self.name}: this run's lease was not renewed in time; it stopped before acting", acted=self.claim.acted)
+            self.claim.observe(self._info, time.time, time.sleep)  # a slow round aged it: renew first (LeaseError if lost)
         lease = self.claim.request()
         return {h: dict(a, lease=lease) for h, a in args.items()}
 
@@ -391,6 +393,14 @@ class WorkloadTask:
                 for host, msg in lost_now.items():
                     display.warning(f"{self.kind} {self.name}: {host} stopped answering while acting on it ({msg}); it is treated as unreachable")
                 failures = {h: r.get("msg") for h, r in results.items() if (r.get("failed") or r.get("unreachable")) and h not in lost_now}
+                if failures:
+                    # A node that failed and no longer answers went away mid-way: the same as found unreachable.
+                    probe = self.fleet.run_module(INFO_MODULE, {h: {"state_dir": self.state_dir} for h in failures}, check_mode=False)
+                    gone = {h: f"{failures[h]}; then: {lost_connection(r)}" for h, r in probe.items() if lost_connection(r) is not None}
+                    lost_now.update(self.absorb_lost({h: {"unreachable": True, "msg": msg} for h, msg in gone.items()}))
+                    for host, msg in gone.items():
+                        display.warning(f"{self.kind} {self.name}: {host} stopped answering while acting on it ({msg}); it is treated as unreachable")
+                    failures = {h: msg for h, msg in failures.items() if h not in gone}
                 if failures:
                     raise WorkloadError(f"{self.kind} {self.name}: acting on nodes failed: {failures}", step=step)
             record = self.last_record = stored
