@@ -213,16 +213,17 @@ class WorkloadAction(ActionBase):
                 return dict(result, failed=True, msg=str(exc), changed=True)
         final_record = task.last_record if task.last_record is not None else task.with_placement(step.record, observation)
         unknown = [p for p in observation.unseen if p.unknown]
+        evicted = [p for p in observation.unseen if not p.unknown]
         result.update(
             changed=bool(steps) or bool(deselected) or material(final_record) != material(stored),
             # Pods the run could not see are not claimed gone: Unknown within their grace, lost after it.
-            status=dict(step.status, unknownReplicas=len(unknown)) if task.track_placement else step.status,
-            pods=[dict(p.to_json(), node=p.node) for p in sorted(observation.pods, key=lambda p: (p.node, p.name))],
+            status=dict(step.status, unknownReplicas=len(observation.unseen)) if task.track_placement else step.status,
+            pods=[dict(p.to_json(), node=p.node) for p in sorted(observation.pods + evicted, key=lambda p: (p.node, p.name))],
             nodes={
                 n.name: {
                     "ready": n.ready,
                     "labels": n.labels,
-                    "pods": sorted(p.name for p in observation.pods if p.node == n.name),
+                    "pods": sorted(p.name for p in observation.pods + evicted if p.node == n.name),
                     **({"unreachable": observation.unreachable[n.name]} if n.name in observation.unreachable else {}),
                 }
                 for n in observation.nodes
@@ -235,7 +236,9 @@ class WorkloadAction(ActionBase):
         )
         if task.track_placement:
             result.update(
+                # Within their grace (waited for) / past it (replaced elsewhere; their node may still run them).
                 unknown_pods=sorted(p.name for p in unknown),
+                evicted_pods=sorted(p.name for p in evicted),
                 unreachable_since=observation.unreachable_since,
                 deselected_nodes=deselected,
                 pods_outside_fleet=outside,

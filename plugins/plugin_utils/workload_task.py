@@ -86,7 +86,8 @@ class Observation:
     unreachable: dict[str, str]
     details: dict[str, list[dict]] = field(default_factory=dict)
     # Since when each unreachable node has been so (kept in the record across runs), the pods the record places
-    # on unreachable nodes (in ``pods`` too, phase Unknown), and those it places on hosts outside this run's fleet.
+    # on unreachable nodes (phase Unknown; in ``pods`` too while within their grace), and those it places on hosts
+    # outside this run's fleet.
     unreachable_since: dict[str, float] = field(default_factory=dict)
     unseen: list[ObservedPod] = field(default_factory=list)
     outside: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -222,7 +223,9 @@ class WorkloadTask:
         templates = {h: e.get("template") for h, e in (record.get("revisions") or {}).items() if isinstance(e, dict)}
         placement = {n: pods for n, pods in state["placement"].items() if n in self.fleet.hosts}
         observation.unseen = unseen_pods(placement, since, templates, self.grace, now)
-        observation.pods = observation.pods + observation.unseen
+        # Only pods within their grace are the planner's (counted, unavailable); after it they are evicted, as
+        # Kubernetes deletes them: not counted, replaced, reported; a node that returns shows them again (surplus).
+        observation.pods = observation.pods + [p for p in observation.unseen if p.unknown]
         observation.unreachable_since = since
         observation.outside = {n: pods for n, pods in state["placement"].items() if n not in self.fleet.hosts}
 

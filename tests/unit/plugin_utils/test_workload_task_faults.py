@@ -114,6 +114,7 @@ class SimFleet:
         self.down = set()
         self.drop_while_acting = set()  # the act runs there, then the connection dies (no result)
         self.module_failure = {}
+        self.going_down = set()  # the module fails (e.g. systemd refuses jobs during shutdown), then the host is gone
         self.asked = []
 
     def groups_of(self, host):
@@ -139,6 +140,8 @@ class SimFleet:
             assert module == NODE_MODULE
             if host in self.module_failure:
                 out[host] = {"failed": True, "msg": self.module_failure[host]}
+                if host in self.going_down:
+                    self.down.add(host)
                 continue
             for name in args.get("remove", ()):
                 self.pods[host].pop(name, None)
@@ -254,3 +257,23 @@ def test_a_module_failure_on_a_reachable_node_still_fails_the_task(clock):
     fleet.module_failure["b"] = "pod web-x: could not write the unit file: Permission denied"
     with pytest.raises(WorkloadError, match="acting on nodes failed.*Permission denied"):
         run(fleet, spec(replicas=6, name="web"))
+
+
+def test_a_node_that_fails_an_act_and_then_does_not_answer_is_lost_not_a_failure(clock):
+    fleet = SimFleet(clock)
+    run(fleet, spec(replicas=6, name="web"))
+    fleet.module_failure["b"] = "converging pods failed: systemctl start failed (4): something odd"
+    fleet.going_down.add("b")
+    task, step, observation, timed_out = run(fleet, spec(replicas=6, version="v2", name="web"), grace=5)
+    assert step.done and "b" in observation.unreachable
+    assert sum(len(fleet.pods[h]) for h in ("a", "c")) == 6
+
+
+def test_a_rollout_completes_while_old_pods_sit_on_a_node_past_its_grace(clock):
+    fleet = SimFleet(clock)
+    run(fleet, spec(replicas=6, name="web"))
+    fleet.down.add("b")
+    task, step, observation, timed_out = run(fleet, spec(replicas=6, version="v2", name="web"), grace=5)
+    assert step.done and not timed_out, step.waiting_for
+    assert len(observation.unseen) == 2 and not any(p.unknown for p in observation.unseen)
+    assert sum(len(fleet.pods[h]) for h in ("a", "c")) == 6 and len({p["revision"] for p in fleet.pods["a"].values()}) == 1
