@@ -18,7 +18,7 @@ import shutil
 import stat
 import time
 
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node import events, fileio, systemctl
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import events, fence, fileio, systemctl
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import hook as hook_script
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import status as pod_status
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import units as render
@@ -246,12 +246,13 @@ class Plan:
         self.owner = ""  # "Kind/name", for the events the step logs
         self.revisions = {}  # pod -> revision, for the events the step logs
         self.pending_path = None  # the owner's journal of what was written but not yet applied (see carry_over)
+        self.unfence = []  # pods held at boot (fence.py) that this run keeps: they may start again
         self.resumed = False  # the plan finishes what an earlier converge wrote but did not apply
 
     @property
     def changed(self):
         return bool(self.created or self.updated or self.relabelled or self.deleted or self.started or self.writes or self.removals or self.volume_dirs
-                    or self.volumes_deleted or self.resumed)
+                    or self.volumes_deleted or self.resumed or self.unfence)
 
     def journal(self):
         """What must still happen once the files are written: the content of the pending journal."""
@@ -325,6 +326,7 @@ def plan(host, owner_kind, owner_name, pods, state, python, observed_units=None,
     hook_source = hook_script_source()
     if _read(host.hook_path) != hook_source:
         result.writes[host.hook_path] = (hook_source, 0o755)
+    _plan_heartbeat(host, python, result)
 
     units_by_pod = {}
     for unit in files:
@@ -452,9 +454,65 @@ def plan(host, owner_kind, owner_name, pods, state, python, observed_units=None,
         # The pod's own directory (record, env files, emptyDir data) and runtime state go; claims' volumes stay.
         result.tree_removals += [host.pod_dir(name), host.runtime_dir(name), os.path.join(host.run_dir, "volumes", name)]
     _plan_volume_deletions(host, result, records, wanted, delete_volumes)
+    if state == "present":
+        _plan_unfence(host, result, {n: r for n, r in records.items() if r.get("owner") == {"kind": owner_kind, "name": owner_name}}, wanted)
     result.pending_path = pending_path(host, owner_kind, owner_name)
     carry_over(result, _read_pending(result.pending_path), kept_units)
     return result
+
+
+HEARTBEAT_TIMER = "hostfleet-heartbeat.timer"
+
+
+def heartbeat_units(host, python):
+    """{unit: content} of the heartbeat (fence.py): the hook's ``heartbeat`` every fence.HEARTBEAT_SECONDS."""
+    service = (
+        render.HEADER
+        + "[Unit]\nDescription=hostfleet heartbeat (how long this host was away, for the pods' fence at boot)\n"
+        + "\n[Service]\nType=oneshot\n"
+        + f"ExecStart={render.exec_line([python, '-I', '-S', host.hook_path, 'heartbeat', host.state_dir, '-', '-'])}\n"
+    )
+    timer = (
+        render.HEADER
+        + "[Unit]\nDescription=hostfleet heartbeat timer\n"
+        + f"\n[Timer]\nOnActiveSec=0\nOnUnitActiveSec={fence.HEARTBEAT_SECONDS}s\nAccuracySec=1s\n"
+        + "\n[Install]\nWantedBy=multi-user.target\n"
+    )
+    return {"hostfleet-heartbeat.service": service, HEARTBEAT_TIMER: timer}
+
+
+def _plan_heartbeat(host, python, result):
+    """Install (or update) the heartbeat timer, enabled at boot, running from now."""
+    written = False
+    for unit, content in heartbeat_units(host, python).items():
+        path = os.path.join(host.unit_dir, unit)
+        if _read(path) != content:
+            result.writes[path] = (content, 0o644)
+            written = True
+    link = os.path.join(host.wants_dir, HEARTBEAT_TIMER)
+    if not os.path.islink(link):
+        result.links[link] = os.path.join(host.unit_dir, HEARTBEAT_TIMER)
+        written = True
+    if written:
+        result.reload = True
+        result.restart_units.add(HEARTBEAT_TIMER)
+
+
+def _plan_unfence(host, result, mine, wanted):
+    """The owner's pods held at boot (fence.py) that this call keeps: the run that decided so lifts their fence and
+    starts the containers the hook held. Pods it removes stay down until they go."""
+    for name, record in sorted(mine.items()):
+        if name in result.deleted or not fence.pod_fence(host.state_dir, name, host.run_dir):
+            continue
+        result.unfence.append(name)
+        spec = wanted[name]["spec"] if name in wanted else record.get("spec") or {}
+        for container in spec.get("containers") or ():
+            status = _read(os.path.join(host.runtime_dir(name, container["name"]), "status.json")) or ""
+            if '"fenced"' in status:
+                result.start_units.add(render.container_unit(name, container["name"]))
+                result.reset_runtime.add((name, container["name"]))
+        if name not in result.created + result.updated + result.started:
+            result.started.append(name)
 
 
 def pending_path(host, owner_kind, owner_name):
@@ -522,6 +580,8 @@ def _plan_volume_deletions(host, result, records, wanted, claims):
 
 # The hook's import of fileio, replaced by fileio's code in the installed standalone script.
 HOOK_FILEIO_IMPORT = "from ansible_collections.hostfleet.workloads.plugins.module_utils.node.fileio import ensure_dir, write_atomic\n"
+# ... and of fence, replaced by fence's code (whose own fileio import is then already satisfied).
+HOOK_FENCE_IMPORT = "from ansible_collections.hostfleet.workloads.plugins.module_utils.node.fence import FENCE_REASON, beat, pod_fence\n"
 
 
 def _source(module):
@@ -537,9 +597,10 @@ def hook_script_source():
     """The pod hook's own source, installed on the host as a standalone script (fileio's code inlined)."""
     source = _source(hook_script)
     inlined = "".join(line for line in _source(fileio).splitlines(True) if line != "from __future__ import annotations\n")
-    if HOOK_FILEIO_IMPORT not in source:
-        raise RuntimeError("hook.py no longer imports fileio as HOOK_FILEIO_IMPORT says: the installed hook would not run")
-    return source.replace(HOOK_FILEIO_IMPORT, inlined, 1)
+    fence_code = "".join(line for line in _source(fence).splitlines(True) if line not in ("from __future__ import annotations\n", HOOK_FILEIO_IMPORT))
+    if HOOK_FILEIO_IMPORT not in source or HOOK_FENCE_IMPORT not in source:
+        raise RuntimeError("hook.py no longer imports fileio and fence as HOOK_FILEIO_IMPORT/HOOK_FENCE_IMPORT say: the installed hook would not run")
+    return source.replace(HOOK_FILEIO_IMPORT, inlined, 1).replace(HOOK_FENCE_IMPORT, fence_code, 1)
 
 
 def apply(host, result):
@@ -584,6 +645,8 @@ def apply(host, result):
             fileio.ensure_dir(path, 0o755)
         if uid is not None or gid is not None:
             os.chown(path, uid if uid is not None else -1, gid if gid is not None else -1)
+    for pod in result.unfence:
+        fence.unfence(pod, host.run_dir)
     for pod, container in sorted(result.reset_runtime):
         rdir = host.runtime_dir(pod, container)
         fileio.ensure_dir(rdir, 0o755)

@@ -32,7 +32,9 @@ import subprocess
 import sys
 import time
 
-# Inlined by the node layer when it installs this script (converge.hook_script_source): one atomic-write helper.
+# Both inlined by the node layer when it installs this script (converge.hook_script_source): the fence of pods a
+# host back from a long absence must not serve (fence.py), and one atomic-write helper.
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.fence import FENCE_REASON, beat, pod_fence
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.fileio import ensure_dir, write_atomic
 
 RUN_DIR = "/run/hostfleet/pods"
@@ -122,6 +124,10 @@ def cmd_pre(state_dir, pod, container):
     rdir = runtime_dir(pod, container)
     ensure_dir(rdir, 0o755)
     status = read_json(os.path.join(rdir, "status.json"), {})
+    fenced = pod_fence(state_dir, pod)
+    if fenced:
+        hold_fenced(pod, container, rdir, status, fenced)
+    status.pop("fenced", None)
     status["starts"] = status.get("starts", 0) + 1
     reset_marker = os.path.join(rdir, "reset")
     if os.path.exists(reset_marker):
@@ -139,6 +145,17 @@ def cmd_pre(state_dir, pod, container):
     if delay:
         event("BackOff", pod, container, f"Back-off {delay:g}s restarting failed container {container}", "Warning")
         time.sleep(delay)
+
+
+def hold_fenced(pod, container, rdir, status, message):
+    """Do not start this container (fence.py): no process, no restart, Pending/NodeFenced until a run lifts the fence."""
+    status["fenced"] = {"reason": FENCE_REASON, "message": message}
+    write_json(os.path.join(rdir, "status.json"), status)
+    event(FENCE_REASON, pod, container, f"Container {container} not started: {message}", "Warning")
+    # An explicit stop cancels this start job: Restart= does not apply and the unit stays inactive.
+    subprocess.run(["systemctl", "--no-block", "stop", f"hf-{pod}.{container}.service"], check=False)
+    time.sleep(30)  # ended by that stop meanwhile; a failed start after it (stop refused) is retried no faster
+    sys.exit(1)
 
 
 def cmd_post(state_dir, pod, container):
@@ -163,8 +180,8 @@ def cmd_exited(state_dir, pod, container):
             reason = handle.read().strip()
     except OSError:
         reason = ""
-    if not status.get("running") and not code:
-        return  # the start itself failed before the process ran: 'pre' will count the next try
+    if not status.get("running") and (not code or status.get("fenced")):
+        return  # the start itself failed (or was fenced) before the process ran: 'pre' will count the next try
     if not status.get("running") and code == "exited" and value == str(PODMAN_ERROR):
         record, spec = load_container(state_dir, pod, container)
         error = image_error(spec or {}, unit_error_line(f"hf-{pod}.{container}.service")) if podman_prefix(record, pod, container, spec) else None
@@ -381,7 +398,7 @@ def cmd_handler(state_dir, pod, container, which):
 
 
 def main(argv):
-    usage = "usage: hostfleet-hook pre|post|exited|probe KIND|handler NAME STATE_DIR POD CONTAINER"
+    usage = "usage: hostfleet-hook pre|post|exited|heartbeat|probe KIND|handler NAME STATE_DIR POD CONTAINER"
     if len(argv) < (5 if argv and argv[0] in ("probe", "handler") else 4):
         print(usage, file=sys.stderr)
         return 2
@@ -390,7 +407,9 @@ def main(argv):
         extra, state_dir, pod, container = argv[1], argv[2], argv[3], argv[4]
     else:
         extra, state_dir, pod, container = None, argv[1], argv[2], argv[3]
-    if action == "pre":
+    if action == "heartbeat":
+        beat(state_dir)
+    elif action == "pre":
         cmd_pre(state_dir, pod, container)
     elif action == "post":
         cmd_post(state_dir, pod, container)

@@ -40,6 +40,9 @@ def container_status(pod, container, units, host, now):
     image_error = status.get("image_error") if not running else None
     if running:
         state = {"running": {"startedAt": status.get("started_at")}}
+    elif status.get("fenced") and active != "active":
+        # Held at boot by the pre hook (fence.py) until a run keeps or removes the pod.
+        state = {"waiting": {"reason": status["fenced"].get("reason"), "message": status["fenced"].get("message", "")}}
     elif image_error:
         # As the kubelet: ErrImagePull, then ImagePullBackOff while the next try waits.
         reason = "ImagePullBackOff" if backing_off and image_error.get("reason") == "ErrImagePull" else image_error.get("reason")

@@ -15,7 +15,7 @@ import sys
 import pytest
 from node_helpers import MAIN, validated, write_plan
 
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge, fileio, hook, systemctl
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge, fence, fileio, hook, systemctl
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
 
 PY = "/usr/bin/python3"
@@ -91,11 +91,12 @@ def test_new_pod_is_created_started_and_written(host, tmp_path):
     assert not tmp_path.joinpath("state").exists() and not tmp_path.joinpath("units").exists()  # planning reads only
     assert result.created == ["a"] and result.changed and result.reload
     assert result.start_units == {"hf-a.main.service", "hf-a.side.service"}
-    assert result.restart_units == set() and result.stop_units == set()
+    assert result.restart_units == {"hostfleet-heartbeat.timer"} and result.stop_units == set()  # fence.py's heartbeat, installed once
     assert result.reset_runtime == {("a", "main"), ("a", "side")}
     assert set(result.writes) == {
         host.hook_path, host.record_path("a"), host.env_path("a", "main"), host.env_path("a", "side"),
         os.path.join(host.unit_dir, "hf-a.main.service"), os.path.join(host.unit_dir, "hf-a.side.service"),
+        *(os.path.join(host.unit_dir, u) for u in ("hostfleet-heartbeat.service", "hostfleet-heartbeat.timer")),
     }
     assert result.writes[host.hook_path] == (converge.hook_script_source(), 0o755)
     assert result.writes[host.env_path("a", "main")][1] == 0o600 and result.writes[host.record_path("a")][1] == 0o600
@@ -103,7 +104,9 @@ def test_new_pod_is_created_started_and_written(host, tmp_path):
     record = json.loads(result.writes[host.record_path("a")][0])
     assert record["owner"] == {"kind": "Deployment", "name": "web"} and record["labels"] == {"app": "x"}
     assert record["spec_hash"] == converge.spec_hash(record["spec"])
-    assert result.links == {os.path.join(host.wants_dir, u): os.path.join(host.unit_dir, u) for u in ("hf-a.main.service", "hf-a.side.service")}
+    assert result.links == {
+        os.path.join(host.wants_dir, u): os.path.join(host.unit_dir, u) for u in ("hf-a.main.service", "hf-a.side.service", "hostfleet-heartbeat.timer")
+    }
     assert result.summary()["created"] == ["a"] and result.summary()["daemon_reload"]
 
 
@@ -124,7 +127,7 @@ def test_full_pod_env_file_and_units(host, tmp_path):
     result = plan(host, full_pod(tmp_path))
     env = result.writes[host.env_path("full", "main")][0]
     assert env == 'HOSTNAME="full"\nPOD_NAME="full"\nCFG_EMPTY=""\nCFG_USER="bob"\nGREETING="hi bob"\n'
-    units = {os.path.basename(p) for p in result.writes if p.startswith(host.unit_dir)}
+    units = {os.path.basename(p) for p in result.writes if p.startswith(host.unit_dir) and "heartbeat" not in p}
     assert units == {"hf-full.main.service"} | {f"hf-full.main.{k}.{s}" for k in ("liveness", "readiness") for s in ("timer", "service")}
     assert result.start_units == {"hf-full.main.service"}  # timers come with the service (Wants=)
 
@@ -341,16 +344,18 @@ def test_apply_writes_what_write_plan_writes_and_batches_systemctl(host, tmp_pat
         return [f for f in all_files(root) if not f.endswith("pod.json")]
     assert strip(str(tmp_path / "state")) == strip(str(tmp_path / "s2"))
     assert all_files(str(tmp_path / "units")) == all_files(str(tmp_path / "u2"))
-    assert all_files(str(tmp_path / "wants")) == all_files(str(tmp_path / "w2")) == ["hf-a.main.service", "hf-a.side.service"]
+    assert all_files(str(tmp_path / "wants")) == all_files(str(tmp_path / "w2")) == ["hf-a.main.service", "hf-a.side.service", "hostfleet-heartbeat.timer"]
     assert os.stat(host.hook_path).st_mode & 0o777 == 0o755 and os.stat(host.env_path("a", "main")).st_mode & 0o777 == 0o600
     assert os.path.exists(os.path.join(host.runtime_dir("a", "main"), "reset"))
     both = ("hf-a.main.service", "hf-a.side.service")
-    assert calls == ["daemon-reload", ("reset-failed", *both), ("start", "--no-block", *both)]
+    assert calls == ["daemon-reload", ("reset-failed", *both, "hostfleet-heartbeat.timer"), ("start", "--no-block", *both),
+                     ("restart", "--no-block", "hostfleet-heartbeat.timer")]
     calls.clear()
     result = plan(host)
     converge.apply(host, result)
     assert calls[0] == ("stop", "hf-a.main.service", "hf-a.side.service") and calls[1] == "daemon-reload"
-    assert all_files(str(tmp_path / "units")) == [] and all_files(str(tmp_path / "wants")) == []
+    assert all_files(str(tmp_path / "units")) == ["hostfleet-heartbeat.service", "hostfleet-heartbeat.timer"]
+    assert all_files(str(tmp_path / "wants")) == ["hostfleet-heartbeat.timer"]
     assert not os.path.exists(host.pod_dir("a"))
 
 
@@ -398,9 +403,12 @@ def test_hook_script_source_is_the_hook_module_with_fileio_inlined():
         own = handle.read()
     with open(fileio.__file__) as handle:
         helper = handle.read()
+    with open(fence.__file__) as handle:
+        fencing = handle.read()
     source = converge.hook_script_source()
-    assert converge.HOOK_FILEIO_IMPORT in own and "ansible_collections" not in source
+    assert converge.HOOK_FILEIO_IMPORT in own and converge.HOOK_FENCE_IMPORT in own and "ansible_collections" not in source
     before, _sep, after = own.partition(converge.HOOK_FILEIO_IMPORT)
+    before = before.replace(converge.HOOK_FENCE_IMPORT, fencing.replace("from __future__ import annotations\n", "").replace(converge.HOOK_FILEIO_IMPORT, ""))
     assert source == before + helper.replace("from __future__ import annotations\n", "") + after
 
 
