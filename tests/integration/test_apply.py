@@ -8,6 +8,7 @@ ConfigMap and a Secret used through env, envFrom and volumes.
 from __future__ import annotations
 
 import base64
+import re
 import shutil
 from pathlib import Path
 
@@ -271,3 +272,58 @@ def test_a_bare_pod_runs_on_its_node_and_goes_with_its_document(lab):
     assert gone.rc == 0 and result_of(lab, gone)["changed"] is True
     assert lab.ssh("node3", "systemctl is-active hf-k8s-lonely.main.service", check=False).stdout.strip() == "inactive"
     assert lab.ssh("node3", "test -e /var/lib/hostfleet/pods/k8s-lonely", check=False).returncode == 1
+
+
+# Issue 11, items 8-10: hostile YAML is refused with the document named, in about the time of reading it, and
+# nothing is touched on any host. A 7-level alias bomb (4.8 million values, 2.5 s and hundreds of MB to expand
+# before the fix) in tolerations; tolerations: 5; 1,200 nested '[' (RecursionError before the fix); a Secret
+# whose malformed line the parser's message used to echo.
+HOSTILE_HEAD = """apiVersion: apps/v1
+kind: Deployment
+metadata: {name: k8s-hostile}
+spec:
+  selector: {matchLabels: {app: k8s-hostile}}
+  template:
+    metadata: {labels: {app: k8s-hostile}}
+    spec:
+      containers: [{name: main, command: [/bin/sleep, infinity]}]
+"""
+HOSTILE = {
+    "bomb": HOSTILE_HEAD
+    + "      tolerations:\n        - &a0 [lol,lol,lol,lol,lol,lol,lol,lol,lol]\n"
+    + "".join(f"        - &a{i} [{','.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 7)),
+    "wrong-type": HOSTILE_HEAD + "      tolerations: 5\n      priorityClassName: [high]\n",
+    "deep": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: k8s-deep}\ndata: {A: " + "[" * 1200 + "]" * 1200 + "}\n",
+    "secret": "apiVersion: v1\nkind: Secret\nmetadata: {name: k8s-hostile-secret}\nstringData: {password: s3cr3t-Hostile-4711: hunter2-Hostile-0815}\n",
+}
+HOSTILE_SECRETS = ("s3cr3t-Hostile-4711", "hunter2-Hostile-0815")
+
+
+def test_hostile_yaml_is_refused_naming_the_document_before_any_host_is_touched(lab, tmp_path):
+    paths = {}
+    for name, text in HOSTILE.items():
+        paths[name] = tmp_path / f"{name}.yaml"
+        paths[name].write_text(text)
+    tasks = [
+        {"name": name, "hostfleet.workloads.apply": {"src": str(path), "wait_timeout": 60}, "run_once": True, "ignore_errors": True}
+        for name, path in paths.items()
+    ]
+    before = host_state(lab)
+    run = lab.run(tasks, host_vars=LABELS)
+    results = {name: run.result(name, lab.hosts[0]) for name in HOSTILE}
+    assert all(r["failed"] and r["changed"] is False for r in results.values()), results
+    assert re.fullmatch(r"\S+/bomb\.yaml#0: line \d+, column \d+: the document expands to more than 200000 values .*", results["bomb"]["msg"])
+    assert results["wrong-type"]["errors"] == [
+        f"{paths['wrong-type']}#0 (Deployment k8s-hostile): spec.template.spec.tolerations: must be a list, got an integer",
+    ]
+    assert results["deep"]["msg"] == f"{paths['deep']}#0: line 4, column 109: the document nests more than 100 levels deep (the limit per document)"
+    assert results["secret"]["msg"].startswith(f"{paths['secret']}#0: not valid YAML: line 4, column 43: ")
+    assert host_state(lab) == before
+    listing = "ls /var/lib/hostfleet/configmaps /var/lib/hostfleet/secrets 2>/dev/null | grep -c 'k8s-deep\\|k8s-hostile' || true"
+    assert [lab.ssh(host, listing).stdout.strip() for host in lab.hosts] == ["0"] * len(lab.hosts)
+    # The Secret's values are nowhere in the output, at -vvv with the default callback.
+    run = lab.run(tasks[-1:], extra_args=["-vvv"], env={"ANSIBLE_STDOUT_CALLBACK": "default"}, host_vars=LABELS)
+    output = run.stdout + run.stderr
+    assert "line 4, column 43" in output, output[-3000:]
+    for value in HOSTILE_SECRETS:
+        assert value not in output

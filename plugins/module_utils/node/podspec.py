@@ -44,7 +44,7 @@ _IMAGE_REFERENCE = re.compile(
     r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}))?\Z"
 )
 PROBE_KINDS = ("startupProbe", "livenessProbe", "readinessProbe")
-# Scheduling fields are the controllers' business; the node layer keeps them verbatim.
+# Scheduling fields are the controllers' business; the node layer type-checks them and keeps them verbatim.
 SCHEDULING_FIELDS = ("nodeSelector", "affinity", "topologySpreadConstraints", "tolerations", "priorityClassName")
 
 
@@ -697,6 +697,50 @@ POD_FIELDS = {
 } | set(SCHEDULING_FIELDS)
 
 
+TOLERATION_OPERATORS = ("Equal", "Exists")
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+
+
+def _check_scheduling_fields(spec, path):
+    """The scheduling fields are kept verbatim, for the controllers, but never of any shape: Kubernetes' types and,
+    for tolerations and priorityClassName (hosts have no taints and no preemption), its validation. The controllers
+    parse nodeSelector, affinity and topologySpreadConstraints further (scheduler/constraints.py)."""
+    labels(spec.get("nodeSelector"), f"{path}.nodeSelector")
+    if spec.get("affinity") is not None:
+        _expect(spec["affinity"], dict, f"{path}.affinity")
+    spread_path = f"{path}.topologySpreadConstraints"
+    for i, item in enumerate(_expect(_or_empty(spec.get("topologySpreadConstraints"), list), list, spread_path)):
+        _expect(item, dict, f"{spread_path}[{i}]")
+    for i, item in enumerate(_expect(_or_empty(spec.get("tolerations"), list), list, f"{path}.tolerations")):
+        tpath = f"{path}.tolerations[{i}]"
+        _known(item, {"key", "operator", "value", "effect", "tolerationSeconds"}, tpath)
+        key = _str(item, "key", tpath, default="")
+        operator = _str(item, "operator", tpath, default="") or "Equal"
+        value = _str(item, "value", tpath, default="")
+        effect = _str(item, "effect", tpath, default="")
+        if operator not in TOLERATION_OPERATORS:
+            raise SpecError(f"{tpath}.operator", f"Unsupported value: {operator!r}: supported values: {', '.join(TOLERATION_OPERATORS)}")
+        if key:
+            try:
+                _label_key(key, f"{tpath}.key")
+            except SpecError as exc:
+                raise SpecError(f"{tpath}.key", exc.message) from None
+        elif operator != "Exists":
+            raise SpecError(f"{tpath}.operator", "must be Exists when key is empty (which tolerates every taint)")
+        if operator == "Exists" and value:
+            raise SpecError(f"{tpath}.value", "must be empty when operator is Exists")
+        if value and (len(value) > 63 or not _LABEL_NAME.fullmatch(value)):
+            raise SpecError(f"{tpath}.value", f"{value!r} is not a valid label value (at most 63 characters of [A-Za-z0-9-_.], alphanumeric at both ends)")
+        if effect and effect not in TAINT_EFFECTS:
+            raise SpecError(f"{tpath}.effect", f"Unsupported value: {effect!r}: supported values: {', '.join(TAINT_EFFECTS)}")
+        if _int(item, "tolerationSeconds", tpath) is not None and effect != "NoExecute":
+            raise SpecError(f"{tpath}.tolerationSeconds", "is only for effect NoExecute")
+    priority_class = _str(spec, "priorityClassName", path)
+    if priority_class is not None and (len(priority_class) > 253 or not _DNS1123_SUBDOMAIN.fullmatch(priority_class)):
+        message = f"{priority_class!r} is not a DNS-1123 subdomain (lowercase letters, digits, '-' and '.', at most 253 characters)"
+        raise SpecError(f"{path}.priorityClassName", message)
+
+
 def validate_pod_spec(spec, path="spec"):
     """Validate a PodSpec and return its normal form (plain JSON types, defaults filled in).
 
@@ -745,6 +789,7 @@ def validate_pod_spec(spec, path="spec"):
     deadline = _int(spec, "activeDeadlineSeconds", path, minimum=1)
     if deadline is not None:
         result["activeDeadlineSeconds"] = deadline
+    _check_scheduling_fields(spec, path)
     for key in SCHEDULING_FIELDS:
         if spec.get(key) is not None:
             result[key] = spec[key]

@@ -29,6 +29,7 @@ from ansible_collections.hostfleet.workloads.plugins.module_utils.workload_args 
     REPLICASET_ARGS,
     STATEFULSET_ARGS,
 )
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.labels import parse_label_selector
 
 # kind -> (apiVersion, the kind module's argument spec)
 WORKLOADS = {
@@ -69,6 +70,10 @@ CONTAINER_IGNORED = ("terminationMessagePath", "terminationMessagePolicy")
 # What `kubectl get -o yaml` puts in a volumeClaimTemplate besides metadata.name/labels/annotations and spec.
 CLAIM_IGNORED = ("apiVersion", "kind", "status")
 CLAIM_METADATA_IGNORED = ("namespace", "creationTimestamp", "uid", "resourceVersion")
+# PersistentVolumeClaimSpec: kept with the StatefulSet (no effect on hosts), so checked against Kubernetes' types.
+CLAIM_ACCESS_MODES = ("ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod")
+CLAIM_VOLUME_MODES = ("Filesystem", "Block")
+CLAIM_STRING_FIELDS = ("storageClassName", "volumeName", "volumeAttributesClassName")
 # A ConfigMap or Secret is at most 1 MiB, as in Kubernetes.
 MAX_CONFIG_BYTES = 1024 * 1024
 
@@ -155,6 +160,65 @@ def _pod_template(template, path, out):
     _pod_spec(template.get("spec"), f"{path}.spec", out)
 
 
+def _claim_spec(spec, path, out):
+    """Report every field of a volumeClaimTemplate's spec that is not of Kubernetes' type (it is kept verbatim)."""
+    if spec is None:
+        return
+    if not isinstance(spec, dict):
+        out.error(path, f"must be a mapping, got {_type(spec)}")
+        return
+    for key, value in spec.items():
+        where = f"{path}.{key}"
+        if value is None:
+            continue
+        if key in CLAIM_STRING_FIELDS:
+            if not isinstance(value, str):
+                out.error(where, f"must be a string, got {_type(value)}")
+        elif key == "accessModes":
+            if not isinstance(value, list):
+                out.error(where, f"must be a list, got {_type(value)}")
+                continue
+            for i, mode in enumerate(value):
+                if mode not in CLAIM_ACCESS_MODES:
+                    shown = repr(mode) if isinstance(mode, str) else _type(mode)
+                    out.error(f"{where}[{i}]", f"Unsupported value: {shown}: supported values: {', '.join(CLAIM_ACCESS_MODES)}")
+        elif key == "volumeMode":
+            if value not in CLAIM_VOLUME_MODES:
+                shown = repr(value) if isinstance(value, str) else _type(value)
+                out.error(where, f"Unsupported value: {shown}: supported values: {', '.join(CLAIM_VOLUME_MODES)}")
+        elif key == "resources":
+            if not isinstance(value, dict):
+                out.error(where, f"must be a mapping, got {_type(value)}")
+                continue
+            for part, amounts in value.items():
+                if part not in ("requests", "limits"):
+                    out.error(f"{where}.{part}", "unknown field (allowed here: limits, requests)")
+                elif amounts is not None and not isinstance(amounts, dict):
+                    out.error(f"{where}.{part}", f"must be a mapping, got {_type(amounts)}")
+                else:
+                    for resource, amount in (amounts or {}).items():
+                        if not isinstance(resource, str) or isinstance(amount, bool) or not isinstance(amount, (str, int, float)):
+                            out.error(f"{where}.{part}[{resource!r}]", "must be a resource name and a quantity (e.g. storage: 1Gi)")
+        elif key == "selector":
+            try:
+                parse_label_selector(value, where)
+            except SpecError as exc:
+                out.error(exc.path, exc.message)
+        elif key in ("dataSource", "dataSourceRef"):
+            allowed = ("apiGroup", "kind", "name") + (("namespace",) if key == "dataSourceRef" else ())
+            if not isinstance(value, dict):
+                out.error(where, f"must be a mapping, got {_type(value)}")
+                continue
+            for field_name, text in value.items():
+                if field_name not in allowed:
+                    out.error(f"{where}.{field_name}", f"unknown field (allowed here: {', '.join(allowed)})")
+                elif text is not None and not isinstance(text, str):
+                    out.error(f"{where}.{field_name}", f"must be a string, got {_type(text)}")
+        else:
+            allowed = sorted(CLAIM_STRING_FIELDS + ("accessModes", "volumeMode", "resources", "selector", "dataSource", "dataSourceRef"))
+            out.error(where, f"unknown field (allowed here: {', '.join(allowed)})")
+
+
 def _workload(kind, name, doc, out):
     spec = doc.get("spec")
     if spec is None:
@@ -185,6 +249,8 @@ def _workload(kind, name, doc, out):
             out.drop(claim, CLAIM_IGNORED, f"spec.volumeClaimTemplates[{i}]")
             if isinstance(claim, dict) and isinstance(claim.get("metadata"), dict):
                 out.drop(claim["metadata"], CLAIM_METADATA_IGNORED, f"spec.volumeClaimTemplates[{i}].metadata")
+            if isinstance(claim, dict):
+                _claim_spec(claim.get("spec"), f"spec.volumeClaimTemplates[{i}].spec", out)
     return args
 
 
@@ -342,15 +408,23 @@ def build(documents):
     return objects
 
 
+def _at(mapping, *keys):
+    """mapping[k1][k2]..., or None where a level is missing or not a mapping (the kinds' parsers name wrong types)."""
+    for key in keys:
+        if not isinstance(mapping, dict):
+            return None
+        mapping = mapping.get(key)
+    return mapping
+
+
 def _containers(obj):
     """(path, container) of every container of a workload or Pod object."""
     if obj.kind == "Pod":
         spec, path = obj.args.get("spec"), "spec"
     elif obj.kind == "CronJob":
-        spec = (((obj.args.get("jobTemplate") or {}).get("spec") or {}).get("template") or {}).get("spec")
-        path = "spec.jobTemplate.spec.template.spec"
+        spec, path = _at(obj.args, "jobTemplate", "spec", "template", "spec"), "spec.jobTemplate.spec.template.spec"
     else:
-        spec, path = (obj.args.get("template") or {}).get("spec"), "spec.template.spec"
+        spec, path = _at(obj.args, "template", "spec"), "spec.template.spec"
     containers = spec.get("containers") if isinstance(spec, dict) else None
     for i, container in enumerate(containers if isinstance(containers, list) else []):
         if isinstance(container, dict):
@@ -368,11 +442,12 @@ def check_references(objects):
         if obj.is_config:
             continue
         for path, container in _containers(obj):
-            for i, item in enumerate(container.get("env") or []):
+            env = container.get("env")
+            for i, item in enumerate(env if isinstance(env, list) else []):
                 ref = (item.get("valueFrom") or {}) if isinstance(item, dict) else {}
                 for ref_kind, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
                     target = ref.get(ref_kind) if isinstance(ref, dict) else None
-                    if not isinstance(target, dict) or (kind, target.get("name")) not in data:
+                    if not isinstance(target, dict) or not isinstance(target.get("name"), str) or (kind, target["name"]) not in data:
                         continue
                     files = data[(kind, target.get("name"))]
                     key = target.get("key")

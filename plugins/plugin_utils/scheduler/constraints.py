@@ -18,8 +18,9 @@ Fields (Kubernetes names and meaning):
 * ``containers[].resources.requests``: cpu and memory checked against capacity.
 
 ``affinity.podAffinity`` is refused (not supported). ``tolerations`` and
-``priorityClassName`` are accepted and ignored: there are no taints and no
-preemption on plain hosts (NotReady is handled by the controllers).
+``priorityClassName`` are checked as Kubernetes validates them (by the node
+layer, podspec.py) and have no effect: there are no taints and no preemption on
+plain hosts (NotReady is handled by the controllers).
 """
 
 from __future__ import annotations
@@ -189,7 +190,7 @@ def _spread_constraint(value, path):
         min_domains = _int(value["minDomains"], f"{path}.minDomains", 1)
     policies = {}
     for key in ("nodeAffinityPolicy", "nodeTaintsPolicy"):
-        policies[key] = value.get(key) or "Honor"
+        policies[key] = "Honor" if value.get(key) is None else value[key]  # not `or`: "", 0 or false is no policy
         if policies[key] not in INCLUSION_POLICIES:
             raise SpecError(f"{path}.{key}", f"must be one of {', '.join(INCLUSION_POLICIES)}, got {policies[key]!r}")
     return SpreadConstraint(max_skew, topology_key, when, selector, tuple(keys), min_domains, policies["nodeAffinityPolicy"])

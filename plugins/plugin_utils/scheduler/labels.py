@@ -45,6 +45,11 @@ def known_fields(value, allowed, path):
     return value
 
 
+def _or_empty(value):
+    # Not `value or []`: a falsy value of the wrong type ("", 0, false) must reach the type check.
+    return [] if value is None else value
+
+
 def _list(value, path):
     if not isinstance(value, list):
         raise SpecError(path, f"must be a list, got {type(value).__name__}")
@@ -153,7 +158,7 @@ def parse_label_selector(value, path, required=False) -> LabelSelector:
         return LabelSelector()
     known_fields(value, {"matchLabels", "matchExpressions"}, path)
     match_labels = parse_labels(value.get("matchLabels"), f"{path}.matchLabels")
-    raw_expressions = _list(value.get("matchExpressions") or [], f"{path}.matchExpressions")
+    raw_expressions = _list(_or_empty(value.get("matchExpressions")), f"{path}.matchExpressions")
     expressions = tuple(parse_requirement(item, f"{path}.matchExpressions[{i}]") for i, item in enumerate(raw_expressions))
     selector = LabelSelector(tuple(sorted(match_labels.items())), expressions)
     if required and selector.empty:
@@ -187,10 +192,10 @@ def parse_node_selector_term(value, path) -> NodeSelectorTerm:
     known_fields(value, {"matchExpressions", "matchFields"}, path)
     expressions = tuple(
         parse_requirement(item, f"{path}.matchExpressions[{i}]", NODE_OPERATORS)
-        for i, item in enumerate(_list(value.get("matchExpressions") or [], f"{path}.matchExpressions"))
+        for i, item in enumerate(_list(_or_empty(value.get("matchExpressions")), f"{path}.matchExpressions"))
     )
     fields = []
-    for i, item in enumerate(_list(value.get("matchFields") or [], f"{path}.matchFields")):
+    for i, item in enumerate(_list(_or_empty(value.get("matchFields")), f"{path}.matchFields")):
         requirement = parse_requirement(item, f"{path}.matchFields[{i}]", ("In", "NotIn"))
         if requirement.key != "metadata.name":
             raise SpecError(f"{path}.matchFields[{i}].key", f"only metadata.name is supported, got {requirement.key!r}")
