@@ -21,7 +21,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.job import tracking
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, clean_abs_path
 from ansible_collections.hostfleet.workloads.plugins.module_utils.workload_args import CRONJOB_ARGS
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils._fanout import Fleet
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.cronjob.spec import parse_cronjob_spec
@@ -56,6 +56,7 @@ class ActionModule(ActionBase):
         name = args["name"]
         spec = None
         try:
+            clean_abs_path(args["state_dir"], "state_dir")  # as cronjob_timer checks it on the nodes
             if args["state"] == "present":
                 fields = {key: args[key] for key in SPEC_KEYS if args.get(key) is not None}
                 spec = parse_cronjob_spec(name, fields)

@@ -37,7 +37,7 @@ attributes:
     support: full
 options:
   name:
-    description: The CronJob's name.
+    description: The CronJob's name, a DNS-1123 label of at most 52 characters (it names the units, runs and C(<state_dir>/cronjobs/<name>)).
     type: str
     required: true
   state:
@@ -54,9 +54,15 @@ options:
       - The CronJob's configuration, as M(hostfleet.workloads.cronjob) builds it from a validated spec (C(schedule),
         C(timeZone), C(on_calendar), C(timer), C(concurrencyPolicy), C(startingDeadlineSeconds), C(suspend), the history
         limits, C(jobMetadata), C(job) in normal form, C(node)). Required with O(state=present).
+      - It is held to what that module builds, since its values reach the unit files; anything else is refused, naming
+        the field (for example C(config.schedule)), before anything changes. Every key is required and no other is
+        accepted; C(schedule) has only the characters of a cron schedule (no tab, newline or other control character);
+        C(timeZone) only those of an IANA name; each C(on_calendar) expression is of the form
+        C([Mon..Fri ]*-MM-DD HH:MM:00 <timeZone>); C(timer) is exactly the options that C(startingDeadlineSeconds)
+        gives; the pod of C(job.template) is checked as a run's pod would be.
     type: dict
   state_dir:
-    description: The node layer's state directory.
+    description: The node layer's state directory, an absolute path without C(.) or C(..) components.
     type: path
     default: /var/lib/hostfleet
 seealso:

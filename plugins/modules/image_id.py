@@ -30,7 +30,9 @@ attributes:
     support: full
 options:
   images:
-    description: Image references (V(registry/name:tag), V(name@sha256:...)).
+    description:
+      - Image references (V(registry/name:tag), V(name@sha256:...)), held to the OCI reference grammar (as
+        C(spec.containers[].image)) before podman runs; an invalid one fails the module, naming its item.
     type: list
     elements: str
     required: true

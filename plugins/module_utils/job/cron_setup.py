@@ -29,6 +29,7 @@ import time
 from datetime import datetime, timezone
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.job import cron_run, tracking
+from ansible_collections.hostfleet.workloads.plugins.module_utils.job.cron_inputs import validate_args
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge, fileio, systemctl
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import units as render
 
@@ -244,7 +245,10 @@ def converge_absent(state_dir, name, check_mode):
 
 def run_module(module):
     params = module.params
-    state_dir, name = params["state_dir"], params["name"]
+    try:
+        state_dir, name = validate_args(params)  # before any path is read: name and state_dir make paths
+    except ValueError as exc:
+        module.fail_json(msg=f"invalid CronJob arguments: {exc}", field=getattr(exc, "path", None))
     try:
         if params["report_only"]:
             config = cron_run.read_json(os.path.join(cron_run.cron_dir(state_dir, name), "cronjob.json"))
@@ -253,8 +257,6 @@ def run_module(module):
                 result.update(report(state_dir, name, config.get("job")))
         elif params["state"] == "present":
             config = params["config"]
-            if not config:
-                module.fail_json(msg="config is required with state=present")
             changed, diff = converge_present(state_dir, name, config, module.check_mode)
             result = dict(changed=changed, **report(state_dir, name, config.get("job")))
             if module._diff:

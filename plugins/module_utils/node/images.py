@@ -15,16 +15,29 @@ from __future__ import annotations
 # pylint: disable=ansible-bad-function
 import subprocess
 
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, image_reference
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.units import PODMAN
 
 PULL_TIMEOUT = 900
+
+
+def check_references(refs, path="images"):
+    """The references, each held to the image reference grammar (a leading '-' cannot pass); raises SpecError naming the item."""
+    return [image_reference(ref, f"{path}[{i}]")[0] for i, ref in enumerate(refs)]
+
+
+def podman_argv(ref, pull):
+    """The podman command for one reference; '--' ends the options, so a reference is never read as one."""
+    if pull:
+        return [PODMAN, "pull", "--quiet", "--", ref]
+    return [PODMAN, "image", "inspect", "--format", "{{.Id}}", "--", ref]
 
 
 def image_ids(refs, pull, run=subprocess.run):
     """{ref: {"id": image ID} or {"error": message}}; with ``pull``, each is pulled from its registry first."""
     result = {}
     for ref in refs:
-        argv = [PODMAN, "pull", "--quiet", ref] if pull else [PODMAN, "image", "inspect", "--format", "{{.Id}}", ref]
+        argv = podman_argv(ref, pull)
         try:
             done = run(argv, capture_output=True, text=True, timeout=PULL_TIMEOUT, check=False)
         except (OSError, subprocess.SubprocessError) as exc:
@@ -41,9 +54,13 @@ def image_ids(refs, pull, run=subprocess.run):
 
 def run_image_id(module):
     params = module.params
+    try:
+        refs = check_references(params["images"])
+    except SpecError as exc:
+        module.fail_json(msg=f"invalid image reference: {exc}", field=exc.path)
     pull = params["pull"] and not module.check_mode
-    before = image_ids(params["images"], False) if pull else None
-    images = image_ids(params["images"], pull)
+    before = image_ids(refs, False) if pull else None
+    images = image_ids(refs, pull)
     failed = sorted(ref for ref, got in images.items() if "error" in got)
     changed = pull and any(images[ref].get("id") != before[ref].get("id") for ref in images)
     if failed:

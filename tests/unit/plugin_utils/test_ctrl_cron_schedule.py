@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.cronjob.oncalendar import on_calendar_next, timer_settings, to_on_calendar
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.cronjob.schedule import parse_schedule, parse_time_zone
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.cronjob.spec import parse_cronjob_spec
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -148,10 +149,65 @@ def test_errors_name_the_field_and_part(expr, fragment):
     assert fragment in info.value.message
 
 
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "0\n*\n*\n*\n*",  # issue 11: five fields on five lines, each line of the timer's Description= a directive
+        "0 * * * *\n",
+        "\n0 * * * *",
+        "0\t*\t* * *",
+        "0 * * * *\r",
+        "0\x0b* * * *",
+        "0\x00 * * * *",
+        "0 * * * *\x7f",
+        "0\u00a0* * * *",  # str.split() also splits on Unicode spaces
+        "0\u2003* * * *",
+        "\u0665 * * * *",  # an Arabic-Indic digit
+    ],
+)
+def test_control_and_non_ascii_characters_are_refused(expr):
+    with pytest.raises(SpecError) as info:
+        parse_schedule(expr, path="spec.schedule")
+    assert info.value.path == "spec.schedule"
+    assert "printable ASCII" in info.value.message
+
+
+@given(
+    text=st.text(st.sampled_from("0123456789 *,-/?@MONjanhourlydaily"), max_size=30),
+    junk=st.characters(blacklist_categories=(), blacklist_characters=[chr(c) for c in range(0x20, 0x7F)]),
+    where=st.integers(0, 30),
+)
+def test_any_character_outside_printable_ascii_is_refused(text, junk, where):
+    expr = text[:where] + junk + text[where:]
+    with pytest.raises(SpecError) as info:
+        parse_schedule(expr)
+    assert info.value.path == "spec.schedule" and "printable ASCII" in info.value.message
+
+
+def test_a_schedule_with_newlines_never_reaches_a_cronjob_config():
+    template = {"spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "m", "command": ["/bin/true"]}]}}}}
+    for field, value in (("schedule", "0\n*\n*\n*\n*"), ("timeZone", "UTC\nPersistent=true"), ("timeZone", "Europe/Berlin\x00")):
+        with pytest.raises(SpecError) as info:
+            parse_cronjob_spec("report", {"schedule": "0 * * * *", "jobTemplate": template, field: value})
+        assert info.value.path == f"spec.{field}"
+
+
 def test_time_zones():
     assert parse_time_zone("Europe/Berlin").key == "Europe/Berlin"
     assert parse_time_zone(None).key == "UTC"  # documented default: UTC, not the controller's zone
-    for bad in ("Mars/Olympus", "Local", "", " UTC", "../etc/passwd", "/etc/localtime", 5):
+    for bad in (
+        "Mars/Olympus",
+        "Local",
+        "",
+        " UTC",
+        "../etc/passwd",
+        "/etc/localtime",
+        5,
+        "UTC\x01",
+        "Europe/Berlin\x00",
+        "Europe/./Berlin",
+        "Europe/Berlin\u200b",
+    ):
         with pytest.raises(SpecError) as info:
             parse_time_zone(bad)
         assert info.value.path == "spec.timeZone"

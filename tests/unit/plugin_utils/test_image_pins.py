@@ -79,7 +79,7 @@ def test_image_ids_pull_or_inspect_and_say_why_not():
         "reg/web:latest": {"id": "9" * 64},
         "reg/gone:1": {"error": "Error: initializing source docker://reg/gone:1: manifest unknown"},
     }
-    assert calls[0] == [images.PODMAN, "pull", "--quiet", "reg/web:latest"]
+    assert calls[0] == [images.PODMAN, "pull", "--quiet", "--", "reg/web:latest"]
     assert images.image_ids(["reg/web:latest"], False, run=run) == {"reg/web:latest": {"id": "8" * 64}}
     assert calls[-1][:3] == [images.PODMAN, "image", "inspect"]
 

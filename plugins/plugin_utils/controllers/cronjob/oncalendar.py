@@ -30,7 +30,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+# The [Timer] options live with the host's check of them (cron_inputs.py), so the two cannot disagree.
+from ansible_collections.hostfleet.workloads.plugins.module_utils.job.cron_inputs import timer_settings
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.cronjob.schedule import CronSchedule
+
+__all__ = ["on_calendar_next", "timer_settings", "to_on_calendar"]
 
 SYSTEMD_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")  # systemd order; cron numbers Sunday 0
 
@@ -74,28 +78,6 @@ def to_on_calendar(schedule: CronSchedule, tz_name: str) -> list:
         return [by_dom, f"{_weekdays(schedule.days_of_week)} *-{months}-* {time_part} {tz_name}"]
     prefix = "" if all_weekdays else _weekdays(schedule.days_of_week) + " "
     return [f"{prefix}*-{months}-{doms} {time_part} {tz_name}"]
-
-
-def timer_settings(starting_deadline_seconds=None) -> dict:
-    """The ``[Timer]`` options besides ``OnCalendar=``.
-
-    * ``AccuracySec=100ms``: systemd's default of 1 min lets a run start up to a minute late, and
-      1 s would let it start up to a second late (systemd elapses anywhere in the window).
-    * ``RandomizedDelaySec=0``: runs start on time (explicit; also the default).
-    * ``Persistent=``: Kubernetes, with no ``startingDeadlineSeconds``, starts ONE
-      run for missed schedules when the controller comes back; ``Persistent=true``
-      is exactly that (one catch-up run at timer activation). With a deadline,
-      a late run must be skipped beyond N s, which systemd cannot bound: we set
-      ``Persistent=false`` (never late; stricter than Kubernetes, which would
-      still run a schedule missed by less than N s).
-    """
-    if starting_deadline_seconds is not None and (isinstance(starting_deadline_seconds, bool) or not isinstance(starting_deadline_seconds, int)):
-        raise TypeError("starting_deadline_seconds must be an int or None")
-    return {
-        "AccuracySec": "100ms",
-        "RandomizedDelaySec": "0",
-        "Persistent": "true" if starting_deadline_seconds is None else "false",
-    }
 
 
 # ---- a small independent evaluator of the emitted subset, for tests ----------------------------------------

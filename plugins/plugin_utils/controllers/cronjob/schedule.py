@@ -28,6 +28,9 @@ Divergences from Kubernetes (robfig v3), deliberate:
 * robfig accepts ``?`` in every field and ``@every <duration>``; we accept
   ``?`` only in the day fields (as croniter) and refuse ``@every``;
 * robfig (Go ``Atoi``) accepts ``+5``; we accept digits only.
+* robfig (``strings.Fields``) also separates fields with tabs, newlines and
+  Unicode spaces; we accept printable ASCII only, fields separated by spaces
+  (the schedule is shown on a unit file line, which a newline would end).
 
 Day rule: when BOTH day fields are restricted, a day matches if EITHER
 matches; when one is unrestricted, both must match (i.e. only the other
@@ -51,6 +54,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ansible_collections.hostfleet.workloads.plugins.module_utils.job.cron_inputs import TIME_ZONE_NAME
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
 
 DEFAULT_TIME_ZONE = "UTC"
@@ -78,6 +82,9 @@ _FIELDS = (
 )
 _DAYS_IN_MONTH = {1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30, 12: 31}
 _NUMBER = re.compile(r"[0-9]+")
+# The schedule is shown on the timer's Description= line: a newline would end it, and str.split() would take tabs,
+# newlines and Unicode spaces for field separators ("0\n*\n*\n*\n*"). Printable ASCII only.
+_PRINTABLE_ASCII = re.compile(r"[ -~]*")
 _ONE_DAY = timedelta(days=1)
 
 
@@ -188,6 +195,8 @@ def parse_schedule(text, path="spec.schedule") -> CronSchedule:
     """Parse a Kubernetes CronJob schedule; raises :class:`SpecError` (naming ``path`` and the bad part)."""
     if not isinstance(text, str):
         raise SpecError(path, f"must be a string, got {type(text).__name__}")
+    if not _PRINTABLE_ASCII.fullmatch(text):
+        raise SpecError(path, f"{text!r} must contain only printable ASCII characters and spaces (no tab, newline or other control character)")
     stripped = text.strip()
     if not stripped:
         raise SpecError(path, "must not be empty")
@@ -279,7 +288,8 @@ def parse_time_zone(name, path="spec.timeZone") -> ZoneInfo:
         return ZoneInfo(DEFAULT_TIME_ZONE)
     if not isinstance(name, str):
         raise SpecError(path, f"must be a string (an IANA time zone name such as Europe/Berlin), got {type(name).__name__}")
-    if not name or name != name.strip() or any(ch.isspace() for ch in name):
+    # The zone ends OnCalendar= lines: only the characters of IANA names (no control character, space or '..').
+    if not name or name != name.strip() or any(ch.isspace() for ch in name) or not TIME_ZONE_NAME.fullmatch(name):
         raise SpecError(path, f"invalid time zone {name!r}: expected an IANA name such as Europe/Berlin")
     if name.lower() in ("local", "localtime"):
         raise SpecError(path, f"{name!r} is not allowed: name the IANA zone explicitly (e.g. Europe/Berlin)")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ansible_collections.hostfleet.workloads.plugins.module_utils.job.cron_inputs import MAX_NAME_LENGTH, POLICIES
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import annotations as parse_annotations
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import labels as parse_labels
@@ -48,8 +49,6 @@ FIELDS = {
     "failedJobsHistoryLimit",
     "jobTemplate",
 }
-POLICIES = ("Allow", "Forbid", "Replace")
-MAX_NAME_LENGTH = 52
 # Placeholder run name used to validate the job template: as long as the longest real one.
 _RUN_SUFFIX = "-99999999"
 
