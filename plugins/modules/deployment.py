@@ -60,7 +60,7 @@ options:
     default: present
     choices: [present, absent]
   replicas:
-    description: The number of pods. Scaling during a rollout is split between the old and new revisions.
+    description: The number of pods, at most 10000. Scaling during a rollout is split between the old and new revisions.
     type: int
     default: 1
   selector:

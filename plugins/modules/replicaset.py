@@ -46,7 +46,7 @@ options:
     default: present
     choices: [present, absent]
   replicas:
-    description: The number of pods.
+    description: The number of pods, at most 10000.
     type: int
     default: 1
   selector:

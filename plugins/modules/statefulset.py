@@ -51,7 +51,7 @@ options:
     default: present
     choices: [present, absent]
   replicas:
-    description: The number of identities.
+    description: The number of identities, at most 10000.
     type: int
     default: 1
   selector:

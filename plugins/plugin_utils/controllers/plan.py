@@ -189,6 +189,10 @@ class Planner:
         self._stopped: set[str] = set()
         self._taken = self.view.names()
         self._allocators: dict[str, NameAllocator] = {}
+        self._pod_templates: dict[str, PodTemplate] = {}
+        self._active_on: dict[str, list[ObservedPod]] = {}
+        for pod in self.view.active:
+            self._active_on.setdefault(pod.node, []).append(pod)
         placed = [PlacedPod(p.name, p.node, p.revision, self.labels(p.revision), self._requests(p), self._host_ports(p)) for p in self.view.active]
         self.fleet = Fleet(self.nodes, placed, self.other_usage)
         self._placed = {p.name: p for p in placed}
@@ -212,6 +216,10 @@ class Planner:
     def staying(self, revision: str | None = None) -> list[ObservedPod]:
         """Active observed pods not planned to stop (of one revision, or all)."""
         return [p for p in self.view.active if p.name not in self._stopped and (revision is None or p.revision == revision)]
+
+    def staying_on(self, node: str) -> list[ObservedPod]:
+        """Active observed pods on ``node`` not planned to stop, by name."""
+        return [p for p in self._active_on.get(node, ()) if p.name not in self._stopped]
 
     def started(self, revision: str | None = None) -> int:
         return sum(1 for s in self.starts if revision is None or s.revision == revision)
@@ -243,6 +251,12 @@ class Planner:
             self._allocators[revision] = NameAllocator(self.owner, revision, self.counters.get(revision, 0), self._taken)
         return self._allocators[revision]
 
+    def _pod_template(self, revision: str, info: TemplateInfo) -> PodTemplate:
+        """The scheduler's view of a revision, one object per revision: the fleet keeps its placement index by it."""
+        if revision not in self._pod_templates:
+            self._pod_templates[revision] = PodTemplate(revision, self.labels(revision), info.constraints)
+        return self._pod_templates[revision]
+
     def start(self, revision: str, count: int) -> int:
         """Place and start up to ``count`` pods of ``revision``; the rest is recorded as pending."""
         if count <= 0:
@@ -251,7 +265,7 @@ class Planner:
         if info is None:
             self.pending.append(Pending(revision, count, "the template of this revision is not in the revision history"))
             return 0
-        template = PodTemplate(revision, self.labels(revision), info.constraints)
+        template = self._pod_template(revision, info)
         placed, why = self.fleet.place(template, count, self._allocator(revision))
         for pod in placed:
             self.starts.append(PodStart(pod.name, pod.node, revision))
@@ -267,7 +281,7 @@ class Planner:
         if info is None:
             self.pending.append(Pending(revision, 1, "the template of this revision is not in the revision history"))
             return None
-        template = PodTemplate(revision, self.labels(revision), info.constraints)
+        template = self._pod_template(revision, info)
         if node is None:
             placed, why = self.fleet.place(template, 1, lambda: name)
             if not placed:
@@ -334,13 +348,16 @@ class Planner:
 
     # -- output ------------------------------------------------------------
     def actions(self) -> dict[str, NodeActions]:
-        result: dict[str, NodeActions] = {}
-        for node in sorted({s.node for s in self.starts} | {s.node for s in self.stops}):
-            result[node] = NodeActions(
-                tuple(sorted((s for s in self.starts if s.node == node), key=lambda s: s.name)),
-                tuple(sorted((s for s in self.stops if s.node == node), key=lambda s: s.name)),
-            )
-        return result
+        starts: dict[str, list[PodStart]] = {}
+        stops: dict[str, list[PodStop]] = {}
+        for start in self.starts:
+            starts.setdefault(start.node, []).append(start)
+        for stop in self.stops:
+            stops.setdefault(stop.node, []).append(stop)
+        return {
+            node: NodeActions(tuple(sorted(starts.get(node, ()), key=lambda s: s.name)), tuple(sorted(stops.get(node, ()), key=lambda s: s.name)))
+            for node in sorted(starts.keys() | stops.keys())
+        }
 
     def merged_pending(self) -> tuple[Pending, ...]:
         merged: dict[tuple[str, str], int] = {}

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment import progress, status
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.spec import validate_name
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.spec import parse_replicas, validate_name
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.plan import Planner, Step, observation
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.pods import ObservedPod, classify, is_available, is_ready
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.records import load_stored
@@ -79,7 +79,7 @@ def parse_replicaset_spec(name: str, spec: dict, stored_selector: dict | None = 
         raise SpecError(f"{path}.template.metadata.labels", f"`selector` does not match template `labels` (selector: {canonical_json(selector.to_json())})")
     if stored_selector is not None and canonical_json(stored_selector) != canonical_json(selector.to_json()):
         raise SpecError(f"{path}.selector", f"field is immutable (stored: {canonical_json(stored_selector)})")
-    return ReplicaSetSpec(name, _int(spec, "replicas", path, 1), selector, template, _int(spec, "minReadySeconds", path, 0))
+    return ReplicaSetSpec(name, parse_replicas(spec, path), selector, template, _int(spec, "minReadySeconds", path, 0))
 
 
 def new_record(name: str) -> dict:

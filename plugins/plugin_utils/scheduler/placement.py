@@ -35,6 +35,7 @@ but no longer count for spreading.
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -85,34 +86,81 @@ class Candidate:
 
 
 class Fleet:
-    """Mutable placement state for one step. Deterministic: nodes are visited in name order."""
+    """Mutable placement state for one step. Deterministic: nodes are visited in name order.
+
+    Planning 10,000 pods over hundreds of nodes must stay near-linear, so the per-node figures the filters
+    and ranks read (pods staying per node and per revision, resources and host ports taken) are kept up to
+    date on every change instead of being recounted; placing pods without spread constraints takes the best
+    node from a heap, where only the nodes changed since the last pick are ranked again (a node's filters
+    and rank then depend on that node alone); scale-down victims come from a heap as well.
+    """
 
     def __init__(self, nodes: Iterable[Node], pods: Iterable[PlacedPod] = (), other_usage: Mapping[str, NodeUsage] | None = None):
         self.nodes: dict[str, Node] = {n.name: n for n in sorted(nodes, key=lambda n: n.name)}
         self.other = {name: (other_usage or {}).get(name) or NodeUsage() for name in self.nodes}
         self._pods: dict[str, dict[str, PlacedPod]] = {name: {} for name in self.nodes}
         self._leaving: set[str] = set()
+        # Where each pod name is placed (a name is leaving on every node that has it), and the running figures.
+        self._where: dict[str, set[str]] = {}
+        self._staying: Counter[str] = Counter()
+        self._staying_revision: Counter[tuple[str, str]] = Counter()
+        self._taken = {name: [0, 0, 0] for name in self.nodes}  # cpu, memory, pods of this workload (leaving ones included)
+        self._ports: dict[str, Counter[tuple[str, int]]] = {name: Counter() for name in self.nodes}
+        # Nodes in the order they changed: a placement index catches up from its position in it.
+        self._changes: list[str] = []
+        self._indexes: dict[object, _PlacementIndex] = {}
+        self._index_of: dict[int, tuple[PodTemplate, _PlacementIndex]] = {}
         for pod in pods:
             if pod.node in self._pods:
-                self._pods[pod.node][pod.name] = pod
+                self.add(pod)
 
     # -- bookkeeping -------------------------------------------------------
+    def _account(self, pod: PlacedPod, sign: int) -> None:
+        taken = self._taken[pod.node]
+        taken[0] += sign * (pod.requests.cpu_millis or 0)
+        taken[1] += sign * (pod.requests.memory_bytes or 0)
+        taken[2] += sign
+        ports = self._ports[pod.node]
+        for port in pod.host_ports:
+            ports[port] += sign
+        if pod.name not in self._leaving:
+            self._staying[pod.node] += sign
+            self._staying_revision[(pod.node, pod.revision)] += sign
+
+    def _mark_leaving(self, name: str, sign: int) -> None:
+        for node in self._where.get(name, ()):
+            pod = self._pods[node][name]
+            self._staying[node] += sign
+            self._staying_revision[(node, pod.revision)] += sign
+            self._changes.append(node)
+
     def add(self, pod: PlacedPod) -> None:
-        self._pods[pod.node][pod.name] = pod
+        pods = self._pods[pod.node]
+        old = pods.get(pod.name)
+        if old is not None:
+            self._account(old, -1)
+        pods[pod.name] = pod
+        self._where.setdefault(pod.name, set()).add(pod.node)
+        self._account(pod, 1)
+        self._changes.append(pod.node)
 
     def remove(self, pod: PlacedPod) -> None:
         """Plan a stop: the pod keeps its resources for this step but no longer counts for spreading."""
-        self._leaving.add(pod.name)
+        if pod.name not in self._leaving:
+            self._leaving.add(pod.name)
+            self._mark_leaving(pod.name, -1)
 
     def unremove(self, pod: PlacedPod) -> None:
         """Take back a planned stop."""
-        self._leaving.discard(pod.name)
+        if pod.name in self._leaving:
+            self._leaving.discard(pod.name)
+            self._mark_leaving(pod.name, 1)
 
     def staying(self, node: str) -> list[PlacedPod]:
         return [p for p in self._pods.get(node, {}).values() if p.name not in self._leaving]
 
     def count(self, node: str, revision: str | None = None) -> int:
-        return sum(1 for p in self.staying(node) if revision is None or p.revision == revision)
+        return self._staying[node] if revision is None else self._staying_revision[(node, revision)]
 
     def _all_labels(self, node: str, include_leaving: bool) -> list[Mapping[str, str]]:
         ours = self._pods.get(node, {}).values()
@@ -121,17 +169,14 @@ class Fleet:
         return result
 
     def _used(self, node: str) -> tuple[int, int, int]:
-        ours = list(self._pods[node].values())
         other = self.other[node]
-        cpu = other.cpu_millis + sum(p.requests.cpu_millis or 0 for p in ours)
-        memory = other.memory_bytes + sum(p.requests.memory_bytes or 0 for p in ours)
-        return cpu, memory, other.pods + len(ours)
+        cpu, memory, pods = self._taken[node]
+        return other.cpu_millis + cpu, other.memory_bytes + memory, other.pods + pods
 
     def _ports_used(self, node: str) -> set[tuple[str, int]]:
         """Host ports taken on a node: by other owners' pods and by this workload's (a leaving pod still holds its own)."""
         used = set(self.other[node].host_ports)
-        for pod in self._pods[node].values():
-            used.update(pod.host_ports)
+        used.update(port for port, n in self._ports[node].items() if n > 0)
         return used
 
     # -- filters -----------------------------------------------------------
@@ -152,13 +197,18 @@ class Fleet:
         selector = constraint.selector_for(dict(template.labels))
         counts: dict[str, int] = {}
         for node in self.nodes.values():
-            if not node.ready or constraint.topology_key not in node.labels:
-                continue
-            if constraint.node_affinity_policy == "Honor" and not template.constraints.matches_node_affinity(node):
+            if not self._in_domains(constraint, template, node):
                 continue
             domain = node.labels[constraint.topology_key]
             counts[domain] = counts.get(domain, 0) + sum(1 for labels in self._all_labels(node.name, False) if selector.matches(labels))
         return counts
+
+    @staticmethod
+    def _in_domains(constraint: SpreadConstraint, template: PodTemplate, node: Node) -> bool:
+        """Whether the pods on ``node`` count in the domains of ``constraint``."""
+        if not node.ready or constraint.topology_key not in node.labels:
+            return False
+        return constraint.node_affinity_policy != "Honor" or template.constraints.matches_node_affinity(node)
 
     def _skew(self, constraint: SpreadConstraint, template: PodTemplate, node: Node, counts: dict[str, int]) -> int | None:
         """The skew after placing the pod on ``node``; None when the node has no such domain."""
@@ -174,6 +224,23 @@ class Fleet:
     def reason(self, node: Node, template: PodTemplate, spread_counts: list[dict[str, int]] | None = None) -> str | None:
         """Why ``node`` cannot take one more pod of ``template`` (None: it can)."""
         constraints = template.constraints
+        why = self._local_reason(node, constraints)
+        if why is not None:
+            return why
+        if spread_counts is None:
+            spread_counts = [self._domain_counts(c, template) for c in constraints.spread]
+        for constraint, counts in zip(constraints.spread, spread_counts, strict=True):
+            if not constraint.hard:
+                continue
+            skew = self._skew(constraint, template, node, counts)
+            if skew is None:
+                return SPREAD_MISSING_LABEL
+            if skew > constraint.max_skew:
+                return SPREAD
+        return None
+
+    def _local_reason(self, node: Node, constraints: Constraints) -> str | None:
+        """The filters that read ``node`` alone (every one but topology spread), in the scheduler's order."""
         if not node.ready:
             return NOT_READY
         if not constraints.matches_node_affinity(node):
@@ -187,16 +254,6 @@ class Fleet:
             present = self._all_labels(node.name, True)
             if any(selector.matches(labels) for selector in constraints.anti_affinity for labels in present):
                 return ANTI_AFFINITY
-        if spread_counts is None:
-            spread_counts = [self._domain_counts(c, template) for c in constraints.spread]
-        for constraint, counts in zip(constraints.spread, spread_counts, strict=True):
-            if not constraint.hard:
-                continue
-            skew = self._skew(constraint, template, node, counts)
-            if skew is None:
-                return SPREAD_MISSING_LABEL
-            if skew > constraint.max_skew:
-                return SPREAD
         return None
 
     def _rank(self, node: Node, template: PodTemplate, spread_counts: list[dict[str, int]]) -> tuple:
@@ -211,27 +268,36 @@ class Fleet:
             domain_load += counts[node.labels[constraint.topology_key]]
             if not constraint.hard:
                 excess += max(0, skew - constraint.max_skew)
+        anti, same_revision, pods, preference, name = self._local_rank(node, template)
+        return (excess, anti, same_revision, pods, domain_load, preference, name)
+
+    def _local_rank(self, node: Node, template: PodTemplate) -> tuple:
+        """The parts of the rank that read ``node`` alone, in their order: all but the spread's excess and domain load."""
+        constraints = template.constraints
         present = self._all_labels(node.name, True) if constraints.anti_affinity_preferred else []
         anti = sum(weight for weight, selector in constraints.anti_affinity_preferred if any(selector.matches(labels) for labels in present))
-        return (excess, anti, self.count(node.name, template.revision), self.count(node.name), domain_load, -constraints.preference(node), node.name)
+        return (anti, self.count(node.name, template.revision), self.count(node.name), -constraints.preference(node), node.name)
 
     # -- decisions ---------------------------------------------------------
     def best_node(self, template: PodTemplate) -> tuple[str | None, str]:
-        """The node for one more pod, or (None, why-not message)."""
-        spread_counts = [self._domain_counts(c, template) for c in template.constraints.spread]
-        best = None
-        reasons: Counter[str] = Counter()
-        for node in self.nodes.values():
-            why = self.reason(node, template, spread_counts)
-            if why is not None:
-                reasons[why] += 1
-                continue
-            rank = self._rank(node, template, spread_counts)
-            if best is None or rank < best[0]:
-                best = (rank, node.name)
-        if best is not None:
-            return best[1], ""
-        return None, unschedulable_message(len(self.nodes), reasons)
+        """The node for one more pod, or (None, why-not message): the lowest rank among the nodes that pass
+        every filter (what ``reason`` and ``_rank`` say of each node, kept in ``_PlacementIndex``)."""
+        return self._index(template).best()
+
+    def _index(self, template: PodTemplate) -> _PlacementIndex:
+        """The placement index of ``template``, kept for the step (found by the template object first)."""
+        known = self._index_of.get(id(template))
+        if known is not None and known[0] is template:
+            return known[1]
+        try:
+            key = (template.revision, tuple(sorted(template.labels.items())), template.constraints)
+            index = self._indexes.get(key)
+        except TypeError:  # an unhashable constraint: a fresh index, same answer
+            return _PlacementIndex(self, template)
+        if index is None:
+            index = self._indexes[key] = _PlacementIndex(self, template)
+        self._index_of[id(template)] = (template, index)  # the template is kept: its id stays its own
+        return index
 
     def place(
         self, template: PodTemplate, count: int, names: Iterator[str] | Callable[[], str], requests: Resources | None = None
@@ -239,8 +305,9 @@ class Fleet:
         """Place up to ``count`` pods of ``template``; returns the placed pods and, if some did not fit, why."""
         placed: list[PlacedPod] = []
         next_name = names if callable(names) else names.__next__
+        index = self._index(template)
         for _round in range(count):
-            node, why = self.best_node(template)
+            node, why = index.best()
             if node is None:
                 return placed, why
             pod = PlacedPod(
@@ -251,19 +318,181 @@ class Fleet:
         return placed, ""
 
     def choose_victims(self, candidates: Sequence[Candidate], count: int) -> list[PlacedPod]:
-        """Pick ``count`` pods to stop among ``candidates`` (see the module docstring for the order)."""
-        remaining = [c for c in candidates if c.pod.name not in self._leaving]
+        """Pick ``count`` pods to stop among ``candidates`` (see the module docstring for the order).
+
+        The key is (health, revision order, most pods on the node, most pods of its revision on the node,
+        youngest, name). Candidates that share all but the last two (same node, health, revision) are a group
+        sorted once, so only each group's first candidate is in the heap. A stop only lowers the counts of its
+        node, so a stored key never exceeds the true one: an entry pushed before its node changed is ranked
+        again when it comes out, and the first up-to-date entry out is the minimum.
+        """
+        groups: dict[tuple, list[Candidate]] = {}
+        for c in candidates:
+            if c.pod.name not in self._leaving:
+                groups.setdefault((c.pod.node, c.health, c.revision_order, c.pod.revision), []).append(c)
+        for members in groups.values():
+            # Youngest (then name) last: popped first. Stable, as min() over the list was.
+            members.sort(key=lambda c: (-c.created, c.pod.name), reverse=True)
+        versions: Counter[str] = Counter()
+
+        def entry(group: tuple) -> tuple:
+            node, health, revision_order, revision = group
+            head = groups[group][-1]
+            return (health, revision_order, -self.count(node), -self.count(node, revision), -head.created, head.pod.name, group, versions[node])
+
+        heap = [entry(g) for g in groups]
+        heapq.heapify(heap)
         chosen: list[PlacedPod] = []
-        while remaining and len(chosen) < count:
-
-            def key(c: Candidate):
-                return (c.health, c.revision_order, -self.count(c.pod.node), -self.count(c.pod.node, c.pod.revision), -c.created, c.pod.name)
-
-            victim = min(remaining, key=key)
-            remaining.remove(victim)
+        while heap and len(chosen) < count:
+            item = heapq.heappop(heap)
+            group, version = item[-2], item[-1]
+            if version != versions[group[0]]:
+                heapq.heappush(heap, entry(group))
+                continue
+            victim = groups[group].pop()
+            already = victim.pod.name in self._leaving
             self.remove(victim.pod)
             chosen.append(victim.pod)
+            if not already:
+                for node in self._where.get(victim.pod.name, {victim.pod.node}):
+                    versions[node] += 1
+            if groups[group]:
+                heapq.heappush(heap, entry(group))
         return chosen
+
+
+class _PlacementIndex:
+    """The nodes that can take one more pod of a template, ranked, kept up to date as the fleet changes.
+
+    A node's filters and rank split in two: what reads the node alone (readiness, affinity, resources, host
+    ports, anti-affinity, pods of the workload on it, preference) and what reads its topology domains (the
+    spread constraints' skew, excess and domain load), the same for every node of the same domains. So the
+    nodes are grouped by their domains (one group without spread constraints); each group keeps a heap of
+    its nodes that pass the node's own filters, by the node's own rank (within a group the spread parts are
+    equal, so that order is the full rank's order); the groups that pass the spread filters are in a heap by
+    the full rank of their best node. After a change only the nodes changed (``Fleet._changes``) are ranked
+    again, with the groups that share a domain with them, and every group when a domain minimum moved.
+    Entries from before a change are dropped when they come out (versions).
+    """
+
+    def __init__(self, fleet: Fleet, template: PodTemplate):
+        self.fleet = fleet
+        self.template = template
+        self.spread = template.constraints.spread
+        selectors = [c.selector_for(dict(template.labels)) for c in self.spread]
+        self.selectors = selectors
+        self.self_match = [1 if selector.matches(template.labels) else 0 for selector in selectors]
+        # Per constraint: the domain of each node that counts in it, the pods each such node adds, the totals.
+        self.domain_of: list[dict[str, str]] = [
+            {n.name: n.labels[c.topology_key] for n in fleet.nodes.values() if fleet._in_domains(c, template, n)} for c in self.spread
+        ]
+        self.contribution: list[dict[str, int]] = [dict.fromkeys(domains, 0) for domains in self.domain_of]
+        self.counts: list[dict[str, int]] = [dict.fromkeys(domains.values(), 0) for domains in self.domain_of]
+        self.group_of: dict[str, tuple] = {
+            name: tuple(node.labels.get(c.topology_key) if node.labels.get(c.topology_key) in self.counts[i] else None for i, c in enumerate(self.spread))
+            for name, node in fleet.nodes.items()
+        }
+        self.groups_with: list[dict[str, list[tuple]]] = [{} for _c in self.spread]
+        for group in dict.fromkeys(self.group_of.values()):
+            for i, domain in enumerate(group):
+                if domain is not None:
+                    self.groups_with[i].setdefault(domain, []).append(group)
+        self.local_reason: dict[str, str | None] = {}
+        self.local_heaps: dict[tuple, list[tuple]] = {group: [] for group in self.group_of.values()}
+        self.versions: Counter[str] = Counter()
+        self.group_reason: dict[tuple, str | None] = {}
+        self.group_versions: Counter[tuple] = Counter()
+        self.group_heap: list[tuple] = []
+        self.minimums: tuple | None = None
+        self.position = len(fleet._changes)
+        for node in fleet.nodes.values():
+            self._node(node)
+            self._count(node.name)
+
+    def _node(self, node: Node) -> None:
+        """Rank ``node`` afresh on its own filters and rank (a new entry in its group's heap when it passes)."""
+        why = self.fleet._local_reason(node, self.template.constraints)
+        self.local_reason[node.name] = why
+        self.versions[node.name] += 1
+        if why is None:
+            heapq.heappush(self.local_heaps[self.group_of[node.name]], (self.fleet._local_rank(node, self.template), self.versions[node.name]))
+
+    def _count(self, name: str) -> set[tuple]:
+        """Count again the pods of ``name`` in the domains; the groups whose counts changed."""
+        changed: set[tuple] = set()
+        for i, domains in enumerate(self.domain_of):
+            domain = domains.get(name)
+            if domain is None:
+                continue
+            selector = self.selectors[i]
+            now = sum(1 for labels in self.fleet._all_labels(name, False) if selector.matches(labels))
+            delta = now - self.contribution[i][name]
+            if delta:
+                self.contribution[i][name] = now
+                self.counts[i][domain] += delta
+                changed.update(self.groups_with[i][domain])
+        return changed
+
+    def _minimums(self) -> tuple:
+        result = []
+        for constraint, counts in zip(self.spread, self.counts, strict=True):
+            if not counts or (constraint.min_domains is not None and len(counts) < constraint.min_domains):
+                result.append(0)
+            else:
+                result.append(min(counts.values()))
+        return tuple(result)
+
+    def _group(self, group: tuple) -> None:
+        """Judge ``group`` on the spread constraints and push its best node with the full rank."""
+        self.group_versions[group] += 1
+        why = None
+        excess = domain_load = 0
+        for i, constraint in enumerate(self.spread):
+            domain = group[i]
+            skew = None if domain is None else self.counts[i][domain] + self.self_match[i] - self.minimums[i]
+            if constraint.hard and why is None:
+                if skew is None:
+                    why = SPREAD_MISSING_LABEL
+                elif skew > constraint.max_skew:
+                    why = SPREAD
+            if skew is None:
+                excess += constraint.max_skew + 1
+                continue
+            domain_load += self.counts[i][domain]
+            if not constraint.hard:
+                excess += max(0, skew - constraint.max_skew)
+        self.group_reason[group] = why
+        if why is not None:
+            return
+        heap = self.local_heaps[group]
+        while heap and heap[0][1] != self.versions[heap[0][0][-1]]:  # [0][-1]: the node's name
+            heapq.heappop(heap)
+        if heap:
+            anti, same_revision, pods, preference, name = heap[0][0]
+            heapq.heappush(self.group_heap, ((excess, anti, same_revision, pods, domain_load, preference, name), group, self.group_versions[group]))
+
+    def best(self) -> tuple[str | None, str]:
+        fleet = self.fleet
+        dirty: set[tuple] = set()
+        for name in dict.fromkeys(fleet._changes[self.position :]):
+            self._node(fleet.nodes[name])
+            dirty.add(self.group_of[name])
+            dirty |= self._count(name)
+        self.position = len(fleet._changes)
+        minimums = self._minimums()
+        if minimums != self.minimums:
+            self.minimums = minimums
+            dirty = set(self.local_heaps)
+        for group in dirty:
+            self._group(group)
+        heap = self.group_heap
+        while heap:
+            rank, group, version = heap[0]
+            if version == self.group_versions[group]:
+                return rank[-1], ""  # the node's name
+            heapq.heappop(heap)
+        reasons = Counter(self.local_reason[name] or self.group_reason[self.group_of[name]] for name in fleet.nodes)
+        return None, unschedulable_message(len(fleet.nodes), reasons)
 
 
 def unschedulable_message(total: int, reasons: Mapping[str, int]) -> str:

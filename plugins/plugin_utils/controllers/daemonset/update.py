@@ -65,7 +65,7 @@ class DaemonPlan:
 
     # -- questions ---------------------------------------------------------
     def pods_on(self, node: str) -> list[ObservedPod]:
-        return [p for p in self.planner.staying() if p.node == node]
+        return self.planner.staying_on(node)
 
     def available(self, pod: ObservedPod) -> bool:
         return is_available(pod, self.planner.min_ready_seconds, self.planner.now)

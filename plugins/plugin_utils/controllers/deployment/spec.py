@@ -8,7 +8,7 @@ Errors are ``SpecError`` (from the node layer) and name the field path, e.g.
 =========================  ============  ==================================================
 field                      default       rule
 =========================  ============  ==================================================
-replicas                   1             integer >= 0
+replicas                   1             integer, 0 to 10000 (MAX_REPLICAS)
 selector                   required      matchLabels/matchExpressions; must match the
                                          template labels; immutable
 template                   required      metadata.labels/annotations + PodSpec (restartPolicy Always)
@@ -132,6 +132,19 @@ def _int(spec, key, path, default, minimum=0):
     return value
 
 
+# One workload's pods at most: what one group of hosts can carry with room to spare (Kubernetes' default is 110
+# pods a node: 10,000 fill about 90 hosts), and the size the planners are measured at (benchmarks/bench_plan.py).
+MAX_REPLICAS = 10_000
+
+
+def parse_replicas(spec, path):
+    """``replicas`` of a Deployment, ReplicaSet or StatefulSet: 0 to ``MAX_REPLICAS``, default 1."""
+    replicas = _int(spec, "replicas", path, 1)
+    if replicas > MAX_REPLICAS:
+        raise SpecError(f"{path}.replicas", f"must be at most {MAX_REPLICAS} (the pods of one workload over one group of hosts), got {replicas}")
+    return replicas
+
+
 def _bool(spec, key, path, default=False):
     value = spec.get(key)
     if value is None:
@@ -184,7 +197,7 @@ def parse_deployment_spec(name: str, spec: dict, stored_selector: dict | None = 
     if spec is None:
         raise SpecError(path, "is required")
     known_fields(spec, FIELDS, path)
-    replicas = _int(spec, "replicas", path, 1)
+    replicas = parse_replicas(spec, path)
     selector = parse_label_selector(spec.get("selector"), f"{path}.selector", required=True)
     template = parse_pod_template(spec.get("template"), f"{path}.template", ("Always",))
     if not selector.matches(template.labels):

@@ -7,7 +7,7 @@ Errors are ``SpecError`` (from the node layer) and name the field path.
 ========================================  ==============  ============================================
 field                                     default         rule
 ========================================  ==============  ============================================
-replicas                                  1               integer >= 0
+replicas                                  1               integer, 0 to 10000 (MAX_REPLICAS)
 selector                                  required        must match the template labels; immutable
 template                                  required        labels/annotations + PodSpec (restartPolicy Always)
 serviceName                               ""              DNS-1123 label; kept (pods get hostname = pod name)
@@ -39,7 +39,7 @@ import json
 from dataclasses import dataclass
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, dns_label
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.spec import _bool, _int, validate_name
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.spec import _bool, _int, parse_replicas, validate_name
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.intstr import parse_int_or_percent, scaled_value
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.revisions import canonical_json, template_hash
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.templates import TemplateInfo, parse_pod_template
@@ -221,7 +221,7 @@ def parse_statefulset_spec(name: str, spec: dict, stored_selector: dict | None =
     if spec is None:
         raise SpecError(path, "is required")
     known_fields(spec, FIELDS, path)
-    replicas = _int(spec, "replicas", path, 1)
+    replicas = parse_replicas(spec, path)
     selector = parse_label_selector(spec.get("selector"), f"{path}.selector", required=True)
     claims = _claim_templates(spec.get("volumeClaimTemplates"), f"{path}.volumeClaimTemplates")
     claim_names = tuple(c["metadata"]["name"] for c in claims)
