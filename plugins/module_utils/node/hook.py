@@ -272,8 +272,113 @@ def podman_prefix(record, pod, container, spec):
     return argv + [f"hf-{pod}.{container}"]
 
 
-def run_handler(handler, env, spec, timeout, exec_prefix=None):
-    """Run an exec/httpGet/tcpSocket/sleep handler; True on success. ``exec_prefix``: run exec inside a container."""
+# The namespaces of a process container that its exec probes join (when they differ from the hook's): the mount
+# namespace holds its volumes (BindPaths=); net once a pod has its own. Not pid/user/cgroup: systemd gives it none.
+NAMESPACE_FLAGS = {"mnt": 0x00020000, "net": 0x40000000, "ipc": 0x08000000, "uts": 0x04000000}
+
+
+def process_credentials(status_text):
+    """(uid, gid, supplementary groups) from the text of /proc/PID/status (effective IDs), or None."""
+    fields = {}
+    for line in status_text.splitlines():
+        key, _sep, value = line.partition(":")
+        fields[key.strip()] = value.split()
+    try:
+        return int(fields["Uid"][1]), int(fields["Gid"][1]), [int(group) for group in fields.get("Groups", [])]
+    except (KeyError, IndexError, ValueError):
+        return None
+
+
+def container_process(pod, container, spec, proc="/proc"):
+    """Where an exec probe of a process container runs, as Kubernetes runs it inside the container: the namespaces,
+    credentials (those of its main process) and working directory (spec.workingDir); None when the container has no
+    running main process (the probe then fails, as Kubernetes')."""
+    try:
+        shown = subprocess.run(["systemctl", "show", "--property=MainPID", "--value", f"hf-{pod}.{container}.service"],
+                               capture_output=True, text=True, timeout=10, check=False).stdout
+        pid = int((shown or "").strip() or 0)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    if pid <= 0:
+        return None
+    try:
+        with open(f"{proc}/{pid}/status") as handle:
+            credentials = process_credentials(handle.read())
+        namespaces = [kind for kind in NAMESPACE_FLAGS if os.readlink(f"{proc}/{pid}/ns/{kind}") != os.readlink(f"{proc}/self/ns/{kind}")]
+    except OSError:
+        return None  # ended meanwhile
+    if credentials is None:
+        return None
+    uid, gid, groups = credentials
+    return {"pid": pid, "namespaces": namespaces, "uid": uid, "gid": gid, "groups": groups, "cwd": spec.get("workingDir") or "/"}
+
+
+def _setns(fd, flag):
+    if hasattr(os, "setns"):  # Python 3.12+
+        os.setns(fd, flag)
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.setns(fd, flag) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, os.strerror(errno))
+
+
+def enter_container(target, proc="/proc"):
+    """A preexec_fn that puts the probe's process into the container ``target`` (container_process) before exec.
+
+    Done in the child rather than with nsenter: the container's environment (its env file, user-defined, may hold
+    LD_PRELOAD) must reach only the probe's command, after the credentials change, never a program run as root.
+    The namespace files are opened at once (the process could end before the fork) and joined in the child; then
+    the working directory (inside the container's mounts) and the credentials, which drop root last.
+    """
+    fds = [(os.open(f"{proc}/{target['pid']}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC), NAMESPACE_FLAGS[kind]) for kind in target["namespaces"]]
+
+    def enter():
+        for fd, flag in fds:
+            _setns(fd, flag)
+            os.close(fd)
+        os.chdir(target["cwd"])
+        if (os.geteuid(), os.getegid(), sorted(os.getgroups())) != (target["uid"], target["gid"], sorted(target["groups"])):
+            os.setgroups(target["groups"])
+            os.setgid(target["gid"])
+            os.setuid(target["uid"])
+
+    def close():
+        for fd, _flag in fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    return enter, close
+
+
+def run_handler(handler, env, spec, timeout, exec_prefix=None, target=None):
+    """Run an exec/httpGet/tcpSocket/sleep handler; True on success. ``exec_prefix``: run exec inside a podman
+    container; ``target``: inside a process container (container_process)."""
+    if "exec" in handler and target is not None:
+        try:
+            enter, close = enter_container(target)
+        except OSError:
+            return False  # the process ended: no namespace to join
+        try:
+            done = subprocess.run(
+                handler["exec"]["command"],
+                env=env,
+                preexec_fn=enter,  # noqa: PLW1509 - the hook is single-threaded
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=timeout,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return False
+        finally:
+            close()
+        return done.returncode == 0
     if "exec" in handler and exec_prefix is not None:
         try:
             done = subprocess.run(
@@ -355,7 +460,14 @@ def cmd_probe(state_dir, pod, container, kind):
         return
     if kind != "startup" and spec.get("startupProbe") and not startup_done:
         return  # the startup probe holds off the others
-    ok = run_handler(probe, load_env(state_dir, pod, container), spec, probe["timeoutSeconds"], podman_prefix(record, pod, container, spec))
+    exec_prefix = podman_prefix(record, pod, container, spec)
+    target = container_process(pod, container, spec) if "exec" in probe and exec_prefix is None else None
+    if "exec" in probe and exec_prefix is None and target is None:
+        ok = False  # no running process to exec in (as Kubernetes): never on the host
+    elif target is not None:
+        ok = run_handler(probe, load_env(state_dir, pod, container), spec, probe["timeoutSeconds"], target=target)
+    else:
+        ok = run_handler(probe, load_env(state_dir, pod, container), spec, probe["timeoutSeconds"], exec_prefix)
     counters_path = os.path.join(rdir, f"probe-{kind}.json")
     counters = read_json(counters_path, {"successes": 0, "failures": 0})
     if ok:

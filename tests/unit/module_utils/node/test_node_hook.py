@@ -287,7 +287,7 @@ def probe_env(tmp_path, run_dir, monkeypatch):
     systemctl_calls = []
     real_run = subprocess.run
 
-    def scripted_handler(handler, env, spec, timeout, exec_prefix=None):
+    def scripted_handler(handler, env, spec, timeout, exec_prefix=None, target=None):
         calls.append(handler)
         return outcomes.pop(0)
 
@@ -299,6 +299,8 @@ def probe_env(tmp_path, run_dir, monkeypatch):
         return real_run(argv, *args, **kwargs)  # pylint: disable=subprocess-run-check
 
     monkeypatch.setattr(hook, "run_handler", scripted_handler)
+    # A running main process to exec in (test_hook_exec_in_container.py covers finding it).
+    monkeypatch.setattr(hook, "container_process", lambda pod, container, spec: {"pid": os.getpid()})
     monkeypatch.setattr(hook.subprocess, "run", fake_run)
 
     class Env:
@@ -415,6 +417,9 @@ def test_real_exec_probe_end_to_end(tmp_path, run_dir, monkeypatch):
     rdir = run_dir / "web" / "main"
     rdir.mkdir(parents=True)
     (rdir / "status.json").write_text(json.dumps({"running": True, "started_at": time.time() - 5}))
+    # The container's main process: this one (no systemd here; test_hook_exec_in_container.py covers the rest).
+    own = {"pid": os.getpid(), "namespaces": [], "uid": os.geteuid(), "gid": os.getegid(), "groups": os.getgroups(), "cwd": "/"}
+    monkeypatch.setattr(hook, "container_process", lambda pod, container, spec: own)
     hook.cmd_probe(str(state), "web", "main", "readiness")
     assert not (rdir / "ready").exists()
     flag.write_text("")
