@@ -68,6 +68,9 @@ def _podman_run(spec, container, pod, cid, env_names, volumes):
         "--sdnotify=conmon",
         "-d",
         "--replace",
+        # The grace period for every stop podman makes by itself: `rm --force` after conmon was killed (systemd skips
+        # ExecStop= then) and --replace would otherwise wait podman's 10 s with the old container still serving.
+        f"--stop-timeout={spec['terminationGracePeriodSeconds']}",
         f"--name={podman_name(pod, name)}",
         # The host's network, as hostNetwork: true (and as process containers): the pod's containers share it.
         "--network=host",
