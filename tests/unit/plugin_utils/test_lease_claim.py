@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import lease as node_lease
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils import lease
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.workload_task import INFO_MODULE, NODE_MODULE, WorkloadTask
 
 T0 = 1_700_000_000.0
 
@@ -199,3 +200,58 @@ def test_runs_started_together_never_both_hold_the_lease(node_count, run_count, 
                     assert not loser.valid(nodes.now)
     if not any(down.values()) and run_count == 2 and node_count % 2:
         assert holders, scheduler.outcome  # with every node reachable and an odd count, someone wins
+
+
+# -- the hooks in the shared loop (workload_task.py) ------------------------------------------------------------------
+
+
+class LeaseFleet:
+    """A fleet whose nodes answer pod_info's lease requests and fence pod calls with the node's own state machine."""
+
+    def __init__(self, nodes):
+        self.nodes = nodes
+        self.hosts = sorted(nodes.state)
+        self.calls = []
+
+    def run_module(self, module, args_per_host, check_mode=None):
+        self.calls.append((module, {h: dict(a) for h, a in args_per_host.items()}))
+        results = {}
+        for host, args in args_per_host.items():
+            request = args.get("lease")
+            if module == INFO_MODULE:
+                results[host] = {"pods": [], "observed_at": 0, **({"lease": self.nodes.deliver(host, request)} if request else {})}
+            else:
+                answer = self.nodes.deliver(host, dict(request, op="acquire")) if request else {"granted": True}
+                results[host] = {"changed": True} if answer["granted"] else {"failed": True, "msg": "stale lease", "lease_refused": True}
+        return results
+
+    def emit_warnings(self, results):
+        pass
+
+    def groups_of(self, host):
+        return ["lab"]
+
+    def host_vars(self, host):
+        return {}
+
+
+def test_the_loop_takes_the_lease_with_its_first_observation_carries_it_on_every_act_and_stops_when_refused():
+    nodes = Nodes(3)
+    fleet = LeaseFleet(nodes)
+    task = WorkloadTask(fleet, "Deployment", "web", "/var/lib/hostfleet", check_mode=False)
+    task.claim = claim(nodes, "a")
+    task.observe()
+    assert len(fleet.calls) == 1 and task.claim.acquired  # no extra round
+    assert fleet.calls[0][1]["n0"]["lease"]["kind"] == "Deployment" and fleet.calls[0][1]["n0"]["lease"]["name"] == "web"
+    task.remove_all()
+    module, args = fleet.calls[-1]
+    assert module == NODE_MODULE and all(a["lease"]["holder"] == "a" and a["lease"]["token"] == task.claim.token for a in args.values())
+    # Another run takes over after a's lease expired (a stalled): a's next act is refused and a stops.
+    nodes.sleep(lease.DURATION + 1)
+    claim(nodes, "b").observe(nodes.ask_for(), lambda: nodes.now, nodes.sleep)
+    task.claim.valid_until = float("inf")  # a believes its lease is still good: only the nodes can stop it
+    with pytest.raises(lease.LeaseError) as caught:
+        task.remove_all()
+    assert "lost its lease" in str(caught.value) and caught.value.acted
+    task.release_lease()
+    assert all(node_lease.current(s, nodes.now)["holder"] == "b" for s in nodes.state.values())  # a's release touches nothing of b's
