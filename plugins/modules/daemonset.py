@@ -128,6 +128,18 @@ plan:
   returned: always
   type: list
   elements: dict
+unreachable_since:
+  description: Since when (epoch seconds, kept in the record across runs) each unreachable node has been unreachable.
+  returned: always
+  type: dict
+deselected_nodes:
+  description: Hosts that left the fleet (removed from the play's hosts or from O(nodes), still in the inventory) whose pods of this workload were removed.
+  returned: always
+  type: dict
+pods_outside_fleet:
+  description: Pods the record places on hosts this run cannot address (not in the inventory, left out by C(--limit) or a C(serial) batch), reported, not removed.
+  returned: always
+  type: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -174,6 +174,7 @@ status:
     availableReplicas: {description: "Pods ready for at least minReadySeconds.", type: int}
     unavailableReplicas: {description: "Desired replicas that are not available.", type: int}
     observedGeneration: {description: "The spec generation the status describes.", type: int}
+    unknownReplicas: {description: "Pods on unreachable nodes, which this run could not see (not claimed gone).", type: int}
     conditions: {description: "C(Available), C(Progressing) and C(ReplicaFailure) with C(status), C(reason), C(message).", type: list, elements: dict}
 revision:
   description: The revision number of the current template.
@@ -201,6 +202,28 @@ plan:
   returned: always
   type: list
   elements: dict
+unknown_pods:
+  description: Pods on unreachable nodes still within their grace (C(node_grace_seconds)), counted as unavailable, not replaced yet.
+  returned: always
+  type: list
+  elements: str
+evicted_pods:
+  description: Pods on unreachable nodes past their grace, replaced elsewhere (their node may still run them until it returns).
+  returned: always
+  type: list
+  elements: str
+unreachable_since:
+  description: Since when (epoch seconds, kept in the record across runs) each unreachable node has been unreachable.
+  returned: always
+  type: dict
+deselected_nodes:
+  description: Hosts that left the fleet (removed from the play's hosts or from O(nodes), still in the inventory) whose pods of this workload were removed.
+  returned: always
+  type: dict
+pods_outside_fleet:
+  description: Pods the record places on hosts this run cannot address (not in the inventory, left out by C(--limit) or a C(serial) batch), reported, not removed.
+  returned: always
+  type: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -84,7 +84,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 status:
-  description: Kubernetes' ReplicaSet status, C(replicas), C(readyReplicas), C(availableReplicas), C(fullyLabeledReplicas).
+  description: Kubernetes' ReplicaSet status, C(replicas), C(readyReplicas), C(availableReplicas), C(fullyLabeledReplicas), and C(unknownReplicas) (pods on unreachable nodes, which the run could not see).
   returned: always
   type: dict
 pods:
@@ -106,6 +106,28 @@ plan:
   returned: always
   type: list
   elements: dict
+unknown_pods:
+  description: Pods on unreachable nodes still within their grace (C(node_grace_seconds)), counted as unavailable, not replaced yet.
+  returned: always
+  type: list
+  elements: str
+evicted_pods:
+  description: Pods on unreachable nodes past their grace, replaced elsewhere (their node may still run them until it returns).
+  returned: always
+  type: list
+  elements: str
+unreachable_since:
+  description: Since when (epoch seconds, kept in the record across runs) each unreachable node has been unreachable.
+  returned: always
+  type: dict
+deselected_nodes:
+  description: Hosts that left the fleet (removed from the play's hosts or from O(nodes), still in the inventory) whose pods of this workload were removed.
+  returned: always
+  type: dict
+pods_outside_fleet:
+  description: Pods the record places on hosts this run cannot address (not in the inventory, left out by C(--limit) or a C(serial) batch), reported, not removed.
+  returned: always
+  type: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule

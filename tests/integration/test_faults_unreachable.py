@@ -100,7 +100,7 @@ def test_a_stopped_hosts_replicas_move_after_the_grace(faults):
             labctl.stop("node3")
             stopped = sampler.wait_for(lambda s: s.serving == 4, timeout=30)
             run, res = deploy(faults, name, node_grace_seconds=5)
-            assert run.rc == 0, run.stdout[-3000:]
+            assert run.rc == 0, (res.get("msg"), res.get("waiting_for"), res.get("status"))
             back = sampler.wait_for(lambda s: s.ready == 6, timeout=10)
         assert res["nodes"]["node3"]["ready"] is False and res["status"]["availableReplicas"] == 6
         # node3's pods are still reported where the record placed them: not seen, evicted (replaced), never "gone".
@@ -109,19 +109,19 @@ def test_a_stopped_hosts_replicas_move_after_the_grace(faults):
         assert {p["phase"] for p in res["pods"] if p["node"] == "node3"} == {"Unknown"}
         first_new = sampler.report.first(lambda s: s.t > stopped.t and s.serving > 4)
         assert first_new.t - stopped.t >= 5, "replaced before the grace ran out"
-        assert back.t - stopped.t < 60
+        assert back.t - stopped.t < 120, "grace + one run (a run here takes tens of seconds on a loaded machine)"
     finally:
         boot_all()
         absent(faults, "deployment", name)
 
 
 def test_a_host_lost_while_a_step_acts_on_it_does_not_fail_the_rollout(faults):
-    """node2's old pods take 20 s in preStop: the step that stops one there is still running when node2 is powered off."""
+    """node2's old pods take 15 s in preStop: the step that stops one there is still running when node2 is powered off."""
     name = "actloss"
     template_v1 = http_template(name, "v1", grace=30)
     marker = "/run/hf-prestop-$POD_NAME"
     template_v1["spec"]["containers"][0]["lifecycle"] = {
-        "preStop": {"exec": {"command": ["/bin/sh", "-c", f"if grep -qx node2 /etc/hostname; then touch {marker}; sleep 20; fi"]}}
+        "preStop": {"exec": {"command": ["/bin/sh", "-c", f"if grep -qx node2 /etc/hostname; then touch {marker}; sleep 15; fi"]}}
     }
     try:
         run, res = deploy(faults, name, template=template_v1)
@@ -130,7 +130,7 @@ def test_a_host_lost_while_a_step_acts_on_it_does_not_fail_the_rollout(faults):
         outcome = {}
 
         def roll():
-            outcome["run"], outcome["res"] = deploy(faults, name, template=http_template(name, "v2"), node_grace_seconds=5)
+            outcome["run"], outcome["res"] = deploy(faults, name, template=http_template(name, "v2"), node_grace_seconds=5, wait_timeout=400)
 
         with AvailabilitySampler(dict(labctl.hosts()), prefix=f"{name}-", ceiling=7) as sampler:
             sampler.wait_for(lambda s: s.ready == 6, timeout=10)
@@ -147,7 +147,7 @@ def test_a_host_lost_while_a_step_acts_on_it_does_not_fail_the_rollout(faults):
             labctl.stop("node2")
             rolling.join(timeout=300)
         run, res = outcome["run"], outcome["res"]
-        assert run.rc == 0, run.stdout[-3000:]
+        assert run.rc == 0, (res.get("msg"), res.get("waiting_for"), res.get("status"), run.stdout[: run.stdout.find("{")])
         assert "stopped answering while acting" in run.stdout + run.stderr
         assert res["status"]["updatedReplicas"] == 6 and res["status"]["availableReplicas"] == 6
         assert {p["node"] for p in res["pods"] if p["phase"] == "Running"} <= {"node1", "node3"}
