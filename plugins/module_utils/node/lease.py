@@ -162,7 +162,7 @@ def _load(path):
     except ValueError:
         # A torn or hand-edited file: the lease is void, but keep refusing tokens we may have granted (the
         # high-water mark is lost, so refuse everything until a new holder comes with a token above "now in ms").
-        return {"hwm": int(time.time() * 1000), "hwm_holder": None}
+        return {"hwm": int(time.time() * 1000), "hwm_holder": None, "torn": True}
     return state if isinstance(state, dict) else {}
 
 
@@ -194,6 +194,8 @@ def apply(state_dir, kind, name, request, now=None, check_mode=False):
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         before = _load(path)
+        if before.pop("torn", False) and not check_mode:
+            _store(path, before, True)  # once: a mark that moved with the clock at every read would refuse every token
         at = time.time() if now is None else now
         if check_mode:
             return reply(before, at)
