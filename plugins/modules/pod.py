@@ -149,8 +149,11 @@ options:
     type: dict
 notes:
   - "Limits: systemd enforces C(MemoryMax=) and C(CPUQuota=) only where the cgroup controllers are available."
-  - Exec probes and lifecycle hooks of process containers run as the container's user with its environment, but outside
-    its mount namespace; those of image containers run inside the container.
+  - Exec probes and lifecycle hooks of process containers run inside the container, as Kubernetes runs them, seeing its
+    volumes at their mount paths: hooks are commands of the container's unit (its mount namespace, user, working
+    directory and environment); a probe joins the namespaces of the container's main process, with its user and
+    groups, the container's C(workingDir) and environment (no running process, the probe fails). Those of image
+    containers run inside the container through C(podman exec).
   - "Image containers need podman (4.3 or later) on the host; images come from the registries the host's podman knows, or
     from local images (C(imagePullPolicy: Never))."
   - The output of a container is in the journal, C(journalctl -u hf-<pod>.<container>.service).

@@ -7,6 +7,7 @@ two containers of one pod sharing its network and a volume.
 
 from __future__ import annotations
 
+import json
 import shlex
 
 import pytest
@@ -319,3 +320,50 @@ def _retag(template, image):
     for container in template["spec"]["containers"]:
         container["image"] = image
     return template
+
+
+# On the host: SIGKILL conmon (the unit's main process), then every 50 ms count the container's server processes
+# and try its port, until a new one serves. Prints JSON: when the old process was gone, when a new one served, the
+# most instances seen at once.
+KILL_CONMON = r"""
+import json, os, subprocess, sys, time, urllib.request
+unit, pattern, port = sys.argv[1], sys.argv[2], sys.argv[3]
+def pids():
+    return set(subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split())
+old = pids()
+conmon = int(subprocess.run(["systemctl", "show", "-p", "MainPID", "--value", unit], capture_output=True, text=True).stdout)
+t0 = time.time(); os.kill(conmon, 9)
+gone = back = None; most = len(old)
+while time.time() - t0 < 40 and back is None:
+    now = pids(); most = max(most, len(now))
+    if gone is None and not now & old: gone = time.time() - t0
+    if now - old:
+        try:
+            urllib.request.urlopen("http://127.0.0.1:%s/" % port, timeout=0.2).read(); back = time.time() - t0
+        except OSError:
+            pass
+    time.sleep(0.05)
+print(json.dumps({"gone": gone, "back": back, "most": most, "old": sorted(old)}))
+"""
+
+
+def test_killed_conmon_stops_the_old_container_within_the_grace_period(lab, images, cleanup):
+    # Issue 12 item 6: systemd skips ExecStop= when the main process is killed; podman's own stop (rm --force, and
+    # --replace) waited its default 10 s, so the old container kept serving past terminationGracePeriodSeconds.
+    cleanup.append(("deployment", "conmon"))
+    template = web_template(images["v1"])
+    template["metadata"]["labels"] = {"app": "conmon"}
+    container = template["spec"]["containers"][0]
+    container["ports"] = []
+    container["command"] = ["/bin/httpd", "-f", "-p", "18084", "-h", "/www"]  # busybox httpd as PID 1 ignores SIGTERM
+    container["readinessProbe"] = {"httpGet": {"port": 18084, "path": "/"}, "periodSeconds": 1}
+    grace = template["spec"]["terminationGracePeriodSeconds"]
+    run, res = task(lab, "deployment", {"name": "conmon", "replicas": 1, "template": template})
+    assert run.rc == 0, run.stdout[-3000:]
+    host, unit = res["pods"][0]["node"], f"hf-{res['pods'][0]['name']}.web.service"
+    script = f"python3 -c {shlex.quote(KILL_CONMON)} {unit} '^/bin/httpd -f -p 18084' 18084"
+    seen = json.loads(lab.ssh(host, script, timeout=60).stdout)
+    print(f"kill -9 conmon: old container gone after {seen['gone']:.2f} s, serving again after {seen['back']:.2f} s (grace {grace} s)")
+    assert len(seen["old"]) == 1, seen
+    assert seen["gone"] is not None and seen["gone"] <= grace + 2.0, seen  # was 10 s and more
+    assert seen["back"] is not None and seen["most"] == 1, seen  # never two instances of the pod at once
