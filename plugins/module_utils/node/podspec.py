@@ -28,6 +28,19 @@ _DIGITS = re.compile(r"[0-9]+")  # not str.isdigit(), which is also true for '²
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 # systemd refuses an executable path with quotes, backslashes or control characters (string_is_safe()).
 _EXEC_UNSAFE = re.compile(r"[\x00-\x1f\x7f\"'\\]")
+# systemd 252 refuses a whole unit file holding a Unicode noncharacter (utf8_is_valid: "Invalid argument"), and lone
+# surrogates cannot be written as UTF-8 at all.
+_NONCHARACTERS = "".join(chr(plane * 0x10000 + 0xFFFE) + chr(plane * 0x10000 + 0xFFFF) for plane in range(17))
+_UNWRITABLE = re.compile("[\ud800-\udfff\ufdd0-\ufdef" + _NONCHARACTERS + "]")
+# ExecStart= prefixes systemd reads at the start of the first word, even inside quotes ('+' runs it as root).
+EXEC_PREFIXES = "@-:+!|"
+# Limits of what a unit file carries, measured on systemd 252: a unit file line of 1 MiB makes the unit fail to load
+# ("No buffer space available"), and the kernel refuses an argument over 128 KiB (MAX_ARG_STRLEN). An argument or
+# path is at most 4 times longer once escaped, so these keep every line well under 1 MiB.
+MAX_ARG_BYTES = 64 * 1024
+MAX_COMMAND_BYTES = 128 * 1024
+MAX_PATH_BYTES = 4095  # PATH_MAX with its NUL: systemd drops a longer BindPaths=/WorkingDirectory= path
+MAX_NAME_BYTES = 255  # NAME_MAX: systemd drops a path with a longer component (and misreads the rest of BindPaths=)
 INT64_MAX = 2**63 - 1
 
 RESTART_POLICIES = ("Always", "OnFailure", "Never")
@@ -146,7 +159,102 @@ def clean_abs_path(value, path):
     if clean[-1] in " \t":
         # systemd strips trailing whitespace from unit file lines (WorkingDirectory=, the end of BindPaths=).
         raise SpecError(path, f"{value!r} must not end with whitespace")
+    problem = unit_value_problem("bind", clean)
+    if problem:
+        raise SpecError(path, problem)
     return clean
+
+
+def _utf8_size(text):
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _odd_trailing_backslashes(text):
+    # systemd joins a unit file line ending in an odd number of backslashes with the next line.
+    return (len(text) - len(text.rstrip("\\"))) % 2 == 1
+
+
+def unit_value_problem(syntax, value):
+    """Why systemd 252 would not read ``value`` back exactly from a unit file, or None: the rules of every value rendered.
+
+    ``syntax`` is how the directive reads it: "word" (an Exec*= argument, C-quoted), "executable" (the program of a
+    host process: Exec*='s first word, which systemd checks), "path" (WorkingDirectory=, EnvironmentFile=: raw, no
+    quoting at all), "bind" (one side of BindPaths=: backslash escapes), "text" (Description= and other raw values).
+    units.unit_value escapes what passes; everything else is refused, since systemd would read something else.
+    """
+    if not isinstance(value, str):
+        return f"must be a string, got {_type_name(value)}"
+    if "\x00" in value:
+        return "must not contain NUL characters"
+    bad = _UNWRITABLE.search(value)
+    if bad:
+        return f"contains U+{ord(bad.group()):04X}, which systemd refuses in unit files (a Unicode noncharacter or a surrogate)"
+    size = _utf8_size(value)
+    if syntax == "word":
+        return f"is {size} bytes long, over the limit of {MAX_ARG_BYTES} bytes (64 KiB) per argument" if size > MAX_ARG_BYTES else None
+    if syntax == "text":
+        if _CONTROL.search(value) or value != value.strip(" \t") or _odd_trailing_backslashes(value) or size > MAX_ARG_BYTES:
+            return "must be one line of at most 64 KiB without control characters, surrounding whitespace or a trailing backslash"
+        return None
+    if syntax == "executable" and "/" not in value:
+        # A bare name, which systemd looks up in its search path.
+        if not value or value in (".", "..") or value[0] in EXEC_PREFIXES or _EXEC_UNSAFE.search(value) or size > MAX_NAME_BYTES:
+            return (
+                f"{value!r} must be an absolute path or a command name: systemd refuses an empty name, quotes, backslashes or control "
+                f"characters, reads a leading {' '.join(EXEC_PREFIXES)} as a prefix of its own, and names are at most {MAX_NAME_BYTES} bytes"
+            )
+        return None
+    if not value.startswith("/"):
+        return f"{value!r} must be an absolute path"
+    parts = value.split("/")[1:]
+    if value != "/" and any(part in ("", ".", "..") for part in parts):
+        return f"{value!r} must be a normalised absolute path (no '.', '..', '//' or trailing '/')"
+    if _CONTROL.search(value):
+        return f"{value!r} must not contain control characters"
+    if size > MAX_PATH_BYTES:
+        return f"is {size} bytes long, over the limit of {MAX_PATH_BYTES} bytes for a path"
+    if any(_utf8_size(part) > MAX_NAME_BYTES for part in parts):
+        return f"has a path component over {MAX_NAME_BYTES} bytes"
+    if syntax == "executable" and (_EXEC_UNSAFE.search(value) or value == "/"):
+        return f"{value!r}: systemd refuses executable paths with quotes, backslashes or control characters, or ending in '/'"
+    if value[-1] in " \t":
+        return f"{value!r} must not end with whitespace (systemd strips it from unit file lines)"
+    if syntax == "path" and _odd_trailing_backslashes(value):
+        return f"{value!r} must not end with a backslash (systemd would join the next unit file line to it)"
+    return None
+
+
+def _check_argv_size(argv, path):
+    size = sum(_utf8_size(word) for word in argv)
+    if size > MAX_COMMAND_BYTES:
+        raise SpecError(path, f"is {size} bytes long in all, over the limit of {MAX_COMMAND_BYTES} bytes (128 KiB) per command line")
+
+
+def exec_command(value, path, runtime, program_may_be_name=True):
+    """Every exec command (containers' command, exec probes, lifecycle exec): a non-empty list of strings systemd reads back exactly.
+
+    In a process pod the program is what systemd (Exec*=) or the hook runs on the host: an absolute, normalised path,
+    or a bare command name where ``program_may_be_name``. In a podman pod it runs inside the image (podman's
+    --entrypoint, or after `podman exec NAME`), where podman resolves names: only empty names and control characters
+    are refused.
+    """
+    argv = _string_list(value, path, allow_empty=False)
+    for i, word in enumerate(argv):
+        problem = unit_value_problem("word", word)
+        if problem:
+            raise SpecError(f"{path}[{i}]", problem)
+    _check_argv_size(argv, path)
+    program = argv[0]
+    if runtime == RUNTIME_PODMAN:
+        if not program or _CONTROL.search(program) or "\t" in program:
+            raise SpecError(f"{path}[0]", f"{program!r} must be a command name or path without control characters")
+    elif not program_may_be_name and not program.startswith("/"):
+        raise SpecError(f"{path}[0]", f"{program!r} must be an absolute path to an executable")
+    else:
+        problem = unit_value_problem("executable", program)
+        if problem:
+            raise SpecError(f"{path}[0]", problem)
+    return argv
 
 
 def _label_key(key, path):
@@ -213,7 +321,7 @@ def _host(mapping, path):
 PROBE_FIELDS = ("initialDelaySeconds", "periodSeconds", "timeoutSeconds", "successThreshold", "failureThreshold", "terminationGracePeriodSeconds")
 
 
-def _handler(value, path, named_ports, kinds, extra_fields=()):
+def _handler(value, path, named_ports, kinds, runtime, extra_fields=()):
     """exec / httpGet / tcpSocket (/ sleep for preStop): exactly one; probes also take PROBE_FIELDS."""
     _known(value, set(kinds) | set(extra_fields), path)
     present = [k for k in kinds if value.get(k) is not None]
@@ -226,7 +334,7 @@ def _handler(value, path, named_ports, kinds, extra_fields=()):
         _known(body, {"command"}, sub)
         return {
             "exec": {
-                "command": _string_list(body.get("command"), f"{sub}.command", allow_empty=False)
+                "command": exec_command(body.get("command"), f"{sub}.command", runtime)
                 if body.get("command") is not None
                 else _missing(f"{sub}.command")
             }
@@ -277,8 +385,8 @@ def _or_empty(value, kind):
     return kind() if value is None else value
 
 
-def _probe(value, path, named_ports, kind):
-    result = _handler(value, path, named_ports, ("exec", "httpGet", "tcpSocket"), PROBE_FIELDS)
+def _probe(value, path, named_ports, kind, runtime):
+    result = _handler(value, path, named_ports, ("exec", "httpGet", "tcpSocket"), runtime, PROBE_FIELDS)
     result["initialDelaySeconds"] = _int(value, "initialDelaySeconds", path, default=0, minimum=0)
     result["periodSeconds"] = _int(value, "periodSeconds", path, default=10, minimum=1)
     result["timeoutSeconds"] = _int(value, "timeoutSeconds", path, default=1, minimum=1)
@@ -577,6 +685,15 @@ CONTAINER_FIELDS = {
 }
 
 
+def _working_dir(value, path, runtime):
+    clean = clean_abs_path(value, path)
+    # A process's WorkingDirectory= is read raw (no quoting); podman's --workdir is a command line word.
+    problem = unit_value_problem("path", clean) if runtime == RUNTIME_PROCESS else None
+    if problem:
+        raise SpecError(path, problem)
+    return clean
+
+
 def image_reference(value, path):
     """A container image reference, checked against the OCI/Docker grammar; returns (image, tag or None, digest or None)."""
     _expect(value, str, path)
@@ -605,15 +722,13 @@ def _container(value, path, volumes, pod_security, pod_path, runtime):
         raise SpecError(f"{path}.imagePullPolicy", "is only for image containers (runtimeClassName podman)")
     if image is None and value.get("command") is None:
         raise SpecError(f"{path}.command", "is required for a process container")
-    command = _string_list(value["command"], f"{path}.command", allow_empty=False) if value.get("command") is not None else []
-    if image is None:
-        if not command[0].startswith("/"):
-            raise SpecError(f"{path}.command[0]", f"{command[0]!r} must be an absolute path to an executable")
-        if _EXEC_UNSAFE.search(command[0]) or command[0].endswith("/"):
-            raise SpecError(
-                f"{path}.command[0]", f"{command[0]!r}: systemd refuses executable paths with quotes, backslashes or control characters, or ending in '/'"
-            )
+    command = exec_command(value["command"], f"{path}.command", runtime, program_may_be_name=False) if value.get("command") is not None else []
     args = _string_list(_or_empty(value.get("args"), list), f"{path}.args")
+    for i, word in enumerate(args):
+        problem = unit_value_problem("word", word)
+        if problem:
+            raise SpecError(f"{path}.args[{i}]", problem)
+    _check_argv_size(command + args, f"{path}.args" if args else f"{path}.command")
     ports, named_ports = _ports(value.get("ports"), f"{path}.ports")
     if image is not None:
         for i, port in enumerate(ports):
@@ -638,7 +753,7 @@ def _container(value, path, volumes, pod_security, pod_path, runtime):
         "args": args,
         "env": env,
         "envFrom": env_from + _value_from_sources(env, env_from),
-        "workingDir": clean_abs_path(working_dir, f"{path}.workingDir") if working_dir is not None else None,
+        "workingDir": _working_dir(working_dir, f"{path}.workingDir", runtime) if working_dir is not None else None,
         "securityContext": security,
         "resources": _resources(value.get("resources"), f"{path}.resources"),
         "ports": ports,
@@ -650,14 +765,18 @@ def _container(value, path, volumes, pod_security, pod_path, runtime):
         result["imagePullPolicy"] = pull_policy
     for kind in PROBE_KINDS:
         if value.get(kind) is not None:
-            result[kind] = _probe(value[kind], f"{path}.{kind}", named_ports, kind)
+            result[kind] = _probe(value[kind], f"{path}.{kind}", named_ports, kind, runtime)
     lifecycle = value.get("lifecycle")
     if lifecycle is not None:
         _known(lifecycle, {"postStart", "preStop"}, f"{path}.lifecycle")
         if lifecycle.get("postStart") is not None:
-            result["lifecycle"]["postStart"] = _handler(lifecycle["postStart"], f"{path}.lifecycle.postStart", named_ports, ("exec", "httpGet", "tcpSocket"))
+            result["lifecycle"]["postStart"] = _handler(
+                lifecycle["postStart"], f"{path}.lifecycle.postStart", named_ports, ("exec", "httpGet", "tcpSocket"), runtime
+            )
         if lifecycle.get("preStop") is not None:
-            result["lifecycle"]["preStop"] = _handler(lifecycle["preStop"], f"{path}.lifecycle.preStop", named_ports, ("exec", "httpGet", "tcpSocket", "sleep"))
+            result["lifecycle"]["preStop"] = _handler(
+                lifecycle["preStop"], f"{path}.lifecycle.preStop", named_ports, ("exec", "httpGet", "tcpSocket", "sleep"), runtime
+            )
     mount_paths = set()
     for i, mount in enumerate(_expect(_or_empty(value.get("volumeMounts"), list), list, f"{path}.volumeMounts")):
         mpath = f"{path}.volumeMounts[{i}]"
@@ -680,7 +799,15 @@ def _container(value, path, volumes, pod_security, pod_path, runtime):
         sub_path = _str(mount, "subPath", mpath, default="")
         if sub_path and (sub_path.startswith("/") or ".." in sub_path.split("/") or _CONTROL.search(sub_path) or sub_path.rstrip("/")[-1:] in (" ", "\t")):
             raise SpecError(f"{mpath}.subPath", f"{sub_path!r} must be a relative path without '..', control characters or trailing whitespace")
-        result["volumeMounts"].append({"name": vol, "mountPath": target, "readOnly": _bool(mount, "readOnly", mpath), "subPath": sub_path.strip("/")})
+        # Normalised ('a/./b//c' is 'a/b/c'), as systemd would read it, and checked as the path it is appended to.
+        sub_path = "/".join(part for part in sub_path.split("/") if part not in ("", "."))
+        if sub_path:
+            # Other volumes live under the node's state folder: room is kept for it (render_pod checks the real path).
+            base = volumes[vol]["path"] if volumes[vol]["kind"] == "hostPath" else "/" + "x" * 200
+            problem = unit_value_problem("bind", f"{base.rstrip('/')}/{sub_path}")
+            if problem:
+                raise SpecError(f"{mpath}.subPath", f"{sub_path!r}, appended to the volume's host path: {problem}")
+        result["volumeMounts"].append({"name": vol, "mountPath": target, "readOnly": _bool(mount, "readOnly", mpath), "subPath": sub_path})
     return result
 
 

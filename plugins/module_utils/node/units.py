@@ -11,9 +11,10 @@ never into the unit (unit properties are world-readable over D-Bus).
 
 from __future__ import annotations
 
+import json
 import re
 
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, unit_value_problem
 
 UNIT_PREFIX = "hf-"
 UNIT_DIR = "/etc/systemd/system"
@@ -93,10 +94,13 @@ def _podman_run(spec, container, pod, cid, env_names, volumes):
     if "pids" in limits:
         argv.append(f"--pids-limit={limits['pids']}")
     for source, target, read_only in volumes:
-        argv.append(f"--volume={source}:{target}" + (":ro" if read_only else ""))
+        # --mount reads CSV (podman 4.3): quoted fields keep ':' and ',' (--volume would read "/data:U" as an option).
+        fields = ["type=bind", f"source={source}", f"destination={target}"] + (["ro"] if read_only else [])
+        argv.append("--mount=" + ",".join('"' + field.replace('"', '""') + '"' for field in fields))
     command = container["command"]
     if command:
-        argv.append(f"--entrypoint={command[0]}")
+        # The JSON form: podman splits a value starting with '[' as a JSON list.
+        argv.append("--entrypoint=" + json.dumps([command[0]]))
     return argv + [container["image"]] + command[1:] + container["args"]
 
 
@@ -246,9 +250,42 @@ def _quote_word(word, variables=None, first=False):
     return '"' + "".join(out) + '"'
 
 
-def exec_line(argv, variables=None):
-    """An Exec*= command line; with ``variables``, Kubernetes $(VAR) references are honoured."""
+def exec_line(argv, variables=None, field="command"):
+    """An Exec*= command line; with ``variables``, Kubernetes $(VAR) references are honoured.
+
+    The one renderer of every command line: its words are checked as systemd will read them (the program too, after
+    the '$$' of Kubernetes is undone), a SpecError naming ``field`` otherwise. (Validation checks the user's words
+    first, naming each; this guards the rendered line as a whole, whose word i may be one of ours.)
+    """
+    program = expand(argv[0], {}) if variables is not None else argv[0]
+    problem = unit_value_problem("executable", program)
+    _check(problem and f"the program {problem}", field)
+    for i, word in enumerate(argv):
+        problem = unit_value_problem("word", word)
+        _check(problem and f"word {i} of the command line {problem}", field)
     return " ".join("\\;" if word == ";" else _quote_word(word, variables, first=i == 0) for i, word in enumerate(argv))
+
+
+def _check(problem, field):
+    if problem:
+        raise SpecError(field, problem)
+
+
+def unit_value(syntax, value, field):
+    """The text of one value in a unit file, escaped for its directive's syntax (see podspec.unit_value_problem).
+
+    The one way a value enters a unit file: Exec*= lines go through exec_line, everything else through here. What
+    systemd could not read back exactly is refused, naming ``field``.
+    """
+    _check(unit_value_problem(syntax, value), field)
+    if syntax == "bind":
+        # BindPaths= knows no C escapes: a backslash takes the next character literally, so the separators (':',
+        # space, tab), the quotes (an unescaped one drops the whole line) and the backslash itself are escaped that way.
+        value = re.sub(r"""([\\:'" \t])""", r"\\\1", value)
+    elif syntax not in ("path", "text"):
+        raise ValueError(f"unknown unit value syntax {syntax!r}")
+    # Specifiers are expanded in all of them, after any unquoting.
+    return value.replace("%", "%%")
 
 
 def _cpu_quota(millis):
@@ -310,7 +347,9 @@ def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet
             units[timer] = (
                 HEADER
                 + "[Unit]\n"
-                + f"Description=hostfleet {kind} probe of pod {name} container {cname}\n"
+                + f"Description={unit_value('text', f'hostfleet {kind} probe of pod {name} container {cname}', 'name')}\n"
+                # Restarted with its container (PartOf=), as often as that is: no start limit.
+                + "StartLimitIntervalSec=0\n"
                 + f"PartOf={unit}\n"
                 + f"After={unit}\n"
                 + "\n[Timer]\n"
@@ -322,7 +361,9 @@ def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet
             units[service] = (
                 HEADER
                 + "[Unit]\n"
-                + f"Description=hostfleet {kind} probe run of pod {name} container {cname}\n"
+                + f"Description={unit_value('text', f'hostfleet {kind} probe run of pod {name} container {cname}', 'name')}\n"
+                # Started every periodSeconds: systemd's default limit (5 starts in 10 s) would fail a 1 s probe.
+                + "StartLimitIntervalSec=0\n"
                 + "\n[Service]\n"
                 + "Type=oneshot\n"
                 + f"ExecStart={exec_line([python, '-I', '-S', hook, 'probe', kind] + hook_args)}\n"
@@ -331,19 +372,22 @@ def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet
         lines = [
             HEADER,
             "[Unit]\n",
-            f"Description=hostfleet pod {name} container {cname}\n",
-            f"X-HostfleetOwner={owner}\n",
+            f"Description={unit_value('text', f'hostfleet pod {name} container {cname}', 'name')}\n",
+            f"X-HostfleetOwner={unit_value('text', owner, 'owner')}\n",
             # Never give up restarting (Kubernetes keeps retrying a crash-looping container).
             "StartLimitIntervalSec=0\n",
         ]
         if timers:
             lines.append(f"Wants={' '.join(timers)}\n")
         mounts = []
-        for mount in container["volumeMounts"]:
+        for i, mount in enumerate(container["volumeMounts"]):
             volume = dict(spec["volumes"][mount["name"]], name=mount["name"])
             source = volume_source(volume, state_dir, name, run_dir)
             if mount["subPath"]:
-                source = f"{source}/{mount['subPath']}"
+                source = f"{source.rstrip('/')}/{mount['subPath']}"
+            mpath = f"containers[{cname}].volumeMounts[{i}]"
+            _check(unit_value_problem("bind", source), f"{mpath}.subPath" if mount["subPath"] else f"{mpath}.name")
+            _check(unit_value_problem("bind", mount["mountPath"]), f"{mpath}.mountPath")
             mounts.append((source, mount["mountPath"], bool(mount["readOnly"] or volume.get("readOnly"))))
         podman = is_podman(spec)
         security = container["securityContext"]
@@ -357,14 +401,14 @@ def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet
                 "SuccessExitStatus=143\n",
                 f"ExecStartPre=+{exec_line([python, '-I', '-S', hook, 'pre'] + hook_args)}\n",
                 # A container that died (kill -9, OOM) leaves its ID file: podman run refuses to overwrite it.
-                f"ExecStartPre=/bin/rm -f {cid}\n",
-                f"ExecStart={exec_line(_podman_run(spec, container, name, cid, env_names.get(cname, ()), mounts), variables)}\n",
+                f"ExecStartPre={exec_line(['/bin/rm', '-f', cid])}\n",
+                f"ExecStart={exec_line(_podman_run(spec, container, name, cid, env_names.get(cname, ()), mounts), variables, f'containers[{cname}]')}\n",
             ]
         else:
             start = [
                 "Type=exec\n",
                 f"ExecStartPre=+{exec_line([python, '-I', '-S', hook, 'pre'] + hook_args)}\n",
-                f"ExecStart={exec_line(container['command'] + container['args'], variables)}\n",
+                f"ExecStart={exec_line(container['command'] + container['args'], variables, f'containers[{cname}].command')}\n",
             ]
         lines += ["\n[Service]\n"] + start + [f"ExecStartPost=+{exec_line([python, '-I', '-S', hook, 'post'] + hook_args)}\n"]
         lifecycle = container["lifecycle"]
@@ -372,7 +416,7 @@ def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet
         if post_start:
             if "exec" in post_start:
                 command = podman_exec(name, cname, security, post_start["exec"]["command"]) if podman else post_start["exec"]["command"]
-                lines.append(f"ExecStartPost={exec_line(command)}\n")
+                lines.append(f"ExecStartPost={exec_line(command, field=f'containers[{cname}].lifecycle.postStart.exec.command')}\n")
             else:
                 lines.append(f"ExecStartPost=+{exec_line([python, '-I', '-S', hook, 'handler', 'postStart'] + hook_args)}\n")
         pre_stop = lifecycle.get("preStop")
@@ -381,7 +425,7 @@ def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet
                 # Only when the process still runs: systemd also runs ExecStop= after a crash, Kubernetes does not.
                 command = podman_exec(name, cname, security, pre_stop["exec"]["command"]) if podman else pre_stop["exec"]["command"]
                 guard = ["/bin/sh", "-c", '[ -n "$MAINPID" ] || exit 0; exec "$@"', "prestop"] + command
-                lines.append(f"ExecStop={exec_line(guard)}\n")
+                lines.append(f"ExecStop={exec_line(guard, field=f'containers[{cname}].lifecycle.preStop.exec.command')}\n")
             else:
                 lines.append(f"ExecStop=+{exec_line([python, '-I', '-S', hook, 'handler', 'preStop'] + hook_args)}\n")
         grace = spec["terminationGracePeriodSeconds"]
@@ -405,12 +449,11 @@ def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet
             stop_timeout,
             # TERM to the main process, then KILL to everything left when the grace period ends.
             "KillMode=mixed\n",
-            f"EnvironmentFile={state_dir}/pods/{name}/env/{cname}.env\n",
+            f"EnvironmentFile={unit_value('path', f'{state_dir}/pods/{name}/env/{cname}.env', 'state_dir')}\n",
         ]
         if not podman:
-            # No quoting or escapes there, but specifiers are expanded.
-            lines.append(f"WorkingDirectory={(container['workingDir'] or '/').replace('%', '%%')}\n")
-        lines.append(f"SyslogIdentifier={name}/{cname}\n")
+            lines.append(f"WorkingDirectory={unit_value('path', container['workingDir'] or '/', f'containers[{cname}].workingDir')}\n")
+        lines.append(f"SyslogIdentifier={unit_value('text', f'{name}/{cname}', 'name')}\n")
         if spec.get("activeDeadlineSeconds"):
             lines.append(f"RuntimeMaxSec={spec['activeDeadlineSeconds']}s\n")
         if not podman:
@@ -428,13 +471,8 @@ def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet
                 lines.append(f"TasksMax={limits['pids']}\n")
             for source, target, read_only in mounts:
                 key = "BindReadOnlyPaths" if read_only else "BindPaths"
-                lines.append(f"{key}={_bind_word(source)}:{_bind_word(target)}\n")
+                lines.append(f"{key}={unit_value('bind', source, 'volumeMounts')}:{unit_value('bind', target, 'volumeMounts')}\n")
         lines += ["\n[Install]\n", "WantedBy=multi-user.target\n"]
         units[unit] = "".join(lines)
     return dict(sorted(units.items()))
 
-
-def _bind_word(path):
-    # BindPaths= knows no C escapes: a backslash takes the next character literally, so the separators
-    # (':', space, tab) and the backslash itself are escaped that way; '%' starts a specifier.
-    return path.replace("\\", "\\\\").replace("%", "%%").replace(":", "\\:").replace(" ", "\\ ").replace("\t", "\\\t")

@@ -6,8 +6,9 @@ from hypothesis import strategies as st
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import podspec
 
-# Text without NUL (podspec refuses NUL everywhere) and without surrogates (not encodable).
-TEXT_CHARS = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
+# Text without NUL (podspec refuses NUL everywhere), surrogates (not encodable) and Unicode noncharacters (systemd refuses
+# a unit file holding one).
+TEXT_CHARS = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00").filter(lambda c: not podspec._UNWRITABLE.match(c))
 # Characters that stress quoting: systemd's and the shell's specials, whitespace, line breaks.
 SPECIALS = st.sampled_from(list("$%\\\"'`;{}()# \t\n=:&|<>*?~!@^[]") + ["$(", "$$", "${", "%%", "\\\\", "\\n"])
 texts = st.lists(st.one_of(TEXT_CHARS, SPECIALS), max_size=12).map("".join)
@@ -42,7 +43,7 @@ def handlers(draw, port_map, kinds=("exec", "tcpSocket", "httpGet")):
     kind = draw(st.sampled_from(kinds))
     port = draw(st.one_of(st.integers(1, 65535), st.sampled_from(sorted(port_map))) if port_map else st.integers(1, 65535))
     if kind == "exec":
-        return {"exec": {"command": draw(st.lists(argv_values, min_size=1, max_size=3))}}
+        return {"exec": {"command": ["/" + draw(segments)] + draw(st.lists(argv_values, max_size=2))}}
     if kind == "tcpSocket":
         return {"tcpSocket": {"port": port}}
     if kind == "sleep":

@@ -550,12 +550,12 @@ def test_podman_container_is_a_notify_unit_owned_by_systemd():
         assert flag in argv, flag
     # Values never on the command line: podman takes them from the unit's environment file.
     assert "--env=POD_NAME" in argv and "--env=PORT" in argv and not any("8080" in a for a in argv if a.startswith("--env"))
-    assert f"--volume={STATE}/pods/web/volumes/data:/data" in argv
+    assert f'--mount="type=bind","source={STATE}/pods/web/volumes/data","destination=/data"' in argv
     # command[0] replaces the entrypoint; the rest of command, then args, follow the image ($(PORT) expanded by systemd).
-    assert argv[argv.index("--entrypoint=/bin/httpd") + 1 :] == ["localhost/web:v2", "-f", "-p", "8080"]
+    assert argv[argv.index('--entrypoint=["/bin/httpd"]') + 1 :] == ["localhost/web:v2", "-f", "-p", "8080"]
     # A container that died without its ExecStopPost (kill -9 of conmon's child) leaves its ID file: podman run
     # would refuse to start over it, so it goes before every start.
-    assert unit_values(content, "ExecStartPre")[-1] == f"/bin/rm -f {RUN}/pods/web/main/ctr-id"
+    assert parse_exec_line(unit_values(content, "ExecStartPre")[-1]) == ("/bin/rm", ["-f", f"{RUN}/pods/web/main/ctr-id"])
     stops = unit_values(content, "ExecStop")
     assert parse_exec_line(stops[-1]) == (units.PODMAN, ["stop", "--ignore", "--time=7", cid])
     assert value(content, "TimeoutStopSec") == "22s"
