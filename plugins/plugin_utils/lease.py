@@ -136,10 +136,16 @@ class Claim:
         start = clock()
         if not self.token:
             self.token = next_token(start, 0)
+        retry_until = None
+        gone: dict[str, dict] = {}  # nodes that did not answer in this call: not asked again by its retries
         while True:
             sent = clock()
-            results = ask(self.request())
+            results = dict(ask(self.request(), [n for n in self.nodes if n not in gone]) if gone else ask(self.request()), **gone)
+            gone = {n: r for n, r in results.items() if _reply(r) is None and (r or {}).get("unreachable")}
             counted = tally({n: _reply(results.get(n)) for n in self.nodes}, self.holder)
+            # Retries are timed from the first answer: a round that waited for an unreachable node's timeout must
+            # not use up the window.
+            retry_until = clock() + CONTENDED_RETRY if retry_until is None else retry_until
             if self.read_only:
                 if counted.others:
                     who = held_message(self.workload, counted, len(self.nodes)).split(". Nothing changed")[0]
@@ -167,7 +173,7 @@ class Claim:
             if counted.granted:
                 self.release(ask, counted.granted)
             leader = _leader(counted, len(self.nodes))
-            if leader is not None or clock() >= start + CONTENDED_RETRY:
+            if leader is not None or clock() >= retry_until:
                 raise LeaseError(held_message(self.workload, counted, len(self.nodes)), holder=leader or _leader(counted), acted=self.acted)
             # Two runs split the nodes, or too few answered: both let go and try again at random moments.
             sleep(self.rng.uniform(0.05, 0.5))

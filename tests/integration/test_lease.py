@@ -67,22 +67,19 @@ def tasks_of(run):
     return found
 
 
-@pytest.mark.slow
-def test_two_runs_started_together_never_both_act(lab, tmp_path):
-    name = "duel"
-    remove(lab, name)
-    first = lab.run([{"name": "v0", "hostfleet.workloads.deployment": deployment(name, "v0"), "run_once": True}])
-    assert first.rc == 0, first.stdout[-2000:]
-    script = tmp_path / "barrier.py"
+def duel(lab, folder, name, duels, sampler=None, env=None):
+    """Two runs of ``name``, each a play of ``duels`` one-step rollouts to its own templates, every pair started at
+    the same instant. Returns the number of contended duels after checking that no two acted at once."""
+    script = folder / "barrier.py"
     script.write_text(BARRIER)
 
     def play(me, other):
         tasks = []
-        for duel in range(DUELS):
+        for number in range(duels):
             tasks.append(
                 {
-                    "name": f"barrier {duel} {me}",
-                    "ansible.builtin.command": {"argv": [sys.executable, str(script), str(tmp_path), str(duel), me, other]},
+                    "name": f"barrier {number} {me}",
+                    "ansible.builtin.command": {"argv": [sys.executable, str(script), str(folder), str(number), me, other]},
                     "delegate_to": "localhost",
                     "run_once": True,
                     "changed_when": False,
@@ -90,9 +87,9 @@ def test_two_runs_started_together_never_both_act(lab, tmp_path):
             )
             tasks.append(
                 {
-                    "name": f"duel {duel} {me}",
+                    "name": f"duel {number} {me}",
                     # one step per run (wait: false): the runs collide on every step of a rollout that never ends
-                    "hostfleet.workloads.deployment": deployment(name, f"{me}{duel}", wait=False),
+                    "hostfleet.workloads.deployment": deployment(name, f"{me}{number}", wait=False),
                     "run_once": True,
                     "ignore_errors": True,
                 }
@@ -102,41 +99,69 @@ def test_two_runs_started_together_never_both_act(lab, tmp_path):
     runs = {}
 
     def run(me, other):
-        runs[me] = lab.run(play(me, other), timeout=900)
+        runs[me] = lab.run(play(me, other), timeout=900, env=env)
 
     threads = [threading.Thread(target=run, args=pair) for pair in (("a", "b"), ("b", "a"))]
-    with AvailabilitySampler(dict(labctl.hosts()), prefix=f"{name}-", floor=2, ceiling=3) as sampler:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+    if sampler:
+        sampler.start()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if sampler:
+        sampler.stop()
     for me in ("a", "b"):
         assert runs[me].rc in (0, 2) and runs[me].data, runs[me].stdout[-3000:] + runs[me].stderr[-3000:]
     done = {me: tasks_of(runs[me]) for me in ("a", "b")}
 
     contended = 0
-    for duel in range(DUELS):
-        (ra, start_a, end_a), (rb, start_b, end_b) = done["a"][f"duel {duel} a"], done["b"][f"duel {duel} b"]
+    for number in range(duels):
+        (ra, start_a, end_a), (rb, start_b, end_b) = done["a"][f"duel {number} a"], done["b"][f"duel {number} b"]
         acted = {me: bool(r.get("plan")) or bool(r.get("changed")) for me, r in (("a", ra), ("b", rb))}
         overlap = min(end_a, end_b) > max(start_a, start_b)
-        assert not (acted["a"] and acted["b"] and overlap), f"duel {duel}: both runs acted at once: {ra.get('msg')} / {rb.get('msg')}"
+        assert not (acted["a"] and acted["b"] and overlap), f"duel {number}: both runs acted at once: {ra.get('msg')} / {rb.get('msg')}"
         refused = [me for me, r in (("a", ra), ("b", rb)) if r.get("failed") and HELD in (r.get("msg") or "")]
-        assert len(refused) <= 1, f"duel {duel}: both refused: {ra.get('msg')} / {rb.get('msg')}"
+        assert len(refused) <= 1, f"duel {number}: both refused: {ra.get('msg')} / {rb.get('msg')}"
         if refused:
             contended += 1
             loser = refused[0]
             winner = "b" if loser == "a" else "a"
             result = ra if loser == "a" else rb
             # The loser names the holder: who, where, which playbook and task, since when, until when.
-            assert f"task 'duel {duel} {winner}'" in result["msg"] and "pid " in result["msg"] and "expires in" in result["msg"], result["msg"]
+            assert f"task 'duel {number} {winner}'" in result["msg"] and "pid " in result["msg"] and "expires in" in result["msg"], result["msg"]
             assert result["lease_holder"]["description"] in result["msg"]
             assert not acted[loser] and not result.get("changed")
             assert not (ra if winner == "a" else rb).get("failed"), (ra if winner == "a" else rb).get("msg")
+    return contended
+
+
+@pytest.mark.slow
+def test_two_runs_started_together_never_both_act(lab, tmp_path):
+    name = "duel"
+    remove(lab, name)
+    first = lab.run([{"name": "v0", "hostfleet.workloads.deployment": deployment(name, "v0"), "run_once": True}])
+    assert first.rc == 0, first.stdout[-2000:]
+    sampler = AvailabilitySampler(dict(labctl.hosts()), prefix=f"{name}-", floor=2, ceiling=3)
+    contended = duel(lab, tmp_path, name, DUELS, sampler)
     # Started within milliseconds of each other, the runs contend on (nearly) every duel; a duel where one run
     # arrived after the other had finished is fine (they did not overlap), but that must stay the exception.
     assert contended >= DUELS * 3 // 4, f"only {contended} of {DUELS} duels were contended"
-    report = sampler.report
-    report.assert_budget()
+    sampler.report.assert_budget()
+    remove(lab, name)
+
+
+@pytest.mark.slow
+def test_runs_started_together_with_a_node_down_never_both_act(lab, tmp_path):
+    """A lease needs a majority of the task's nodes, reachable or not: with node3 stopped, 2 of 3 still elect one."""
+    name = "split"
+    remove(lab, name)
+    assert lab.run([{"name": "v0", "hostfleet.workloads.deployment": deployment(name, "v0"), "run_once": True}]).rc == 0
+    labctl.stop(lab.hosts[2])
+    try:
+        contended = duel(lab, tmp_path, name, 3, env={"ANSIBLE_SSH_ARGS": "-o ControlMaster=no", "ANSIBLE_TIMEOUT": "5"})
+    finally:
+        labctl.start(lab.hosts[2])
+    assert contended >= 2, f"only {contended} of 3 duels were contended"
     remove(lab, name)
 
 

@@ -110,6 +110,28 @@ def test_a_leftover_minority_of_a_loser_is_waited_for_and_the_token_moves_above_
     assert one.held == {"n0", "n1", "n2"} and one.token == 10**13 + 1
 
 
+def test_a_split_vote_is_retried_even_when_a_round_waited_for_an_unreachable_node():
+    """The retry window starts at the first answer: a round that paid a connection timeout must not use it up; and the
+    retries do not ask the unreachable node again."""
+    nodes = Nodes(3)
+    nodes.deliver("n1", {"holder": "b", "token": 10**13, "op": "acquire", "duration": 30})  # b took n1 in the same instant
+    one = claim(nodes, "a")
+    rounds = []
+
+    def ask(request, chosen=None):
+        rounds.append((request["op"], chosen))
+        if len(rounds) == 3:
+            nodes.deliver("n1", {"holder": "b", "token": 10**13, "op": "release"})  # b lost too and let go
+        results = nodes.ask_for(down={"n2"})(request, chosen)
+        if "n2" in results:
+            nodes.sleep(lease.CONTENDED_RETRY + 1)  # the connection timeout
+        return results
+
+    results = one.observe(ask, lambda: nodes.now, nodes.sleep)
+    assert one.held == {"n0", "n1"} and rounds == [("acquire", None), ("release", ["n0"]), ("acquire", ["n0", "n1"])]
+    assert results["n2"]["unreachable"]  # still reported for the observation
+
+
 def test_check_mode_takes_nothing_and_warns_about_a_holder():
     nodes = Nodes(3)
     claim(nodes, "a").observe(nodes.ask_for(), lambda: nodes.now, nodes.sleep)
