@@ -89,6 +89,7 @@ def test_a_20s_ssh_blip_replaces_nothing_and_the_result_says_unknown(faults):
         absent(faults, "deployment", name)
 
 
+@pytest.mark.slow
 def test_a_stopped_hosts_replicas_move_after_the_grace(faults):
     name = "grace"
     try:
@@ -115,6 +116,7 @@ def test_a_stopped_hosts_replicas_move_after_the_grace(faults):
         absent(faults, "deployment", name)
 
 
+@pytest.mark.slow
 def test_a_host_lost_while_a_step_acts_on_it_does_not_fail_the_rollout(faults):
     """node2's old pods take 15 s in preStop: the step that stops one there is still running when node2 is powered off."""
     name = "actloss"
