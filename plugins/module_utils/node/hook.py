@@ -27,6 +27,7 @@ from __future__ import annotations
 # pylint: disable=ansible-bad-function
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -152,7 +153,9 @@ def hold_fenced(pod, container, rdir, status, message):
     status["fenced"] = {"reason": FENCE_REASON, "message": message}
     write_json(os.path.join(rdir, "status.json"), status)
     event(FENCE_REASON, pod, container, f"Container {container} not started: {message}", "Warning")
-    # An explicit stop cancels this start job: Restart= does not apply and the unit stays inactive.
+    # An explicit stop cancels this start job: Restart= does not apply. Its SIGTERM ends this hook cleanly, so the
+    # unit ends inactive, not failed (a failed unit would mark the whole host degraded).
+    signal.signal(signal.SIGTERM, lambda *_args: os._exit(0))
     subprocess.run(["systemctl", "--no-block", "stop", f"hf-{pod}.{container}.service"], check=False)
     time.sleep(30)  # ended by that stop meanwhile; a failed start after it (stop refused) is retried no faster
     sys.exit(1)
