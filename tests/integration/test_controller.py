@@ -289,6 +289,76 @@ def test_lock_keeps_runs_from_overlapping(control):
     assert node.ssh("systemctl show -p Result --value hostfleet-controller-workloads.service").stdout.strip() == "success"
 
 
+LOCK = "/var/lib/hostfleet-controller/workloads/lock"
+ROOT_ONLY = {
+    "/var/lib/hostfleet-controller/workloads": "700",
+    LOCK: "600",
+    "/etc/hostfleet/controller": "700",
+    "/etc/hostfleet/controller/workloads.json": "600",
+}
+
+
+def modes(node):
+    out = node.ssh("stat -c '%n %a %U' " + " ".join(ROOT_ONLY)).stdout
+    return {path: (mode, owner) for path, mode, owner in (line.split() for line in out.splitlines())}
+
+
+ROOT_ONLY_VARIABLES = {"controller_playbook": f"{WORK}/site.yml", "controller_enabled": False, "controller_environment": {"HF_SECRET": "s3cret"}}
+
+
+@pytest.mark.slow
+def test_lock_and_configuration_are_root_only(control):
+    lab, node = control
+    run = node.apply_role(lab, **ROOT_ONLY_VARIABLES)
+    assert run.rc == 0, run.stdout[-3000:]
+    manual = node.ssh("hostfleet-controller run workloads", timeout=180)
+    assert "ended with exit status 0" in manual.stdout, manual.stdout[-2000:]
+    # Another local user can neither hold the lock (a shared flock would stop every run) nor read the configuration.
+    shared = node.ssh(f"runuser -u nobody -- flock -n -s {LOCK} true", check=False)
+    assert shared.returncode != 0, "a non-root user took a shared lock on the controller's lock"
+    assert node.ssh("runuser -u nobody -- cat /etc/hostfleet/controller/workloads.json", check=False).returncode != 0
+    assert modes(node) == {path: (mode, "root") for path, mode in ROOT_ONLY.items()}
+    # What an older version left (a 0644 lock in a 0755 directory, a 0644 configuration) is made root-only again.
+    node.ssh(f"chmod 0755 $(dirname {LOCK}) /etc/hostfleet/controller && chmod 0644 {LOCK} /etc/hostfleet/controller/workloads.json")
+    run = node.apply_role(lab, **ROOT_ONLY_VARIABLES)
+    assert run.rc == 0 and recap(run, CONTROL)[0] > 0, run.stdout[-3000:]
+    assert modes(node) == {path: (mode, "root") for path, mode in ROOT_ONLY.items()}
+    # The program keeps a lock it creates root-only too.
+    node.ssh(f"rm -rf $(dirname {LOCK})")
+    manual = node.ssh("hostfleet-controller run workloads", timeout=180)
+    assert "ended with exit status 0" in manual.stdout, manual.stdout[-2000:]
+    assert modes(node) == {path: (mode, "root") for path, mode in ROOT_ONLY.items()}
+    again = node.apply_role(lab, **ROOT_ONLY_VARIABLES)
+    assert again.rc == 0 and recap(again, CONTROL) == (0, 0), again.stdout[-3000:]
+
+
+@pytest.mark.slow
+def test_control_characters_are_refused_and_change_nothing(control):
+    lab, node = control
+    run = node.apply_role(lab, **ROOT_ONLY_VARIABLES)
+    assert run.rc == 0, run.stdout[-3000:]
+    # A control character in any value that reaches a unit, the configuration or a command line is refused, named,
+    # before anything changes (a newline in the playbook would have added a root ExecStartPre= to the service).
+    fingerprint = "sha256sum /etc/systemd/system/hostfleet-controller-* /etc/hostfleet/controller/*; ls /var/lib/hostfleet-controller"
+    before = node.ssh(fingerprint).stdout
+    injected = "\nExecStartPre=/bin/touch /tmp/hf-injected"
+    attempts = [
+        ({"controller_playbook": f"{WORK}/site.yml{injected}"}, "controller_playbook"),
+        ({"controller_name": "x\n"}, "controller_name"),
+        ({"controller_interval": f"10s{injected}"}, "controller_interval"),
+        ({"controller_environment": {"HF_SECRET": f"s3cret{injected}"}}, 'controller_environment[\\"HF_SECRET\\"]'),
+        ({"controller_extra_args": ["-v", "--limit\tfleet"]}, "controller_extra_args[1]"),
+        ({"controller_python": f"/usr/bin/python3{injected}"}, "controller_python"),
+    ]
+    for override, name in attempts:
+        refused = node.apply_role(lab, **dict(ROOT_ONLY_VARIABLES, **override))
+        assert refused.rc != 0, (name, refused.stdout[-3000:])
+        assert f"{name} must not contain control characters" in refused.stdout, (name, refused.stdout[-3000:])
+        assert recap(refused, CONTROL)[0] == 0, (name, refused.stdout[-3000:])
+    assert node.ssh(fingerprint).stdout == before
+    assert node.ssh("test -e /tmp/hf-injected", check=False).returncode != 0
+
+
 @pytest.mark.slow
 def test_failed_run_is_reported_and_state_absent_removes_everything(control):
     lab, node = control

@@ -39,6 +39,8 @@ def names() -> list[str]:
         return sorted(f[: -len(".json")] for f in os.listdir(CONFIG_DIR) if f.endswith(".json"))
     except FileNotFoundError:
         return []
+    except PermissionError:
+        die(f"{CONFIG_DIR} is root's only: run this command as root", 4)
 
 
 def load(name: str | None) -> dict:
@@ -49,8 +51,11 @@ def load(name: str | None) -> dict:
         name = installed[0]
     if name not in installed:
         die(f"no controller named {name!r} (installed: {', '.join(installed) or 'none'})", 2)
-    with open(os.path.join(CONFIG_DIR, f"{name}.json"), encoding="utf-8") as f:
-        return json.load(f)
+    try:
+        with open(os.path.join(CONFIG_DIR, f"{name}.json"), encoding="utf-8") as f:
+            return json.load(f)
+    except PermissionError:
+        die(f"the configuration of {name!r} is root's only: run this command as root", 4)
 
 
 def stamp(seconds: float | None) -> str:
@@ -100,8 +105,10 @@ def write_json(path: str, data: dict) -> None:
 
 def run(config: dict, wait: bool, source: str) -> int:
     """Run the playbook under the controller's lock (flock): runs never overlap, whoever starts them."""
-    os.makedirs(os.path.dirname(config["lock"]), mode=0o755, exist_ok=True)
-    fd = os.open(config["lock"], os.O_RDWR | os.O_CREAT, 0o644)
+    # Root's only (the role makes them so too): whoever can open the lock, even read-only, can flock it and stop every run.
+    os.makedirs(os.path.dirname(config["lock"]), mode=0o700, exist_ok=True)
+    fd = os.open(config["lock"], os.O_RDWR | os.O_CREAT, 0o600)
+    os.fchmod(fd, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
