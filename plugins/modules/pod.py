@@ -156,6 +156,13 @@ notes:
     containers run inside the container through C(podman exec).
   - "Image containers need podman (4.3 or later) on the host; images come from the registries the host's podman knows, or
     from local images (C(imagePullPolicy: Never))."
+  - "What a pod spec says is what systemd and podman read back, or the spec is refused naming the field: the program of
+    every exec command (C(command[0]) of a process container, exec probes, C(lifecycle) exec) is an absolute,
+    normalised path (probes and hooks may also give a bare command name), without quotes, backslashes, control
+    characters or a leading C(+ - @ ! :) (systemd's prefixes); C(workingDir) must not end with a backslash; paths may
+    hold quotes, C(:), C(,), C(%) and spaces (podman volumes are C(--mount) options). Limits: 64 KiB (UTF-8) per
+    command or C(args) word, 128 KiB for C(command) and C(args) together and for each exec command, 4095 bytes per path
+    (C(subPath) included) and 255 per path component; Unicode noncharacters (such as U+FFFF) are refused everywhere."
   - The output of a container is in the journal, C(journalctl -u hf-<pod>.<container>.service).
 seealso:
   - module: hostfleet.workloads.pod_info

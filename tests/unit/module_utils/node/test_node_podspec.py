@@ -712,3 +712,99 @@ def test_more_executable_paths_systemd_refuses(command0):
 
 def test_tabs_and_spaces_inside_paths_are_fine():
     assert container(spec_with(workingDir="/srv/my dir\t1"))["workingDir"] == "/srv/my dir\t1"
+
+
+# --- issue 11: what validation accepts, systemd and podman read back unchanged --------------------------------
+
+HOOKS = ("postStart", "preStop")
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+@pytest.mark.parametrize("program", ["+/usr/bin/id", "-/bin/true", "@/bin/x", "!/bin/x", ":/bin/x", "+id", "./hook.sh", "", "/bin/ec'ho", "/bin/", "/bin/a\nb",
+                                     "/usr//bin/id", "/usr/./bin/id", "/a\\b", "id\x01"])
+def test_lifecycle_exec_programs_are_checked_like_the_containers_command(hook, program):
+    # Issue 11 item 1: systemd reads a leading + (root!) - @ ! : as its own prefix even inside quotes, and refuses the
+    # others (bad-setting: the pod never starts). The error names the field.
+    raw = spec_with(securityContext={"runAsUser": 1000, "runAsNonRoot": True}, lifecycle={hook: {"exec": {"command": [program, "x"]}}})
+    assert spec_error(raw).path == f"spec.containers[0].lifecycle.{hook}.exec.command[0]"
+
+
+@pytest.mark.parametrize("program", ["+/usr/bin/id", "./hook.sh", "", "/bin/ec'ho"])
+def test_exec_probe_programs_are_checked_the_same_way(program):
+    raw = spec_with(livenessProbe={"exec": {"command": [program]}})
+    assert spec_error(raw).path == "spec.containers[0].livenessProbe.exec.command[0]"
+
+
+def test_hooks_and_probes_may_name_a_command_as_before():
+    # systemd 252 (and the hook for probes) look a bare name up in their search path: Kubernetes' usual `cat /tmp/ready`.
+    normal = container(spec_with(lifecycle={"postStart": {"exec": {"command": ["touch", "/tmp/x"]}}}, readinessProbe={"exec": {"command": ["cat", "/tmp/x"]}}))
+    assert normal["lifecycle"]["postStart"]["exec"]["command"] == ["touch", "/tmp/x"]
+    # A container's own program stays an absolute path, as before.
+    assert "absolute path" in spec_error(spec_with(command=["sleep", "1"])).message
+
+
+def test_image_containers_programs_run_inside_the_image():
+    # podman resolves names in the image, after fixed words (podman exec NAME ...) or as --entrypoint JSON: any name
+    # goes but an empty one or control characters.
+    raw = {"containers": [{"name": "c", "image": "localhost/x:v1", "command": ["sh", "-c", "x"], "lifecycle": {"postStart": {"exec": {"command": ["+x"]}}}}]}
+    assert container(raw)["command"] == ["sh", "-c", "x"]
+    for program in ("", "a\nb"):
+        raw["containers"][0]["lifecycle"] = {"preStop": {"exec": {"command": [program]}}}
+        assert spec_error(raw).path == "spec.containers[0].lifecycle.preStop.exec.command[0]"
+
+
+@pytest.mark.parametrize("working_dir", ["/srv/x\\", "/srv/x\\\\\\"])
+def test_working_dir_ending_in_a_backslash(working_dir):
+    # Issue 11 item 3: raw in WorkingDirectory=, an odd number of trailing backslashes joins the next unit file line.
+    assert spec_error(spec_with(workingDir=working_dir)).path == "spec.containers[0].workingDir"
+    assert container(spec_with(workingDir="/srv/x\\\\"))["workingDir"] == "/srv/x\\\\"
+
+
+@pytest.mark.parametrize("text", ["\ufdd0", "\uffff", "\U0010fffe"])
+def test_unicode_noncharacters_make_systemd_refuse_the_unit(text):
+    assert spec_error(spec_with(args=["a" + text])).path == "spec.containers[0].args[0]"
+    assert spec_error(spec_with(workingDir="/srv/" + text)).path == "spec.containers[0].workingDir"
+
+
+def test_over_long_values_are_refused_with_the_limit():
+    # Issue 11 item 5: one argument of 1 MiB makes the unit fail to load ("No buffer space available").
+    error = spec_error(spec_with(args=["x", "a" * (podspec.MAX_ARG_BYTES + 1)]))
+    assert error.path == "spec.containers[0].args[1]" and "65536 bytes" in error.message
+    assert container(spec_with(args=["a" * podspec.MAX_ARG_BYTES]))["args"] == ["a" * podspec.MAX_ARG_BYTES]
+    # Bytes, not characters.
+    assert spec_error(spec_with(args=["é" * (podspec.MAX_ARG_BYTES // 2 + 1)])).path == "spec.containers[0].args[0]"
+    error = spec_error(spec_with(args=["a" * podspec.MAX_ARG_BYTES] * 2))
+    assert error.path == "spec.containers[0].args" and "131072 bytes" in error.message
+    hook = {"postStart": {"exec": {"command": ["/bin/true", "a" * (podspec.MAX_ARG_BYTES + 1)]}}}
+    assert spec_error(spec_with(lifecycle=hook)).path == "spec.containers[0].lifecycle.postStart.exec.command[1]"
+
+
+@pytest.mark.parametrize("path", ["/" + "a" * 256, "/" + "/".join(["b" * 255] * 16), "/x/" + "é" * 128])
+def test_paths_over_systemd_limits(path):
+    # PATH_MAX and NAME_MAX: systemd ignores such a BindPaths= path (a 256-byte component even made it read the
+    # destination as the source) or refuses the unit.
+    assert spec_error(spec_with(workingDir=path)).path == "spec.containers[0].workingDir"
+    raw = {"volumes": [{"name": "v", "hostPath": {"path": path}}], "containers": [MAIN]}
+    assert spec_error(raw).path == "spec.volumes[0].hostPath.path"
+    assert spec_error(spec_with(command=[path])).path == "spec.containers[0].command[0]"
+
+
+def test_sub_path_appended_to_a_host_path_over_the_limit():
+    raw = {
+        "volumes": [{"name": "v", "hostPath": {"path": "/" + "/".join(["h" * 200] * 19)}}],
+        "containers": [dict(MAIN, volumeMounts=[{"name": "v", "mountPath": "/v", "subPath": "s" * 200 + "/" + "t" * 200}])],
+    }
+    assert spec_error(raw).path == "spec.containers[0].volumeMounts[0].subPath"
+
+
+def test_sub_path_is_normalised():
+    raw = {"volumes": [{"name": "v", "emptyDir": {}}], "containers": [dict(MAIN, volumeMounts=[{"name": "v", "mountPath": "/v", "subPath": "./a//b/./c/"}])]}
+    assert container(raw)["volumeMounts"][0]["subPath"] == "a/b/c"
+
+
+@pytest.mark.parametrize("value", ["/a'b", '/a"b', "/a:b,c", "/a b\tc", "/%h$x", "/a\\b", "/é\u2028\u0085"])
+def test_paths_systemd_can_carry_are_accepted(value):
+    main = dict(MAIN, workingDir=value, volumeMounts=[{"name": "v", "mountPath": value}])
+    raw = {"volumes": [{"name": "v", "hostPath": {"path": value}}], "containers": [main]}
+    normal = validate_pod_spec(raw)
+    assert normal["volumes"]["v"]["path"] == normal["containers"][0]["workingDir"] == normal["containers"][0]["volumeMounts"][0]["mountPath"] == value

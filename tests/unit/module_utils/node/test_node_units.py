@@ -5,6 +5,8 @@ The round-trip tests parse the rendered text back with models of systemd 252's p
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 import random
 import re
@@ -579,3 +581,99 @@ def test_podman_exec_probes_and_handlers_run_inside_the_container():
     content = main_unit(podman_pod(lifecycle={"postStart": {"exec": {"command": ["/bin/touch", "/data/up"]}}}))
     posts = [parse_exec_line(v) for v in unit_values(content, "ExecStartPost")]
     assert (units.PODMAN, ["exec", "hf-web.main", "/bin/touch", "/data/up"]) in posts
+
+
+# --- issue 11: systemd and podman read back what validation accepted -----------------------------------------
+
+
+def test_lifecycle_exec_renders_as_plain_words_through_exec_line():
+    # Item 1: the user's program is one quoted word without a prefix systemd would take (validation refused '+...').
+    content = main_unit(pod(lifecycle={"postStart": {"exec": {"command": ["touch", "/tmp/a b"]}}, "preStop": {"exec": {"command": ["/bin/kill", "$$"]}}}))
+    posts = unit_values(content, "ExecStartPost")
+    assert parse_exec_line(posts[-1]) == ("touch", ["/tmp/a b"]) and posts[-1].startswith('"touch"')
+    assert split_exec_words(value(content, "ExecStop"))[4:] == ["/bin/kill", "$$$$"]  # one '$$' after systemd's substitution
+    # The renderer refuses what validation would (the backstop for values that do not come from a PodSpec).
+    with pytest.raises(podspec.SpecError) as info:
+        units.exec_line(["+/usr/bin/id"], field="x")
+    assert info.value.path == "x"
+
+
+@pytest.mark.parametrize("host_path,mount_path,sub_path", [
+    ("/srv/it's", '/mnt/"quoted"', ""),
+    ("/srv/a'b\"c", "/mnt/x", "d'e"),
+    ("/srv/a\\b c", "/mnt/in'side \"x\":U,y", 'q"r'),
+])
+def test_bind_paths_with_quotes_round_trip(host_path, mount_path, sub_path):
+    # Item 2: an unescaped quote made systemd drop the whole BindPaths= line: the container saw the host's directory.
+    mount = {"name": "v", "mountPath": mount_path, "subPath": sub_path}
+    raw = pod(spec={"volumes": [{"name": "v", "hostPath": {"path": host_path}}], "containers": [dict(MAIN, volumeMounts=[mount])]})
+    source = f"{host_path}/{sub_path}" if sub_path else host_path
+    assert binds(main_unit(raw)) == [("rw", source, mount_path)]
+
+
+@pytest.mark.parametrize("syntax,text,rendered", [
+    ("bind", "/a'b\"c:d e\tf\\g%h", "/a\\'b\\\"c\\:d\\ e\\\tf\\\\g%%h"),
+    ("path", "/srv/x y'\"#;%h\\\\", "/srv/x y'\"#;%%h\\\\"),
+    ("text", "hostfleet pod a%b", "hostfleet pod a%%b"),
+])
+def test_unit_value_escapes_each_syntax(syntax, text, rendered):
+    assert units.unit_value(syntax, text, "f") == rendered
+
+
+@pytest.mark.parametrize("syntax,text", [
+    ("path", "/srv/x\\"), ("path", "relative"), ("text", "a\nb"), ("text", "ends \\"), ("bind", "/a\x7f"), ("path", "/\ufdd0"),
+])
+def test_unit_value_refuses_what_systemd_would_misread(syntax, text):
+    # Item 3: one function writes every value, and refuses naming the field what its directive cannot carry.
+    with pytest.raises(podspec.SpecError) as info:
+        units.unit_value(syntax, text, "containers[main].workingDir")
+    assert info.value.path == "containers[main].workingDir"
+
+
+def test_working_dir_never_ends_a_line_in_a_backslash():
+    content = main_unit(pod(workingDir="/srv/x\\\\"))
+    assert value(content, "WorkingDirectory") == "/srv/x\\\\"
+    with pytest.raises(podspec.SpecError):
+        main_unit(pod(workingDir="/srv/x\\"))
+
+
+def mount_fields(argv):
+    return [dict(item.partition("=")[::2] for item in next(csv.reader([word[len("--mount="):]]))) for word in argv if word.startswith("--mount=")]
+
+
+@pytest.mark.parametrize("host_path,mount_path", [("/srv/data", "/data:U"), ("/etc:/host-etc", "/etc2"), ("/a,b", '/c,d"e'), ('/q"q', "/x=y,ro")])
+def test_podman_mounts_cannot_be_re_split(host_path, mount_path):
+    # Item 4: --volume=SRC:DST joined paths with ':' ("/data:U" became podman's chown option); --mount is CSV-quoted.
+    raw = podman_pod()
+    raw["spec"]["volumes"] = [{"name": "host", "hostPath": {"path": host_path}}]
+    raw["spec"]["containers"][0]["volumeMounts"] = [{"name": "host", "mountPath": mount_path, "readOnly": True}]
+    _exe, argv = parse_exec_line(value(main_unit(raw), "ExecStart"))
+    assert not any(word.startswith("--volume") for word in argv)
+    assert mount_fields(argv) == [{"type": "bind", "source": host_path, "destination": mount_path, "ro": ""}]
+
+
+def test_podman_entrypoint_is_json_so_a_bracket_is_not_a_list():
+    _exe, argv = parse_exec_line(value(main_unit(podman_pod(command=['["/bin/sh", "-c", "id"]'])), "ExecStart"))
+    (entry,) = [word for word in argv if word.startswith("--entrypoint=")]
+    assert json.loads(entry[len("--entrypoint="):]) == ['["/bin/sh", "-c", "id"]']
+
+
+def test_longest_accepted_command_line_stays_well_under_systemds_line_limit():
+    # Item 5: every argument at its limit, each character escaped four times over (\x01): still under 1 MiB.
+    args = ["\x01" * podspec.MAX_ARG_BYTES, "\x01" * (podspec.MAX_COMMAND_BYTES - podspec.MAX_ARG_BYTES - len("/bin/echo"))]
+    content = main_unit(pod(command=["/bin/echo"], args=args))
+    assert max(len(line.encode()) for line in content.splitlines()) < 1024 * 1024 * 3 // 4
+    assert split_exec_words(value(content, "ExecStart"))[1:] == args
+
+
+# --- issue 12: units started again and again have no start limit ----------------------------------------------
+
+
+def test_every_repeatedly_started_unit_has_no_start_limit():
+    # A periodSeconds: 1 probe service starts about 10 times in 10 s; systemd's default is 5 starts per 10 s.
+    raw = pod(readinessProbe={"exec": {"command": ["/bin/true"]}, "periodSeconds": 1}, livenessProbe={"tcpSocket": {"port": 80}, "periodSeconds": 1})
+    rendered = render(raw)
+    assert len(rendered) == 5
+    for unit, content in rendered.items():
+        assert unit_values(content, "StartLimitIntervalSec") == ["0"], unit
+        assert section_of(content, "StartLimitIntervalSec") == "[Unit]", unit
