@@ -212,18 +212,20 @@ class WorkloadAction(ActionBase):
             except WorkloadError as exc:
                 return dict(result, failed=True, msg=str(exc), changed=True)
         final_record = task.last_record if task.last_record is not None else task.with_placement(step.record, observation)
-        unknown = [p for p in observation.unseen if p.unknown]
-        evicted = [p for p in observation.unseen if not p.unknown]
+        # A kind that never replaces pods (grace None) waits for them however long: unknown, never evicted.
+        unknown = [p for p in observation.unseen if p.unknown or task.grace is None]
+        evicted = [p for p in observation.unseen if not (p.unknown or task.grace is None)]
+        unplanned = [p for p in observation.unseen if not p.unknown]  # not in observation.pods: listed all the same
         result.update(
             changed=bool(steps) or bool(deselected) or material(final_record) != material(stored),
             # Pods the run could not see are not claimed gone: Unknown within their grace, lost after it.
             status=dict(step.status, unknownReplicas=len(observation.unseen)) if task.track_placement else step.status,
-            pods=[dict(p.to_json(), node=p.node) for p in sorted(observation.pods + evicted, key=lambda p: (p.node, p.name))],
+            pods=[dict(p.to_json(), node=p.node) for p in sorted(observation.pods + unplanned, key=lambda p: (p.node, p.name))],
             nodes={
                 n.name: {
                     "ready": n.ready,
                     "labels": n.labels,
-                    "pods": sorted(p.name for p in observation.pods + evicted if p.node == n.name),
+                    "pods": sorted(p.name for p in observation.pods + unplanned if p.node == n.name),
                     **({"unreachable": observation.unreachable[n.name]} if n.name in observation.unreachable else {}),
                 }
                 for n in observation.nodes

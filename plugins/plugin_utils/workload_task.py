@@ -168,6 +168,11 @@ class WorkloadTask:
             if (results.get(host) or {}).get("unreachable"):
                 self.lost[host] = results[host].get("msg") or "unreachable"
                 self.lost_tried[host] = time.time()
+                self.unreachable_first.setdefault(host, now)
+            elif host in results:
+                # It answers (again): a later loss starts a grace of its own.
+                self.unreachable_first.pop(host, None)
+                self.lost_tried.pop(host, None)
         self.fleet.emit_warnings(results)
         nodes, pods, usage, records, unreachable, details = [], [], {}, {}, {}, {}
         for host in self.fleet.hosts:
