@@ -56,10 +56,11 @@ options:
         C(<state_dir>/leases/<kind>.<name>.json) under a lock. Workload modules take it on a majority of the
         workload's nodes, renew it with every observation and release it when done; a holder that dies loses it when
         it expires."
-      - "Fields: C(kind) and C(name) (the workload; default O(owner_kind) and O(owner)), C(holder) (the run's id), C(token) (a positive integer fencing token), C(duration) (seconds, default
-        30), C(op) (V(read), V(acquire) (also renews), V(release); default V(acquire)), C(description) (who holds it,
-        shown to other runs). V(acquire) is granted when no other holder's lease is current here and the token is above
-        the highest token this host ever granted for the workload (or this holder already holds it here)."
+      - "Fields: C(kind) and C(name) (the workload; default O(owner_kind) and O(owner)), C(holder) (the run's id),
+        C(token) (a positive integer fencing token), C(duration) (seconds, default 30), C(op) (V(read), V(acquire)
+        (also renews), V(release); default V(acquire)), C(description) (who holds it, shown to other runs).
+        V(acquire) is granted when no other holder's lease is current here and the token is above the highest token
+        this host ever granted for the workload (or this holder already holds it here)."
       - In check mode the lease is only read.
     type: dict
 seealso:
