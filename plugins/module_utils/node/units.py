@@ -99,8 +99,9 @@ def _podman_run(spec, container, pod, cid, env_names, volumes):
         argv.append("--mount=" + ",".join('"' + field.replace('"', '""') + '"' for field in fields))
     command = container["command"]
     if command:
-        # The JSON form: podman splits a value starting with '[' as a JSON list.
-        argv.append("--entrypoint=" + json.dumps([command[0]]))
+        # The JSON form: podman splits a value starting with '[' as a JSON list. As for a process's program, only
+        # Kubernetes' '$$' is honoured there (a value substituted into the JSON could break it).
+        argv.append("--entrypoint=" + json.dumps([expand(command[0], {})]))
     return argv + [container["image"]] + command[1:] + container["args"]
 
 
@@ -250,20 +251,20 @@ def _quote_word(word, variables=None, first=False):
     return '"' + "".join(out) + '"'
 
 
-def exec_line(argv, variables=None, field="command"):
-    """An Exec*= command line; with ``variables``, Kubernetes $(VAR) references are honoured.
+def exec_line(argv, variables=None, field="command", literal=0):
+    """An Exec*= command line; with ``variables``, Kubernetes $(VAR) references are honoured from word ``literal`` on.
 
     The one renderer of every command line: its words are checked as systemd will read them (the program too, after
     the '$$' of Kubernetes is undone), a SpecError naming ``field`` otherwise. (Validation checks the user's words
     first, naming each; this guards the rendered line as a whole, whose word i may be one of ours.)
     """
-    program = expand(argv[0], {}) if variables is not None else argv[0]
+    program = expand(argv[0], {}) if variables is not None and not literal else argv[0]
     problem = unit_value_problem("executable", program)
     _check(problem and f"the program {problem}", field)
     for i, word in enumerate(argv):
         problem = unit_value_problem("word", word)
         _check(problem and f"word {i} of the command line {problem}", field)
-    return " ".join("\\;" if word == ";" else _quote_word(word, variables, first=i == 0) for i, word in enumerate(argv))
+    return " ".join("\\;" if word == ";" else _quote_word(word, variables if i >= literal else None, first=i == 0) for i, word in enumerate(argv))
 
 
 def _check(problem, field):
@@ -393,6 +394,8 @@ def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet
         security = container["securityContext"]
         cid = f"{run_dir}/pods/{name}/{cname}/ctr-id"
         if podman:
+            # Kubernetes' $(VAR) only in command[1:] and args, which follow the image: our options (paths) are literal.
+            run = _podman_run(spec, container, name, cid, env_names.get(cname, ()), mounts)
             # conmon is the main process and tells systemd when the container runs (podman generate systemd --new).
             start = [
                 "Type=notify\n",
@@ -402,7 +405,7 @@ def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet
                 f"ExecStartPre=+{exec_line([python, '-I', '-S', hook, 'pre'] + hook_args)}\n",
                 # A container that died (kill -9, OOM) leaves its ID file: podman run refuses to overwrite it.
                 f"ExecStartPre={exec_line(['/bin/rm', '-f', cid])}\n",
-                f"ExecStart={exec_line(_podman_run(spec, container, name, cid, env_names.get(cname, ()), mounts), variables, f'containers[{cname}]')}\n",
+                f"ExecStart={exec_line(run, variables, f'containers[{cname}]', literal=len(run) - len(container['command'][1:] + container['args']))}\n",
             ]
         else:
             start = [

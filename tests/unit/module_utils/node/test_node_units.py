@@ -677,3 +677,13 @@ def test_every_repeatedly_started_unit_has_no_start_limit():
     for unit, content in rendered.items():
         assert unit_values(content, "StartLimitIntervalSec") == ["0"], unit
         assert section_of(content, "StartLimitIntervalSec") == "[Unit]", unit
+
+
+def test_podman_options_are_literal_only_command_and_args_expand():
+    # Found by the oracle: Kubernetes' $$ / $(VAR) applied to the whole podman run line turned a "$$" in a path into "$".
+    raw = podman_pod(workingDir="/w$$x", command=["/bin/$$sh", "$(PORT)$$"], args=["$$"], env=[{"name": "PORT", "value": "80"}])
+    raw["spec"]["containers"][0]["volumeMounts"] = [{"name": "data", "mountPath": "/d$(PORT)", "subPath": "$$"}]
+    _exe, argv = parse_exec_line(value(main_unit(raw, env_names={"main": ["PORT"]}), "ExecStart"), {"PORT": "80"})
+    assert mount_fields(argv) == [{"type": "bind", "source": f"{STATE}/pods/web/volumes/data/$$", "destination": "/d$(PORT)"}]
+    assert "--workdir=/w$$x" in argv and '--entrypoint=["/bin/$sh"]' in argv
+    assert argv[argv.index("localhost/web:v2") + 1 :] == ["80$", "$"]

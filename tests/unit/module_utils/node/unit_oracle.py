@@ -224,7 +224,7 @@ def check_pod(normal, rendered, values, readback):
             expected = [dict({"type": "bind", "source": s, "destination": d}, **({"ro": ""} if ro else {})) for s, d, ro in sources]
             assert mounts == expected, (mounts, expected)
             entry = [json.loads(word[len("--entrypoint=") :]) for word in options if word.startswith("--entrypoint=")]
-            assert entry == ([[container["command"][0]]] if container["command"] else []), entry
+            assert entry == ([[units.expand(container["command"][0], {})]] if container["command"] else []), entry
             workdir = [word[len("--workdir=") :] for word in options if word.startswith("--workdir=")]
             assert workdir == ([container["workingDir"]] if container["workingDir"] else []), workdir
             assert argv[image_at + 1 :] == [units.expand(w, defined) for w in container["command"][1:] + container["args"]]
