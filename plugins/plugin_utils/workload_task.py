@@ -52,6 +52,8 @@ IMAGE_MODULE = "hostfleet.workloads.image_id"
 POLL_INTERVAL = 0.5
 # Keys of a controller record that change with time alone; a difference only there is not a change.
 VOLATILE_RECORD_KEYS = ("seq", "observed", "conditions", "last_progress")
+# The reason a rebooted host gives the pods it holds until a run acts on their owner there (module_utils/node/fence.py).
+FENCE_REASON = "NodeFenced"
 # A node found unreachable is asked again, while its pods' grace runs, at most this often (each try may cost the
 # connection timeout, and the whole observation round waits for it).
 RETRY_LOST_SECONDS = 5.0
@@ -314,7 +316,9 @@ class WorkloadTask:
             actions = step.actions.get(node.name)
             stored = observation.records.get(node.name)
             doomed = list(step.volumes_to_delete.get(node.name, ()))
-            if actions is None and not doomed and material(stored) == material(record):
+            # A host back from a reboot holds this owner's pods (node/fence.py) until a run acts on it there.
+            fenced = any(p.reason == FENCE_REASON for p in observation.pods if p.node == node.name)
+            if actions is None and not doomed and not fenced and material(stored) == material(record):
                 continue
             pods = []
             for start in actions.start if actions else ():
@@ -382,7 +386,8 @@ class WorkloadTask:
             step = reconcile(record, observation, now)
             stored = self.with_placement(step.record, observation, step)
             lost_now = {}
-            if not step.empty or step.volumes_to_delete or material(stored) != material(observation.record()):
+            fenced = any(p.reason == FENCE_REASON for p in observation.pods)
+            if not step.empty or step.volumes_to_delete or fenced or material(stored) != material(observation.record()):
                 results = self.act(step, observation, stored)
                 if not step.empty:
                     # One module call per node per step, whatever the number of pods it starts and stops there.
