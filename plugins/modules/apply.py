@@ -29,11 +29,11 @@ description:
     other field the project cannot honour is refused, naming the document and the field path.
   - B(Nothing is applied when any document has a problem), every problem of every document is reported at once,
     and no host is touched.
-  - Reading a document is bounded, aliases expanded each time they are used, before anything is built from it: at
+  - "Reading a document is bounded, aliases expanded each time they are used, before anything is built from it: at
     most 100 levels of nesting, 1,000 aliases, 200,000 values and 4 MiB of text per document (an alias bomb is
     refused in milliseconds). Load errors name the document (C(file#index)) and the line and column; YAML parser
     messages never include the text of the line. Fields kept as given (C(tolerations), C(priorityClassName),
-    C(volumeClaimTemplates[].spec)) are checked against Kubernetes' types. See C(docs/apply.md).
+    C(volumeClaimTemplates[].spec)) are checked against Kubernetes' types. See C(docs/apply.md)."
   - Secret values never appear in the result, the diff or the logs; on the nodes their files are readable by root
     only.
 author:

@@ -137,7 +137,9 @@ deselected_nodes:
   returned: always
   type: dict
 pods_outside_fleet:
-  description: Pods the record places on hosts this run cannot address (not in the inventory, left out by C(--limit) or a C(serial) batch), reported, not removed.
+  description: >-
+    Pods the record places on hosts this run cannot address (not in the inventory, left out by C(--limit) or a
+    C(serial) batch), reported, not removed.
   returned: always
   type: dict
 """

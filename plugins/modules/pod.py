@@ -149,11 +149,11 @@ options:
     type: dict
 notes:
   - "Limits: systemd enforces C(MemoryMax=) and C(CPUQuota=) only where the cgroup controllers are available."
-  - Exec probes and lifecycle hooks of process containers run inside the container, as Kubernetes runs them, seeing its
+  - "Exec probes and lifecycle hooks of process containers run inside the container, as Kubernetes runs them, seeing its
     volumes at their mount paths: hooks are commands of the container's unit (its mount namespace, user, working
     directory and environment); a probe joins the namespaces of the container's main process, with its user and
     groups, the container's C(workingDir) and environment (no running process, the probe fails). Those of image
-    containers run inside the container through C(podman exec).
+    containers run inside the container through C(podman exec)."
   - "Image containers need podman (4.3 or later) on the host; images come from the registries the host's podman knows, or
     from local images (C(imagePullPolicy: Never))."
   - "What a pod spec says is what systemd and podman read back, or the spec is refused naming the field: the program of

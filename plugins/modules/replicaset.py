@@ -84,7 +84,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 status:
-  description: Kubernetes' ReplicaSet status, C(replicas), C(readyReplicas), C(availableReplicas), C(fullyLabeledReplicas), and C(unknownReplicas) (pods on unreachable nodes, which the run could not see).
+  description: >-
+    Kubernetes' ReplicaSet status, C(replicas), C(readyReplicas), C(availableReplicas), C(fullyLabeledReplicas), and
+    C(unknownReplicas) (pods on unreachable nodes, which the run could not see).
   returned: always
   type: dict
 pods:
@@ -125,7 +127,9 @@ deselected_nodes:
   returned: always
   type: dict
 pods_outside_fleet:
-  description: Pods the record places on hosts this run cannot address (not in the inventory, left out by C(--limit) or a C(serial) batch), reported, not removed.
+  description: >-
+    Pods the record places on hosts this run cannot address (not in the inventory, left out by C(--limit) or a
+    C(serial) batch), reported, not removed.
   returned: always
   type: dict
 """

@@ -148,7 +148,7 @@ class Claim:
             retry_until = clock() + CONTENDED_RETRY if retry_until is None else retry_until
             if self.read_only:
                 if counted.others:
-                    who = held_message(self.workload, counted, len(self.nodes)).split(". Nothing changed")[0]
+                    who = held_message(self.workload, counted, len(self.nodes)).split(". Nothing changed", maxsplit=1)[0]
                     self.warnings.append(f"{who}; the plan shows the fleet as it is now")
                 return results
             if len(counted.granted) >= majority(len(self.nodes)):

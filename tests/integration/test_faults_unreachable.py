@@ -18,7 +18,8 @@ NO_MUX = {"ANSIBLE_SSH_ARGS": "-o ControlMaster=no"}
 ROLLING = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 1}}
 
 
-def deploy(lab, name, version="v1", replicas=6, template=None, env=NO_MUX, **extra):
+def deploy(lab, name, version="v1", replicas=6, template=None, env=None, **extra):
+    env = NO_MUX if env is None else env
     args = {"name": name, "replicas": replicas, "template": template or http_template(name, version), "strategy": ROLLING, "wait_timeout": 150}
     args.update(extra)
     run = lab.run([{"name": "deploy", "hostfleet.workloads.deployment": args, "run_once": True}], env=env)
@@ -215,7 +216,7 @@ def test_daemonset_hosts_that_leave_the_play_are_cleaned_or_reported(faults, tmp
         inventory = tmp_path / "hosts.ini"
         inventory.write_text("".join(line for line in Path(faults.inventory).read_text().splitlines(True) if not line.startswith("node3 ")))
         smaller = Lab(inventory, [h for h in faults.hosts if h != "node3"])
-        for _ in range(2):
+        for _attempt in range(2):
             run, res = ds(smaller)
             assert run.rc == 0, run.stdout[-3000:]
             assert res["pods_outside_fleet"] == {"node3": on_node3} and "node3" in run.stderr + run.stdout

@@ -166,4 +166,3 @@ def unfence(pod, run_dir=FENCE_RUN_DIR):
     path = unfenced_path(pod, run_dir)
     ensure_dir(os.path.dirname(path), 0o755)
     write_atomic(path, "", 0o644, fsync=False)
-

@@ -478,4 +478,3 @@ def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet
         lines += ["\n[Install]\n", "WantedBy=multi-user.target\n"]
         units[unit] = "".join(lines)
     return dict(sorted(units.items()))
-

@@ -109,7 +109,7 @@ def test_aliases_text_size_and_recursion_are_bounded_too():
 
 def test_documents_given_as_data_are_bounded_without_recursion():
     deep = leaf = {}
-    for _ in range(load.MAX_DEPTH + 50):
+    for _attempt in range(load.MAX_DEPTH + 50):
         leaf["a"] = {}
         leaf = leaf["a"]
     with pytest.raises(load.LoadError, match=r"^definition: the document nests more than 100 levels deep"):

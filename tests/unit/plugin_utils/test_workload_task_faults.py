@@ -210,7 +210,7 @@ def test_the_grace_continues_across_runs(clock):
     fleet.down.add("b")
     down_at = clock.now
     # A run without waiting (the controller role's timer) only notes since when b is unreachable.
-    task, step, observation, _ = run(fleet, deployment, wait=False)
+    task, step, observation, _steps = run(fleet, deployment, wait=False)
     assert fleet.where() == {"a": 2, "b": 2, "c": 2} and step.status["availableReplicas"] == 4
     assert sorted(p.name for p in observation.unseen if p.unknown) == sorted(fleet.pods["b"])
     assert all(r["fleet"]["unreachable_since"] == {"b": down_at} for h, r in fleet.records.items() if h != "b")

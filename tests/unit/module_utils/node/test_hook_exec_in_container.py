@@ -85,7 +85,7 @@ def namespaced_container(tmp_path):
     script = f"mount -t tmpfs vol {data} && touch {data}/ready && exec sleep 60"
     child = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", script])
     try:
-        for _ in range(100):
+        for _attempt in range(100):
             try:
                 if os.readlink(f"/proc/{child.pid}/ns/mnt") != os.readlink("/proc/self/ns/mnt") and os.readlink(f"/proc/{child.pid}/exe").endswith("sleep"):
                     break
@@ -125,7 +125,7 @@ def test_a_target_that_ended_fails_the_probe(namespaced_container, monkeypatch):
     fake_systemctl(monkeypatch, pid)
     target = hook.container_process("web", "main", {"workingDir": "/"})
     os.kill(pid, 9)
-    for _ in range(100):
+    for _attempt in range(100):
         if not os.path.exists(f"/proc/{pid}/ns") or open(f"/proc/{pid}/stat").read().split()[2] == "Z":
             break
         time.sleep(0.02)

@@ -37,14 +37,14 @@ def test_a_free_lease_is_granted_then_refused_to_another_holder_naming_the_first
 
 
 def test_renewal_keeps_granted_at_and_moves_the_expiry():
-    state, _ = run({}, "a", 5, T0)
+    state, _result = run({}, "a", 5, T0)
     state, answer = run(state, "a", 5, T0 + 20)
     assert answer["granted"] and answer["reason"] == "renewed"
     assert state["lease"]["granted_at"] == T0 and state["lease"]["expires"] == T0 + 50
 
 
 def test_an_expired_lease_goes_to_a_higher_token_and_the_old_holder_is_fenced_for_good():
-    state, _ = run({}, "a", 5, T0)
+    state, _result = run({}, "a", 5, T0)
     state, answer = run(state, "b", 4, T0 + 31)
     assert not answer["granted"] and answer["reason"] == "stale"  # free, but 4 is not above the mark 5
     state, answer = run(state, "b", 6, T0 + 31)
@@ -59,13 +59,13 @@ def test_an_expired_lease_goes_to_a_higher_token_and_the_old_holder_is_fenced_fo
 
 
 def test_a_holder_whose_own_lease_lapsed_untaken_gets_it_back_with_the_same_token():
-    state, _ = run({}, "a", 5, T0)
+    state, _result = run({}, "a", 5, T0)
     state, answer = run(state, "a", 5, T0 + 40)
     assert answer["granted"] and answer["reason"] == "granted"
 
 
 def test_a_holder_may_move_to_a_higher_token_but_never_back():
-    state, _ = run({}, "a", 5, T0)
+    state, _result = run({}, "a", 5, T0)
     state, answer = run(state, "a", 8, T0 + 1)
     assert answer["granted"] and state["lease"]["token"] == 8 and state["hwm"] == 8
     state, answer = run(state, "a", 5, T0 + 2)
@@ -73,14 +73,14 @@ def test_a_holder_may_move_to_a_higher_token_but_never_back():
 
 
 def test_release_by_another_holder_or_token_changes_nothing():
-    state, _ = run({}, "a", 5, T0)
+    state, _result = run({}, "a", 5, T0)
     for holder, token in (("b", 5), ("a", 4)):
         after, answer = run(state, holder, token, T0 + 1, op="release")
         assert answer["reason"] == "not-held" and after["lease"] == state["lease"]
 
 
 def test_read_changes_nothing():
-    state, _ = run({}, "a", 5, T0)
+    state, _result = run({}, "a", 5, T0)
     after, answer = run(state, "b", 99, T0 + 1, op="read")
     assert after == state and not answer["granted"] and answer["holder"]["id"] == "a"
 

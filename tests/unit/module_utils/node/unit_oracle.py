@@ -333,7 +333,7 @@ def _parse_value(sig, tokens, pos):
         count = int(tokens[pos][1])
         pos += 1
         items = []
-        for _ in range(count):
+        for _attempt in range(count):
             item, pos = _parse_value(sig[1:], tokens, pos)
             items.append(item)
         return items, pos
