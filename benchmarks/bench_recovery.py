@@ -11,7 +11,9 @@ on this machine's clock, from the stop until the remaining hosts run all 3 repli
 read from the controller's journal (same clock: lab hosts share this machine's kernel). The host is
 started again and the next run brings the fleet back to 3 replicas before the next trial.
 
-Budget: the interval (30 s) plus one run (the one that moved the replicas, measured). The Kubernetes
+Budget: the grace before an unreachable node's pods are replaced (node_grace_seconds, Kubernetes'
+node-monitor grace: 40 s by default, GRACE=N to change it), plus the interval (30 s), plus one run (the one
+that moved the replicas, measured). The Kubernetes
 figure is its documented default, NOT measured here: a node is marked NotReady after
 node-monitor-grace-period (40 s), then its pods are evicted when the default not-ready toleration
 (tolerationSeconds 300) runs out: about 340 s before replacements are even created.
@@ -37,6 +39,7 @@ from integration.test_controller import WORK, ControlNode, add_control_host, rem
 from lab import labctl  # noqa: E402
 
 INTERVAL = 30
+GRACE = int(os.environ.get("GRACE", "40"))
 REPLICAS = 3
 NAME = "recover"
 TRIALS = int(os.environ.get("TRIALS", "4"))
@@ -54,6 +57,7 @@ SITE = f"""\
         name: {NAME}
         replicas: {REPLICAS}
         wait_timeout: 120
+        node_grace_seconds: {GRACE}
         template:
           metadata: {{labels: {{app: {NAME}}}}}
           spec:
@@ -176,8 +180,12 @@ def trial(lab, node, phase):
 
 
 def settle(lab, node):
-    """Wait until the fleet is back to one replica per host: the returning host's pods are surplus and a run removes them."""
-    wait_until(lambda: pods_per_host(lab, FLEET) == dict.fromkeys(FLEET, 1), 240, "the fleet to return to one replica per host")
+    """Wait until the fleet runs its replicas and the controller is between runs.
+
+    The returning host holds its replaced pods (NodeFenced) and the next run removes them as the surplus; the
+    replacements stay where they are (no rebalancing, as in Kubernetes).
+    """
+    wait_until(lambda: sum(pods_per_host(lab, FLEET).values()) == REPLICAS, 240, f"the fleet to run {REPLICAS} replicas")
     wait_until(lambda: node.status("recovery").get("running") is None, 120, "the controller to be between runs")
 
 
@@ -212,11 +220,14 @@ def measure():
         node.apply_role(lab, controller_name="recovery", controller_state="absent")
         lab.run([{"name": "cleanup", "hostfleet.workloads.deployment": {"name": NAME, "state": "absent"}, "run_once": True}], hosts="node1,node2,node3")
     recovered = [r[0] for r in results]
-    budgets = [INTERVAL + r[2] for r in results]
+    budgets = [GRACE + INTERVAL + r[2] for r in results]
     worst_run = max(r[2] for r in results)
     median = statistics.median(recovered)
     print(f"recovery (stop -> all {REPLICAS} replicas ready elsewhere), {len(results)} trials: median {median:.1f} s, max {max(recovered):.1f} s")
-    print(f"budget: interval {INTERVAL} s + one run (the recovering run took {worst_run:.1f} s at most) = {INTERVAL + worst_run:.1f} s")
+    print(
+        f"budget: grace {GRACE} s + interval {INTERVAL} s + one run (the recovering run took {worst_run:.1f} s at most) = "
+        f"{GRACE + INTERVAL + worst_run:.1f} s"
+    )
     within = all(r <= b for r, b in zip(recovered, budgets, strict=True))
     print(f"within budget in every trial: {'yes' if within else 'NO'}")
     print(
