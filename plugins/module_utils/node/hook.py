@@ -358,6 +358,23 @@ def enter_container(target, proc="/proc"):
     return enter, close
 
 
+def _exits_zero(argv, timeout, **kwargs):
+    """True when ``argv`` exits 0 within ``timeout`` (output discarded); False when it fails or cannot run."""
+    try:
+        done = subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=timeout,
+            check=False,
+            **kwargs,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0
+
+
 def run_handler(handler, env, spec, timeout, exec_prefix=None, target=None):
     """Run an exec/httpGet/tcpSocket/sleep handler; True on success. ``exec_prefix``: run exec inside a podman
     container; ``target``: inside a process container (container_process)."""
@@ -367,34 +384,11 @@ def run_handler(handler, env, spec, timeout, exec_prefix=None, target=None):
         except OSError:
             return False  # the process ended: no namespace to join
         try:
-            done = subprocess.run(
-                handler["exec"]["command"],
-                env=env,
-                preexec_fn=enter,  # noqa: PLW1509 - the hook is single-threaded
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                timeout=timeout,
-                check=False,
-            )
-        except (OSError, subprocess.SubprocessError):
-            return False
+            return _exits_zero(handler["exec"]["command"], timeout, env=env, preexec_fn=enter)  # noqa: PLW1509 - the hook is single-threaded
         finally:
             close()
-        return done.returncode == 0
     if "exec" in handler and exec_prefix is not None:
-        try:
-            done = subprocess.run(
-                exec_prefix + handler["exec"]["command"],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                timeout=timeout,
-                check=False,
-            )
-        except (OSError, subprocess.SubprocessError):
-            return False
-        return done.returncode == 0
+        return _exits_zero(exec_prefix + handler["exec"]["command"], timeout)
     if "exec" in handler:
         security = spec.get("securityContext") or {}
         kwargs = {}
@@ -403,21 +397,7 @@ def run_handler(handler, env, spec, timeout, exec_prefix=None, target=None):
         if security.get("runAsUser") is not None:
             kwargs["user"] = security["runAsUser"]
             kwargs.setdefault("extra_groups", [])
-        try:
-            done = subprocess.run(
-                handler["exec"]["command"],
-                env=env,
-                cwd=spec.get("workingDir") or "/",
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                timeout=timeout,
-                check=False,
-                **kwargs,
-            )
-        except (OSError, subprocess.SubprocessError):
-            return False
-        return done.returncode == 0
+        return _exits_zero(handler["exec"]["command"], timeout, env=env, cwd=spec.get("workingDir") or "/", **kwargs)
     if "httpGet" in handler:
         import http.client
         import ssl
