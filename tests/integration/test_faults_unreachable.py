@@ -151,7 +151,9 @@ def test_a_host_lost_while_a_step_acts_on_it_does_not_fail_the_rollout(faults):
             rolling.join(timeout=300)
         run, res = outcome["run"], outcome["res"]
         assert run.rc == 0, (res.get("msg"), res.get("waiting_for"), res.get("status"), run.stdout[: run.stdout.find("{")])
-        assert "stopped answering while acting" in run.stdout + run.stderr
+        # An orderly power-off may still let the acting call return before sshd goes: then the next observation finds
+        # node2 gone instead. Either way the task goes on (item 2: a node lost while acting is just a new observation).
+        assert "stopped answering while acting" in run.stdout + run.stderr or res["nodes"]["node2"]["ready"] is False, res["nodes"]
         assert res["status"]["updatedReplicas"] == 6 and res["status"]["availableReplicas"] == 6
         assert {p["node"] for p in res["pods"] if p["phase"] == "Running"} <= {"node1", "node3"}
         report = sampler.report
