@@ -41,6 +41,7 @@ import re
 from dataclasses import dataclass
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.job import tracking
+from ansible_collections.hostfleet.workloads.plugins.module_utils.job.cron_inputs import JOB_KEYS
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.spec import _bool as bool_field
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.spec import _int as integer_field
@@ -48,20 +49,8 @@ from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.re
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.templates import TemplateInfo, parse_pod_template
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.labels import known_fields
 
-FIELDS = {
-    "completions",
-    "parallelism",
-    "completionMode",
-    "backoffLimit",
-    "backoffLimitPerIndex",
-    "maxFailedIndexes",
-    "podFailurePolicy",
-    "successPolicy",
-    "activeDeadlineSeconds",
-    "ttlSecondsAfterFinished",
-    "suspend",
-    "template",
-}
+# The Job spec's fields: one list, the host's (cronjob_timer checks a CronJob's jobTemplate against it too).
+FIELDS = set(JOB_KEYS)
 IMMUTABLE = ("template", "completions", "completionMode", "backoffLimitPerIndex", "podFailurePolicy", "successPolicy")
 MAX_INDEXED_COMPLETIONS = 100000
 ACTIONS = ("FailJob", "FailIndex", "Ignore", "Count")
