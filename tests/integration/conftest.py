@@ -12,12 +12,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from integration.playbook import Lab  # noqa: E402
 from lab import labctl  # noqa: E402
+from lab.workers import worker_lab  # noqa: E402
+
+# Under pytest-xdist each worker has a lab instance of its own (tests/lab/workers.py). Set at import, before
+# any test or fixture runs: labctl reads these at each call and every playbook, ssh and lab.py inherits them.
+os.environ.update(worker_lab(os.environ))
 
 LAB_HOSTS = int(os.environ.get("HOSTFLEET_LAB_HOSTS", "3"))
 
 
 @pytest.fixture(scope="session")
 def lab():
-    """The lab's hosts, brought up once per session (idempotent; `scripts/test` brings it down)."""
+    """This worker's lab's hosts, brought up once per session (idempotent; `scripts/test` brings it down)."""
     inventory = labctl.up(LAB_HOSTS)
     return Lab(Path(inventory), [name for name, _ip in labctl.hosts()][:LAB_HOSTS])
