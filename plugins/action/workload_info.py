@@ -13,65 +13,35 @@ the ones the controllers store with the pods (the newest copy wins, as in
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ansible_collections.hostfleet.workloads.plugins.module_utils.kinds import WORKLOAD_KINDS
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import events as node_events
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
 from ansible_collections.hostfleet.workloads.plugins.module_utils.observe_args import WORKLOAD_INFO_ARGS
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils import summaries
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils._fanout import Fleet
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.pods import ObservedPod, is_available, is_ready
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.registry import controller
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.labels import parse_label_selector
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.summaries import FINISHED, current_template, human_duration, revision_numbers, rfc3339
 
 display = Display()
 
 NODE_MODULE = "hostfleet.workloads.workload_info"
-KIND_ORDER = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod")
-FINISHED = ("Succeeded", "Failed")
+# Display order: the registry's kinds, then bare pods.
+KIND_ORDER = WORKLOAD_KINDS + ("Pod",)
 
 
-# -- times -------------------------------------------------------------------------------------------
+def kind_summary(kind):
+    """How workload_info shows ``kind``: the registry's summary; bare Pods and pods of an unknown owner kind are listed and counted."""
+    summary = controller(kind).summarize if kind in WORKLOAD_KINDS else None
+    return summary or summaries.owned_pods(kind)
 
 
-def rfc3339(timestamp, millis=False):
-    if timestamp is None:
-        return None
-    moment = datetime.fromtimestamp(timestamp, tz=UTC)
-    if millis:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def human_duration(seconds):
-    """kubectl's short age (k8s.io/apimachinery duration.HumanDuration): 45s, 3m20s, 2h5m, 3d4h, 400d, 2y10d."""
-    if seconds is None:
-        return "<unknown>"
-    total = int(seconds)
-    if total < 0:
-        return "<invalid>" if total < -1 else "0s"
-    if total < 120:
-        return f"{total}s"
-    minutes = total // 60
-    if minutes < 10:
-        return f"{minutes}m{total % 60}s" if total % 60 else f"{minutes}m"
-    if minutes < 180:
-        return f"{minutes}m"
-    hours = minutes // 60
-    if hours < 8:
-        return f"{hours}h{minutes % 60}m" if minutes % 60 else f"{hours}h"
-    if hours < 48:
-        return f"{hours}h"
-    if hours < 24 * 8:
-        return f"{hours // 24}d{hours % 24}h" if hours % 24 else f"{hours // 24}d"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24}d"
-    years = hours // (24 * 365)
-    if years < 8:
-        days = (hours // 24) % 365
-        return f"{years}y{days}d" if days else f"{years}y"
-    return f"{years}y"
+def kind_rank(kind):
+    return KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
 
 
 # -- pods ----------------------------------------------------------------------------------------------
@@ -135,20 +105,6 @@ def pod_view(pod, node, skew, revisions, now):
     return view
 
 
-def _observed(view):
-    return ObservedPod.from_json(
-        {
-            "name": view["name"],
-            "node": view["node"],
-            "revision": view["template_hash"],
-            "phase": view["phase"],
-            "ready": view["ready"],
-            "ready_since": view["ready_since"],
-            "created": view["created_at"] or 0.0,
-        }
-    )
-
-
 # -- workloads -----------------------------------------------------------------------------------------
 
 
@@ -160,107 +116,6 @@ def newest_records(results):
             if isinstance(record, dict) and (key not in records or (record.get("seq") or 0) > (records[key].get("seq") or 0)):
                 records[key] = record
     return records
-
-
-def _revision_numbers(record):
-    return {h: int(e.get("revision") or 0) for h, e in ((record or {}).get("revisions") or {}).items() if isinstance(e, dict)}
-
-
-def _conditions(record):
-    rendered = []
-    for condition in (record or {}).get("conditions") or []:
-        item = dict(condition)
-        for key in ("lastUpdateTime", "lastTransitionTime", "lastProbeTime"):
-            if isinstance(item.get(key), (int, float)):
-                item[key] = rfc3339(item[key])
-        if isinstance(item.get("time"), (int, float)):
-            item["lastTransitionTime"] = rfc3339(item.pop("time"))
-        rendered.append(item)
-    return rendered
-
-
-def _current_hash(kind, record):
-    record = record or {}
-    if kind == "StatefulSet":
-        return record.get("update_revision") or record.get("template_hash")
-    if kind == "Deployment":
-        return record.get("current_hash")
-    if kind == "DaemonSet":
-        return record.get("current_hash")
-    return record.get("template_hash") or record.get("current_hash")
-
-
-def _first_created(record, pods):
-    times = [e.get("created") for e in ((record or {}).get("revisions") or {}).values() if isinstance(e, dict) and e.get("created")]
-    if (record or {}).get("start_time"):
-        times.append(record["start_time"])
-    times += [p["created_at"] for p in pods if p.get("created_at")]
-    return min(times) if times else None
-
-
-def summarize_workload(kind, name, record, pods, cronjob, now):
-    """One workload's counts, as kubectl shows them, from its record and the pods the nodes run now."""
-    record = record or {}
-    current_hash = _current_hash(kind, record)
-    numbers = _revision_numbers(record)
-    live = [p for p in pods if p["phase"] not in FINISHED]
-    min_ready = int(record.get("minReadySeconds") or record.get("min_ready_seconds") or 0)
-    observed = [_observed(p) for p in live]
-    desired = None
-    if kind == "Deployment":
-        desired = record.get("replicas")
-    elif kind == "DaemonSet":
-        desired = (record.get("observed") or {}).get("desired")
-    elif kind in ("ReplicaSet", "StatefulSet"):
-        desired = record.get("replicas")
-    elif kind == "Job":
-        desired = (record.get("immutable") or {}).get("completions")
-    created = _first_created(record, pods)
-    workload = {
-        "kind": kind,
-        "name": name,
-        "desired": int(desired) if isinstance(desired, int) else None,
-        "current": len(live),
-        "ready": sum(1 for p in observed if is_ready(p)),
-        "up_to_date": sum(1 for p in live if current_hash and p["template_hash"] == current_hash),
-        "available": sum(1 for p in observed if is_available(p, min_ready, now)),
-        "revision": numbers.get(current_hash) if current_hash else None,
-        "conditions": _conditions(record),
-        "status": {},
-        "nodes": sorted({p["node"] for p in pods}),
-        "created": rfc3339(created),
-        "age": (now - created) if created is not None else None,
-        "pods": sorted(pods, key=lambda p: (p["node"], p["name"])),
-    }
-    if kind == "Job":
-        finished = next((c for c in record.get("conditions") or [] if c.get("type") in ("Complete", "Failed") and c.get("status") == "True"), None)
-        suspended = next((c for c in record.get("conditions") or [] if c.get("type") == "Suspended" and c.get("status") == "True"), None)
-        end = record.get("completion_time") or record.get("finished_time")
-        start = record.get("start_time")
-        workload["status"] = {
-            "active": len(live),
-            "succeeded": int(record.get("succeeded") or 0),
-            "failed": int(record.get("failed") or 0),
-            "completions": desired,
-            "status": finished["type"] if finished else ("Suspended" if suspended else "Running"),
-            "startTime": rfc3339(start),
-            "completionTime": rfc3339(record.get("completion_time")),
-            "duration": ((end or now) - start) if start else None,
-        }
-    elif kind == "CronJob" and cronjob:
-        config = cronjob.get("config") or {}
-        runs = cronjob.get("runs") or []
-        workload["status"] = {
-            "schedule": config.get("schedule"),
-            "timeZone": config.get("timeZone"),
-            "suspend": bool(config.get("suspend")),
-            "active": sum(1 for r in runs if r.get("active")),
-            "lastScheduleTime": rfc3339(cronjob.get("last_schedule")),
-            "lastSuccessfulTime": rfc3339(cronjob.get("last_success")),
-            "runs": [{k: r.get(k) for k in ("name", "scheduled", "active", "outcome")} for r in runs],
-        }
-        workload["desired"] = None
-    return workload
 
 
 def summarize(results, now, kinds=None, name=None, selector=None):
@@ -286,7 +141,7 @@ def summarize(results, now, kinds=None, name=None, selector=None):
             if kind == "Job" and owner_name in run_owner and f"Job/{owner_name}" not in records:
                 kind, owner_name = "CronJob", run_owner[owner_name]
             key = (kind, owner_name)
-            numbers = _revision_numbers(records.get(f"{kind}/{owner_name}"))
+            numbers = revision_numbers(records.get(f"{kind}/{owner_name}"))
             grouped.setdefault(key, []).append(pod_view(pod, node, skew, numbers, now))
     keys = set(grouped)
     for key in records:
@@ -294,7 +149,7 @@ def summarize(results, now, kinds=None, name=None, selector=None):
         keys.add((kind, owner_name))
     keys |= {("CronJob", cron) for cron in cronjobs}
     workloads = []
-    for kind, owner_name in sorted(keys, key=lambda k: (KIND_ORDER.index(k[0]) if k[0] in KIND_ORDER else len(KIND_ORDER), k[1])):
+    for kind, owner_name in sorted(keys, key=lambda k: (kind_rank(k[0]), k[1])):
         if kinds and kind not in kinds:
             continue
         if name is not None and owner_name != name:
@@ -303,15 +158,14 @@ def summarize(results, now, kinds=None, name=None, selector=None):
         record = records.get(f"{kind}/{owner_name}")
         if selector is not None and not _selected(selector, record, pods):
             continue
-        workloads.append(summarize_workload(kind, owner_name, record, pods, cronjobs.get(owner_name) if kind == "CronJob" else None, now))
+        workloads.append(kind_summary(kind)(owner_name, record, pods, now, cronjobs.get(owner_name)))
     return workloads
 
 
 def _selected(selector, record, pods):
     if pods:
         return any(selector.matches(p["labels"]) for p in pods)
-    current = _current_hash((record or {}).get("kind"), record)
-    template = (((record or {}).get("revisions") or {}).get(current) or {}).get("template") or (record or {}).get("immutable", {}).get("template") or {}
+    template = current_template(record)
     return selector.matches((template.get("metadata") or {}).get("labels") or {})
 
 
@@ -369,59 +223,13 @@ def _n(value):
     return "-" if value is None else str(value)
 
 
-def _kind_rows(kind, workloads):
-    if kind == "Deployment":
-        header = ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "REVISION", "AGE"]
-        rows = [[f"deployment/{w['name']}", f"{w['ready']}/{_n(w['desired'])}", w["up_to_date"], w["available"], _n(w["revision"]), human_duration(w["age"])]
-                for w in workloads]
-    elif kind == "ReplicaSet":
-        header = ["NAME", "DESIRED", "CURRENT", "READY", "AGE"]
-        rows = [[f"replicaset/{w['name']}", _n(w["desired"]), w["current"], w["ready"], human_duration(w["age"])] for w in workloads]
-    elif kind == "StatefulSet":
-        header = ["NAME", "READY", "UP-TO-DATE", "REVISION", "AGE"]
-        rows = [
-            [f"statefulset/{w['name']}", f"{w['ready']}/{_n(w['desired'])}", w["up_to_date"], _n(w["revision"]), human_duration(w["age"])] for w in workloads
-        ]
-    elif kind == "DaemonSet":
-        header = ["NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE", "REVISION", "AGE"]
-        rows = [
-            [f"daemonset/{w['name']}", _n(w["desired"]), w["current"], w["ready"], w["up_to_date"], w["available"], _n(w["revision"]), human_duration(w["age"])]
-            for w in workloads
-        ]
-    elif kind == "Job":
-        header = ["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"]
-        rows = [
-            [f"job/{w['name']}", w["status"].get("status", "-"), f"{w['status'].get('succeeded', 0)}/{_n(w['desired'])}",
-             human_duration(w["status"].get("duration")) if w["status"].get("duration") is not None else "-", human_duration(w["age"])]
-            for w in workloads
-        ]
-    elif kind == "CronJob":
-        header = ["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST SCHEDULE", "AGE"]
-        rows = []
-        for w in workloads:
-            s = w["status"]
-            last = s.get("lastScheduleTime")
-            rows.append([f"cronjob/{w['name']}", s.get("schedule") or "-", s.get("timeZone") or "-", str(bool(s.get("suspend"))), s.get("active", 0),
-                         human_duration(w["_now"] - _parse_time(last)) if last else "<none>", human_duration(w["age"])])
-    else:
-        header = ["NAME", "READY", "PODS", "AGE"]
-        rows = [[f"{kind.lower()}/{w['name']}", f"{w['ready']}/{w['current']}", len(w["pods"]), human_duration(w["age"])]
-                for w in workloads]
-    return columns([header] + rows)
-
-
-def _parse_time(text):
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
-
-
 def render_table(workloads, events=None, unreachable=None, now=None):
     """kubectl-get-like lines: one section per kind, then every pod, then the events; sections apart by a blank line."""
     now = time.time() if now is None else now
     sections = []
-    for kind in KIND_ORDER:
-        mine = [dict(w, _now=now) for w in workloads if w["kind"] == kind]
-        if mine:
-            sections.append(_kind_rows(kind, mine))
+    for kind in sorted({w["kind"] for w in workloads}, key=kind_rank):
+        summary = kind_summary(kind)
+        sections.append(columns([list(summary.header)] + [summary.row(w, now) for w in workloads if w["kind"] == kind]))
     pods = [(w, p) for w in workloads for p in w["pods"]]
     if pods:
         header = ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "NODE", "REVISION", "OWNER"]

@@ -88,8 +88,8 @@ notes:
   - "The task runs once per play (C(BYPASS_HOST_LOOP)): use C(run_once: true) with C(register)."
   - C(desired) is what the workload's controller last stored on the nodes (a Deployment's C(replicas), the eligible
     nodes of a DaemonSet, a Job's C(completions)); it is null where the controller's record does not keep it.
-  - C(available) counts ready pods (of a Deployment, the ones ready for at least the record's C(minReadySeconds) when
-    the record keeps it, else ready ones).
+  - C(available) counts the pods ready for at least the workload's C(minReadySeconds) (as its controller stored it), as
+    the controller's own status counts them.
   - The playbook C(hostfleet.workloads.get) prints the table (C(ansible-playbook hostfleet.workloads.get -i inventory)).
 seealso:
   - module: hostfleet.workloads.pod_info
@@ -143,11 +143,19 @@ workloads:
     current: {description: "Pods that are not finished, on the reachable nodes.", type: int}
     ready: {description: "Ready pods.", type: int}
     up_to_date: {description: "Pods of the current revision.", type: int}
-    available: {description: "Available pods.", type: int}
+    available: {description: "Pods ready for at least its C(minReadySeconds) (the controller's C(availableReplicas)).", type: int}
     revision: {description: "The current revision number (null when there is none).", type: int}
     conditions: {description: "The conditions the controller stored, times in RFC 3339.", type: list, elements: dict}
-    status: {description: "Kind-specific: a Job's C(active)/C(succeeded)/C(failed)/C(completions)/C(status); a CronJob's
-      C(schedule)/C(suspend)/C(active)/C(lastScheduleTime)/C(runs).", type: dict}
+    status:
+      description:
+        - Kind-specific; empty for the other kinds.
+        - A Job's, with the names and meaning of the status M(hostfleet.workloads.job) returns, from the Job's record -
+          C(active) (pods started and not ended), C(succeeded), C(failed) (pods counted so), with C(completionMode=Indexed)
+          C(completedIndexes) and with C(backoffLimitPerIndex) C(failedIndexes) (intervals, C(1,3-5)), C(startTime),
+          C(completionTime) - and C(completions), C(status) (C(Complete), C(Failed), C(Suspended) or C(Running)) and
+          C(duration) (seconds).
+        - A CronJob's C(schedule), C(timeZone), C(suspend), C(active), C(lastScheduleTime), C(lastSuccessfulTime) and C(runs).
+      type: dict
     nodes: {description: "Nodes that run its pods.", type: list, elements: str}
     created: {description: "When its first revision (or first pod) was created (RFC 3339).", type: str}
     age: {description: "Seconds since it was created.", type: float}

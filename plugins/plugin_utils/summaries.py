@@ -1,0 +1,291 @@
+# Copyright: hostfleet.workloads contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What ``workload_info`` shows of each kind: counts, status and table row, from a record and the pods.
+
+Pure (no I/O). One :class:`KindSummary` per kind; the registry of kinds
+(``controllers/registry.py``) holds each kind's as ``summarize``, so
+``workload_info`` dispatches through it. Inputs: the controller's record as
+stored on the nodes (the newest copy, already loaded), the kind's pods as
+``workload_info`` views them (``pod_view``: times on the controller's clock)
+and, for a CronJob, the nodes' report of its schedule and runs.
+
+The counts are the ones ``kubectl get`` shows, computed the way the
+controller computes its own status: a pod is available when it has been
+ready for the record's ``minReadySeconds`` (every kind's record carries it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from ansible_collections.hostfleet.workloads.plugins.module_utils.job import tracking
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.pods import ObservedPod, is_available, is_ready
+
+FINISHED = ("Succeeded", "Failed")
+
+
+def rfc3339(timestamp, millis=False):
+    if timestamp is None:
+        return None
+    moment = datetime.fromtimestamp(timestamp, tz=UTC)
+    if millis:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_rfc3339(text: str) -> float:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+
+
+def human_duration(seconds):
+    """kubectl's short age (k8s.io/apimachinery duration.HumanDuration): 45s, 3m20s, 2h5m, 3d4h, 400d, 2y10d."""
+    if seconds is None:
+        return "<unknown>"
+    total = int(seconds)
+    if total < 0:
+        return "<invalid>" if total < -1 else "0s"
+    if total < 120:
+        return f"{total}s"
+    minutes = total // 60
+    if minutes < 10:
+        return f"{minutes}m{total % 60}s" if total % 60 else f"{minutes}m"
+    if minutes < 180:
+        return f"{minutes}m"
+    hours = minutes // 60
+    if hours < 8:
+        return f"{hours}h{minutes % 60}m" if minutes % 60 else f"{hours}h"
+    if hours < 48:
+        return f"{hours}h"
+    if hours < 24 * 8:
+        return f"{hours // 24}d{hours % 24}h" if hours % 24 else f"{hours // 24}d"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24}d"
+    years = hours // (24 * 365)
+    if years < 8:
+        days = (hours // 24) % 365
+        return f"{years}y{days}d" if days else f"{years}y"
+    return f"{years}y"
+
+
+def _n(value):
+    return "-" if value is None else str(value)
+
+
+# -- the record --------------------------------------------------------------------------------------
+
+
+def record_data(record) -> dict:
+    return dict(record or {})
+
+
+def current_revision(record):
+    """The hash of the revision running or being rolled out, whatever the kind calls it."""
+    data = record_data(record)
+    return data.get("update_revision") or data.get("current_hash") or data.get("template_hash")
+
+
+def min_ready_seconds(record) -> int:
+    data = record_data(record)
+    return int(data.get("minReadySeconds") or data.get("min_ready_seconds") or 0)
+
+
+def revision_numbers(record) -> dict:
+    return {h: int(e.get("revision") or 0) for h, e in (record_data(record).get("revisions") or {}).items() if isinstance(e, dict)}
+
+
+def current_template(record) -> dict:
+    """The pod template of the current revision (a Job's: its immutable template), or {}."""
+    data = record_data(record)
+    entry = (data.get("revisions") or {}).get(current_revision(record)) or {}
+    return entry.get("template") or (data.get("immutable") or {}).get("template") or {}
+
+
+def _conditions(record):
+    rendered = []
+    for condition in record_data(record).get("conditions") or []:
+        item = dict(condition)
+        for key in ("lastUpdateTime", "lastTransitionTime", "lastProbeTime"):
+            if isinstance(item.get(key), (int, float)):
+                item[key] = rfc3339(item[key])
+        if isinstance(item.get("time"), (int, float)):
+            item["lastTransitionTime"] = rfc3339(item.pop("time"))
+        rendered.append(item)
+    return rendered
+
+
+def _first_created(record, pods):
+    data = record_data(record)
+    times = [e.get("created") for e in (data.get("revisions") or {}).values() if isinstance(e, dict) and e.get("created")]
+    if data.get("start_time"):
+        times.append(data["start_time"])
+    times += [p["created_at"] for p in pods if p.get("created_at")]
+    return min(times) if times else None
+
+
+def _observed(view):
+    return ObservedPod.from_json(
+        {
+            "name": view["name"],
+            "node": view["node"],
+            "revision": view["template_hash"],
+            "phase": view["phase"],
+            "ready": view["ready"],
+            "ready_since": view["ready_since"],
+            "created": view["created_at"] or 0.0,
+        }
+    )
+
+
+def counts(kind, name, record, pods, now, desired=None):
+    """The entry every kind shares: pods counted as the controllers count them, conditions, revision, age."""
+    current = current_revision(record)
+    live = [p for p in pods if p["phase"] not in FINISHED]
+    observed = [_observed(p) for p in live]
+    min_ready = min_ready_seconds(record)
+    created = _first_created(record, pods)
+    return {
+        "kind": kind,
+        "name": name,
+        "desired": desired if isinstance(desired, int) and not isinstance(desired, bool) else None,
+        "current": len(live),
+        "ready": sum(1 for p in observed if is_ready(p)),
+        "up_to_date": sum(1 for p in live if current and p["template_hash"] == current),
+        "available": sum(1 for p in observed if is_available(p, min_ready, now)),
+        "revision": revision_numbers(record).get(current) if current else None,
+        "conditions": _conditions(record),
+        "status": {},
+        "nodes": sorted({p["node"] for p in pods}),
+        "created": rfc3339(created),
+        "age": (now - created) if created is not None else None,
+        "pods": sorted(pods, key=lambda p: (p["node"], p["name"])),
+    }
+
+
+# -- one summary per kind ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KindSummary:
+    """How workload_info shows one kind: its entry (``summary(name, record, pods, now, cronjob)``) and its table rows."""
+
+    kind: str
+    summarize: Callable[..., dict]
+    header: tuple
+    row: Callable[[dict, float], list]
+
+    def __call__(self, name, record, pods, now, cronjob=None) -> dict:
+        return self.summarize(self.kind, name, record, pods, now, cronjob)
+
+
+def _replicas(kind, name, record, pods, now, _cronjob):
+    return counts(kind, name, record, pods, now, record_data(record).get("replicas"))
+
+
+def _daemonset(kind, name, record, pods, now, _cronjob):
+    return counts(kind, name, record, pods, now, (record_data(record).get("observed") or {}).get("desired"))
+
+
+def _job(kind, name, record, pods, now, _cronjob):
+    data = record_data(record)
+    immutable = data.get("immutable") or {}
+    workload = counts(kind, name, record, pods, now, immutable.get("completions"))
+    rec = tracking.load_record(data or None, name)
+    # The Job action's own status (tracking.job_status), from the record and the Job's immutable fields.
+    status = tracking.job_status(rec, immutable)
+    finished = tracking.finished_condition(rec)
+    suspended = any(c.get("type") == tracking.SUSPENDED and c.get("status") == "True" for c in rec["conditions"])
+    start, end = rec["start_time"], rec["completion_time"] or rec["finished_time"]
+    workload["status"] = {
+        "active": status["active"],
+        "succeeded": status["succeeded"],
+        "failed": status["failed"],
+        **{key: status[key] for key in ("completedIndexes", "failedIndexes") if key in status},
+        "completions": workload["desired"],
+        "status": finished["type"] if finished else ("Suspended" if suspended else "Running"),
+        "startTime": status["startTime"],
+        "completionTime": status["completionTime"],
+        "duration": ((end or now) - start) if start else None,
+    }
+    return workload
+
+
+def _cronjob(kind, name, record, pods, now, cronjob):
+    workload = counts(kind, name, record, pods, now)
+    if cronjob:
+        config = cronjob.get("config") or {}
+        runs = cronjob.get("runs") or []
+        workload["status"] = {
+            "schedule": config.get("schedule"),
+            "timeZone": config.get("timeZone"),
+            "suspend": bool(config.get("suspend")),
+            "active": sum(1 for r in runs if r.get("active")),
+            "lastScheduleTime": rfc3339(cronjob.get("last_schedule")),
+            "lastSuccessfulTime": rfc3339(cronjob.get("last_success")),
+            "runs": [{k: r.get(k) for k in ("name", "scheduled", "active", "outcome")} for r in runs],
+        }
+    return workload
+
+
+def _pods_only(kind, name, record, pods, now, _cronjob):
+    return counts(kind, name, record, pods, now)
+
+
+def _name(w):
+    return f"{w['kind'].lower()}/{w['name']}"
+
+
+DEPLOYMENT = KindSummary(
+    "Deployment",
+    _replicas,
+    ("NAME", "READY", "UP-TO-DATE", "AVAILABLE", "REVISION", "AGE"),
+    lambda w, now: [_name(w), f"{w['ready']}/{_n(w['desired'])}", w["up_to_date"], w["available"], _n(w["revision"]), human_duration(w["age"])],
+)
+REPLICASET = KindSummary(
+    "ReplicaSet",
+    _replicas,
+    ("NAME", "DESIRED", "CURRENT", "READY", "AGE"),
+    lambda w, now: [_name(w), _n(w["desired"]), w["current"], w["ready"], human_duration(w["age"])],
+)
+# kubectl shows a ReplicationController like a ReplicaSet.
+REPLICATIONCONTROLLER = KindSummary("ReplicationController", _replicas, REPLICASET.header, REPLICASET.row)
+STATEFULSET = KindSummary(
+    "StatefulSet",
+    _replicas,
+    ("NAME", "READY", "UP-TO-DATE", "REVISION", "AGE"),
+    lambda w, now: [_name(w), f"{w['ready']}/{_n(w['desired'])}", w["up_to_date"], _n(w["revision"]), human_duration(w["age"])],
+)
+DAEMONSET = KindSummary(
+    "DaemonSet",
+    _daemonset,
+    ("NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE", "REVISION", "AGE"),
+    lambda w, now: [_name(w), _n(w["desired"]), w["current"], w["ready"], w["up_to_date"], w["available"], _n(w["revision"]), human_duration(w["age"])],
+)
+
+
+def _job_row(w, now):
+    duration = w["status"].get("duration")
+    return [_name(w), w["status"].get("status", "-"), f"{w['status'].get('succeeded', 0)}/{_n(w['desired'])}",
+            human_duration(duration) if duration is not None else "-", human_duration(w["age"])]
+
+
+def _cronjob_row(w, now):
+    status = w["status"]
+    last = status.get("lastScheduleTime")
+    return [_name(w), status.get("schedule") or "-", status.get("timeZone") or "-", str(bool(status.get("suspend"))), status.get("active", 0),
+            human_duration(now - parse_rfc3339(last)) if last else "<none>", human_duration(w["age"])]
+
+
+JOB = KindSummary("Job", _job, ("NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"), _job_row)
+CRONJOB = KindSummary("CronJob", _cronjob, ("NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST SCHEDULE", "AGE"), _cronjob_row)
+
+
+def owned_pods(kind: str) -> KindSummary:
+    """Bare pods (kind Pod) and pods of an owner kind this collection does not know: their pods, counted."""
+    return KindSummary(
+        kind, _pods_only, ("NAME", "READY", "PODS", "AGE"), lambda w, now: [_name(w), f"{w['ready']}/{w['current']}", len(w["pods"]), human_duration(w["age"])]
+    )
+
+
+POD = owned_pods("Pod")
