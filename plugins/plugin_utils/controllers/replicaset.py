@@ -9,10 +9,10 @@ pods (NotReady nodes) are replaced at once; dead pods (Succeeded/Failed) are
 removed and replaced; surplus pods go in the scheduler's victim order
 (unhealthy, older template, most crowded node, youngest).
 
-The record (JSON)::
+The record (JSON), schema 2 (schema 1 called ``min_ready_seconds`` ``minReadySeconds``)::
 
-    {"schema": 1, "kind": "ReplicaSet", "name": "web", "generation": 2, "observed_generation": 2,
-     "spec_hash": "...", "selector": {...}, "template_hash": "...",
+    {"schema": 2, "kind": "ReplicaSet", "name": "web", "generation": 2, "observed_generation": 2,
+     "spec_hash": "...", "selector": {...}, "template_hash": "...", "replicas": 3, "min_ready_seconds": 0,
      "revisions": {hash: {"revision": 1, "template": {...}, "created": t, "next_pod": 4}},
      "observed": {...}, "conditions": [...]}
 """
@@ -27,14 +27,13 @@ from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.de
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.spec import parse_replicas, validate_name
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.plan import Planner, Step, observation
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.pods import ObservedPod, classify, is_available, is_ready
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.records import load_stored
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.records import Record, begin_step
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.revisions import canonical_json, max_revision, new_entry, template_hash
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.templates import TemplateInfo, parse_pod_template, try_parse_stored
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.labels import LabelSelector, known_fields, parse_label_selector
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import Node, NodeUsage
 
 KIND = "ReplicaSet"
-SCHEMA = 1
 FIELDS = {"replicas", "selector", "template", "minReadySeconds"}
 
 
@@ -82,25 +81,25 @@ def parse_replicaset_spec(name: str, spec: dict, stored_selector: dict | None = 
     return ReplicaSetSpec(name, parse_replicas(spec, path), selector, template, _int(spec, "minReadySeconds", path, 0))
 
 
-def new_record(name: str) -> dict:
-    return {
-        "schema": SCHEMA,
-        "kind": KIND,
-        "name": name,
-        "generation": 0,
-        "observed_generation": 0,
-        "spec_hash": None,
-        "selector": None,
-        "template_hash": None,
-        "revisions": {},
-        "observed": None,
-        "conditions": [],
-    }
+def _min_ready_seconds_renamed(record: dict) -> None:
+    if "minReadySeconds" in record:
+        record["min_ready_seconds"] = record.pop("minReadySeconds")
 
 
-def load_record(record: dict | None, name: str) -> dict:
-    """A deep copy of ``record`` with every key present (None → a new record)."""
-    return load_stored(record, new_record(name), KIND, name, SCHEMA)
+class ReplicaSetRecord(Record):
+    KIND = KIND
+    SCHEMA = 2
+    MIGRATIONS = {1: _min_ready_seconds_renamed}
+    # Every pod counts whatever its template: the one that runs is the template pods start from now.
+    CURRENT_KEY = "template_hash"
+    FIELDS = {"replicas": None, "template_hash": None, "observed": None}
+
+    @property
+    def replicas(self) -> int | None:
+        value = self.data.get("replicas")
+        return None if value is None else int(value)
+
+
 
 
 def reconcile_replicaset(
@@ -113,14 +112,11 @@ def reconcile_replicaset(
 ) -> Step:
     """Plan the next step of a bare ReplicaSet. Pure, level-triggered, deterministic."""
     nodes, pods, usage = observation(nodes, pods, other_usage)
-    rec = load_record(record, spec.name)
+    stored, _new_generation = begin_step(ReplicaSetRecord, record, spec)
+    rec = stored.data
     view = classify(pods, nodes)
-    if rec["spec_hash"] != spec.spec_hash():
-        rec["generation"] += 1
-        rec["spec_hash"] = spec.spec_hash()
-    rec["selector"] = spec.selector.to_json()
     # What observers (workload_info) count against, as kubectl does.
-    rec["replicas"], rec["minReadySeconds"] = spec.replicas, spec.min_ready_seconds
+    rec["replicas"] = spec.replicas
     current = spec.template_hash
     rec["template_hash"] = current
     history = rec["revisions"]
@@ -155,8 +151,7 @@ def reconcile_replicaset(
     keep = view.revisions() | {current}
     rec["revisions"] = {h: e for h, e in history.items() if h in keep}
     observed = status.count(view, current, spec.min_ready_seconds, now)
-    rec["observed"] = observed
-    rec["observed_generation"] = rec["generation"]
+    stored.note_observed(observed)
     actions = planner.actions()
     available = sum(1 for p in view.active if is_available(p, spec.min_ready_seconds, now))
     done = not actions and not pending and len(view.active) == spec.replicas and available == spec.replicas

@@ -21,33 +21,24 @@ The loop also ends (``finished`` without ``complete``) when nothing can change
 by itself: no action, no pod on a ready node to wait for, only NotReady nodes
 or pods that fit nowhere left (``waiting_for`` says which).
 
-The record (JSON), stored with the pods like the Deployment's::
-
-    {"schema": 1, "kind": "DaemonSet", "name": "agent", "generation": 2, "observed_generation": 2,
-     "spec_hash": "...", "selector": {...}, "current_hash": "...",
-     "revisions": {hash: {"revision": 2, "template": {...}, "created": t, "next_pod": 3}},
-     "rollout_started": t, "last_progress": t,
-     "observed": {"desired": 3, "scheduled": 3, "ready": 3, "available": 3, "updated": 3,
-                  "updated_ready": 3, "updated_available": 3, "misscheduled": 0, "old": 0, "pods": 3, "lost": 0},
-     "conditions": [{"type": "Progressing", "status": "True", "reason": "...", ...}]}
+The record: ``record.py``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.daemonset.record import DaemonSetRecord
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.daemonset.spec import DaemonSetSpec
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.daemonset.update import DaemonPlan, manage, rolling_update
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment import progress, status
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.plan import Planner, Step, observation
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.pods import ObservedPod, PodView, classify, is_available, is_ready
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.records import load_stored
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.records import begin_step
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.revisions import cleanup_history, max_revision, new_entry
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.templates import TemplateInfo, try_parse_stored
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import Node, NodeUsage
 
-KIND = "DaemonSet"
-SCHEMA = 1
 REVISION_CREATED = "NewRevisionCreated"
 FOUND_REVISION = "FoundNewRevision"
 UPDATED = "DaemonSetUpdated"
@@ -63,29 +54,6 @@ STATUS_KEYS = (
     "observedGeneration",
     "conditions",
 )
-
-
-def new_record(name: str) -> dict:
-    return {
-        "schema": SCHEMA,
-        "kind": KIND,
-        "name": name,
-        "generation": 0,
-        "observed_generation": 0,
-        "spec_hash": None,
-        "selector": None,
-        "current_hash": None,
-        "revisions": {},
-        "rollout_started": None,
-        "last_progress": None,
-        "observed": None,
-        "conditions": [],
-    }
-
-
-def load_record(record: dict | None, name: str) -> dict:
-    """A deep copy of ``record`` with every key present (None → a new record)."""
-    return load_stored(record, new_record(name), KIND, name, SCHEMA)
 
 
 def count(view: PodView, nodes: list[Node], eligible: set[str], current: str, min_ready_seconds: int, now: float) -> dict:
@@ -187,17 +155,13 @@ def reconcile_daemonset(
     """Plan the next step of a DaemonSet. Pure, level-triggered, deterministic."""
     # 1. observe
     nodes, pods, usage = observation(nodes, pods, other_usage)
-    rec = load_record(record, spec.name)
+    stored, new_generation = begin_step(DaemonSetRecord, record, spec)
+    rec = stored.data
     view = classify(pods, nodes)
     eligible = {n.name for n in nodes if spec.eligible(n)}
     surge, unavailable = spec.budgets(len(eligible))
 
     # 2. the revision
-    new_generation = rec["spec_hash"] != spec.spec_hash()
-    if new_generation:
-        rec["generation"] += 1
-        rec["spec_hash"] = spec.spec_hash()
-    rec["selector"] = spec.selector.to_json()
     if rec["current_hash"] != spec.template_hash or spec.template_hash not in rec["revisions"]:
         _start_rollout(rec, spec, now)
     current = spec.template_hash
@@ -236,8 +200,7 @@ def reconcile_daemonset(
             history[key]["next_pod"] = counter
     started = {s.revision for s in planner.starts}
     rec["revisions"] = cleanup_history(history, spec.revision_history_limit, current, {current}, view.revisions() | started)
-    rec["observed"] = observed
-    rec["observed_generation"] = rec["generation"]
+    stored.note_observed(observed)
 
     actions = planner.actions()
     numbers = {h: int(e.get("revision") or 0) for h, e in rec["revisions"].items()}

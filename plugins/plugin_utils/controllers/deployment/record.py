@@ -4,14 +4,15 @@
 
 The controller keeps no state of its own: the action plugin stores this
 record (on the hosts) and passes it back to the next ``reconcile``. Times are
-epoch seconds (floats). Schema 1::
+epoch seconds (floats). Schema 2 (schema 1 lacked ``min_ready_seconds``)::
 
     {
-      "schema": 1, "kind": "Deployment", "name": "api",
+      "schema": 2, "kind": "Deployment", "name": "api",
       "generation": 3,              # +1 whenever the spec (normal form) changes
       "observed_generation": 3,
       "spec_hash": "0123456789",    # hash of the spec's normal form
       "selector": {...},            # the selector, immutable once stored
+      "min_ready_seconds": 0,       # spec.minReadySeconds at the last step (observers count availability with it)
       "replicas": 6,                # spec.replicas at the last step  (scaling-event detection)
       "max_replicas": 8,            # replicas + maxSurge at the last step (proportional scaling)
       "template_hash": "...",       # the hash of the template the USER asked for, last seen
@@ -35,26 +36,28 @@ epoch seconds (floats). Schema 1::
 
 from __future__ import annotations
 
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.records import load_stored
+from typing import Any
 
-SCHEMA = 1
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.records import Record
+
 KIND = "Deployment"
 
 
-def new_record(name: str) -> dict:
-    return {
-        "schema": SCHEMA,
-        "kind": KIND,
-        "name": name,
-        "generation": 0,
-        "observed_generation": 0,
-        "spec_hash": None,
-        "selector": None,
+def _add_min_ready_seconds(record: dict) -> None:
+    # Schema 1 did not keep it: unknown until the next step writes the spec's, 0 as the default.
+    record.setdefault("min_ready_seconds", 0)
+
+
+class DeploymentRecord(Record):
+    KIND = KIND
+    SCHEMA = 2
+    MIGRATIONS = {1: _add_min_ready_seconds}
+    CURRENT_KEY = "current_hash"
+    FIELDS = {
         "replicas": None,
         "max_replicas": None,
         "template_hash": None,
         "current_hash": None,
-        "revisions": {},
         "rollout_started": None,
         "last_progress": None,
         "held": None,
@@ -63,13 +66,35 @@ def new_record(name: str) -> dict:
         "rolled_back_from": None,
         "paused": False,
         "observed": None,
-        "conditions": [],
     }
 
+    @property
+    def replicas(self) -> int | None:
+        """spec.replicas at the last step."""
+        value = self.data.get("replicas")
+        return None if value is None else int(value)
 
-def load_record(record: dict | None, name: str) -> dict:
-    """A deep copy of ``record`` with every key present (None → a new record)."""
-    return load_stored(record, new_record(name), KIND, name, SCHEMA)
+    @property
+    def template_hash(self) -> str | None:
+        """The user's template, last seen (not running while ``rolled_back_from`` is set)."""
+        return self.data.get("template_hash")
+
+    @property
+    def paused(self) -> bool:
+        return bool(self.data.get("paused"))
+
+    @property
+    def rolled_back_from(self) -> dict | None:
+        return self.data.get("rolled_back_from") or None
+
+    @property
+    def held(self) -> dict[str, int] | None:
+        return self.data.get("held") or None
+
+
+def load_record(record: Any, name: str) -> dict:
+    """The stored form of ``record`` migrated, with every key present (None → a new record)."""
+    return DeploymentRecord.load(record, name).data
 
 
 def revision_numbers(record: dict) -> dict[str, int]:

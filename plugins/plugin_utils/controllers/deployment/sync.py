@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment import progress, recreate, rolling, scaling, status
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.record import load_record, revision_numbers
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.record import DeploymentRecord, revision_numbers
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.rollback import (
     ROLLED_BACK,
     drop_stale_override,
@@ -36,6 +36,7 @@ from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.de
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.spec import DeploymentSpec
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.plan import Planner, Step, observation
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.pods import ObservedPod, PodView, classify, is_available
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.records import begin_step
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.revisions import cleanup_history, max_revision, new_entry
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.templates import TemplateInfo, try_parse_stored
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import Node, NodeUsage
@@ -51,15 +52,10 @@ def reconcile(
 ) -> Step:
     """Plan the next step of ``spec`` (see the module docstring). Pure: no I/O, inputs untouched."""
     nodes, pods, usage = observation(nodes, pods, other_usage)
-    rec = load_record(record, spec.name)
+    # 1. generation (selector, minReadySeconds)
+    stored, new_generation = begin_step(DeploymentRecord, record, spec)
+    rec = stored.data
     view = classify(pods, nodes)
-
-    # 1. generation
-    new_generation = rec["spec_hash"] != spec.spec_hash()
-    if new_generation:
-        rec["generation"] += 1
-        rec["spec_hash"] = spec.spec_hash()
-    rec["selector"] = spec.selector.to_json()
 
     # 2-3. the revision that should run, and a new rollout when it changes
     user_hash = spec.template_hash
@@ -143,8 +139,7 @@ def reconcile(
     rec["revisions"] = cleanup_history(rec["revisions"], spec.revision_history_limit, current, protected, view.revisions() | started)
     rec["replicas"] = replicas
     rec["max_replicas"] = replicas + surge
-    rec["observed"] = observed
-    rec["observed_generation"] = rec["generation"]
+    stored.note_observed(observed)
 
     actions = planner.actions()
     numbers = revision_numbers(rec)

@@ -2,16 +2,18 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The StatefulSet record: everything the controller remembers between steps, as ONE JSON-able dict.
 
-Schema 1::
+Schema 2 (schema 1 called ``min_ready_seconds`` ``minReadySeconds`` and ``stable_revision``
+``current_revision``, the base's name for the revision being rolled out: here ``update_revision``)::
 
     {
-      "schema": 1, "kind": "StatefulSet", "name": "web",
+      "schema": 2, "kind": "StatefulSet", "name": "web",
       "generation": 2, "observed_generation": 2,
       "spec_hash": "...",               # hash of the spec's normal form (+1 generation when it changes)
       "selector": {...},                # immutable once stored
+      "replicas": 3, "min_ready_seconds": 0,   # spec's, at the last step (what observers count against)
       "template_hash": "...",           # the user's template, last seen (== update_revision)
       "update_revision": "...",         # the revision pods are updated to (Kubernetes' updateRevision)
-      "current_revision": "...",        # the revision every replica ran when last fully updated (currentRevision)
+      "stable_revision": "...",         # the revision every replica ran when last fully updated (currentRevision)
       "revisions": {hash: {"revision": 2, "template": {...}, "created": t, "next_pod": 0}},
       "pins": {"0": "node1", "1": "node3"},   # ordinal → node holding the identity's data (and its only pod)
       "running": [0, 1],                # ordinals whose pod may be alive (fencing while a node is NotReady)
@@ -28,38 +30,54 @@ brings an identity back on the node that holds its data.
 
 from __future__ import annotations
 
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.records import load_stored
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.records import Record
 
-SCHEMA = 1
 KIND = "StatefulSet"
 
 
-def new_record(name: str) -> dict:
-    return {
-        "schema": SCHEMA,
-        "kind": KIND,
-        "name": name,
-        "generation": 0,
-        "observed_generation": 0,
-        "spec_hash": None,
-        "selector": None,
+def _v1_to_v2(record: dict) -> None:
+    if "minReadySeconds" in record:
+        record["min_ready_seconds"] = record.pop("minReadySeconds")
+    if "current_revision" in record:
+        record["stable_revision"] = record.pop("current_revision")
+
+
+class StatefulSetRecord(Record):
+    KIND = KIND
+    SCHEMA = 2
+    MIGRATIONS = {1: _v1_to_v2}
+    CURRENT_KEY = "update_revision"
+    FIELDS = {
+        "replicas": None,
         "template_hash": None,
         "update_revision": None,
-        "current_revision": None,
-        "revisions": {},
+        "stable_revision": None,
         "pins": {},
         "running": [],
         "claim_templates": [],
         "rollout_started": None,
         "last_progress": None,
         "observed": None,
-        "conditions": [],
     }
 
+    @property
+    def replicas(self) -> int | None:
+        value = self.data.get("replicas")
+        return None if value is None else int(value)
 
-def load_record(record: dict | None, name: str) -> dict:
-    """A deep copy of ``record`` with every key present (None → a new record)."""
-    return load_stored(record, new_record(name), KIND, name, SCHEMA)
+    @property
+    def stable_revision(self) -> str | None:
+        """Kubernetes' currentRevision: what every replica ran when last fully updated."""
+        return self.data.get("stable_revision")
+
+    @property
+    def pins(self) -> dict[int, str]:
+        return pins(self.data)
+
+    @property
+    def claim_templates(self) -> list[str]:
+        return list(self.data.get("claim_templates") or [])
+
 
 
 def pins(record: dict) -> dict[int, str]:

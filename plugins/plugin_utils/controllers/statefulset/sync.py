@@ -28,10 +28,11 @@ from collections.abc import Iterable, Mapping
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment import progress, status
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.plan import Planner, PodStop, Step, observation
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.pods import ObservedPod, classify, is_available, is_ready
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.records import begin_step
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.revisions import cleanup_history, max_revision, new_entry
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.statefulset import fencing, ordered, update
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.statefulset.identity import pod_template, revision_name
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.statefulset.record import load_record, pins, store_pins
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.statefulset.record import StatefulSetRecord, pins, store_pins
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.statefulset.retention import claim_templates, scaled_claims
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.statefulset.spec import StatefulSetSpec
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.templates import TemplateInfo, try_parse_stored
@@ -48,20 +49,16 @@ def reconcile_statefulset(
 ) -> Step:
     """Plan the next step of ``spec`` (see the module docstring). Pure: no I/O, inputs untouched."""
     nodes, pods, usage = observation(nodes, pods, other_usage)
-    rec = load_record(record, spec.name)
+    # 1. generation (selector, minReadySeconds) and revisions
+    stored, _new_generation = begin_step(StatefulSetRecord, record, spec)
+    rec = stored.data
     view = classify(pods, nodes)
     ready_nodes = {n.name for n in nodes if n.ready}
-
-    # 1. generation and revisions
-    if rec["spec_hash"] != spec.spec_hash():
-        rec["generation"] += 1
-        rec["spec_hash"] = spec.spec_hash()
-    rec["selector"] = spec.selector.to_json()
     # What observers (workload_info) count against, as kubectl does.
-    rec["replicas"], rec["minReadySeconds"] = spec.replicas, spec.min_ready_seconds
+    rec["replicas"] = spec.replicas
     target = spec.template_hash
     _sync_revisions(rec, spec, now)
-    current = rec["current_revision"] or target
+    current = rec["stable_revision"] or target
     infos: dict[str, TemplateInfo | None] = {h: try_parse_stored(e.get("template")) for h, e in rec["revisions"].items() if h != target}
     infos[target] = spec.template
     claims = claim_templates(rec, spec)
@@ -128,8 +125,8 @@ def reconcile_statefulset(
         return not (spec.rolling and ident.ordinal >= spec.partition and pod.revision != target)
 
     if all(i.pod is not None and i.pod.revision == target and settled(i) for i in in_range):
-        rec["current_revision"] = target
-    current = rec["current_revision"] or target
+        rec["stable_revision"] = target
+    current = rec["stable_revision"] or target
     live = [i.pod for i in idents.by_ordinal.values() if i.pod is not None and not i.finished]
     observed = {
         "replicas": len(live),
@@ -141,8 +138,7 @@ def reconcile_statefulset(
     }
     if rec["observed"] != observed:
         rec["last_progress"] = now
-    rec["observed"] = observed
-    rec["observed_generation"] = rec["generation"]
+    stored.note_observed(observed)
     pending = planner.merged_pending()
     progress.sync_replica_failure(rec, [p.reason for p in pending], now)
     if observed["available"] >= spec.replicas:
@@ -212,5 +208,5 @@ def _sync_revisions(rec: dict, spec: StatefulSetSpec, now: float) -> None:
         history[target] = new_entry(number, spec.template.template, now)
     rec["update_revision"] = target
     rec["rollout_started"] = now
-    if rec["current_revision"] is None:
-        rec["current_revision"] = target
+    if rec["stable_revision"] is None:
+        rec["stable_revision"] = target
