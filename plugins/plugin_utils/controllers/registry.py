@@ -17,13 +17,17 @@ from typing import Any
 from ansible_collections.hostfleet.workloads.plugins.module_utils.kinds import KindInfo, kind_info
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils import summaries
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.cronjob.spec import parse_cronjob_spec
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.daemonset.record import DaemonSetRecord
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.daemonset.spec import parse_daemonset_spec
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.daemonset.sync import reconcile_daemonset
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.record import DeploymentRecord
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.spec import parse_deployment_spec
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.sync import reconcile as reconcile_deployment
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.job.record import JobRecord
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.job.spec import parse_job_spec
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.job.sync import reconcile_job
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.replicaset import parse_replicaset_spec, reconcile_replicaset
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.replicaset import ReplicaSetRecord, parse_replicaset_spec, reconcile_replicaset
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.statefulset.record import StatefulSetRecord
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.statefulset.spec import parse_statefulset_spec
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.statefulset.sync import reconcile_statefulset
 
@@ -153,20 +157,26 @@ def _plain_line(module):
 CONTROLLERS = (
     Controller(
         kind_info("Deployment"), parse_deployment_spec, _deployment, _deployment_line,
-        summarize=summaries.DEPLOYMENT, replaces_unreachable=True, pins_pulled_images=True,
+        record_type=DeploymentRecord, summarize=summaries.DEPLOYMENT, replaces_unreachable=True, pins_pulled_images=True,
     ),
     Controller(
         kind_info("ReplicaSet"), parse_replicaset_spec, _replicaset, _replicas_line("replicaset"),
-        summarize=summaries.REPLICASET, replaces_unreachable=True, pins_pulled_images=True,
+        record_type=ReplicaSetRecord, summarize=summaries.REPLICASET, replaces_unreachable=True, pins_pulled_images=True,
     ),
     # An identity's data is pinned to its node: a node that left the fleet is reported, its pods never removed.
     Controller(
         kind_info("StatefulSet"), parse_statefulset_spec, _statefulset, _statefulset_line,
-        summarize=summaries.STATEFULSET, pins_pulled_images=True, cleans_deselected=False,
+        record_type=StatefulSetRecord, summarize=summaries.STATEFULSET, pins_pulled_images=True, cleans_deselected=False,
     ),
-    Controller(kind_info("DaemonSet"), parse_daemonset_spec, _daemonset, _daemonset_line, summarize=summaries.DAEMONSET, pins_pulled_images=True),
+    Controller(
+        kind_info("DaemonSet"), parse_daemonset_spec, _daemonset, _daemonset_line,
+        record_type=DaemonSetRecord, summarize=summaries.DAEMONSET, pins_pulled_images=True,
+    ),
     # A Job counts pods of unreachable nodes failed at once (its own record tracks them); its verdict is its result.
-    Controller(kind_info("Job"), _parse_job, _job, _job_line, summarize=summaries.JOB, tracks_placement=False, fails_unless_available=False),
+    Controller(
+        kind_info("Job"), _parse_job, _job, _job_line,
+        record_type=JobRecord, summarize=summaries.JOB, tracks_placement=False, fails_unless_available=False,
+    ),
     # A CronJob's runs are driven on its node between playbook runs: no fleet-wide reconcile.
     Controller(
         kind_info("CronJob"), _parse_cronjob, None, _plain_line("cronjob"), summarize=summaries.CRONJOB, tracks_placement=False, fails_unless_available=False
