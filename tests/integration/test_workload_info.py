@@ -246,3 +246,29 @@ def test_logs_of_an_image_container_are_its_output_only(fleet):
         assert result["node"] == fleet.hosts[1] and result["messages"] == ["hello from image"]
     finally:
         fleet.run(absent)
+
+
+def test_a_jobs_counts_and_indexes_are_the_job_tasks(lab):
+    """An Indexed Job whose index 1 fails for good: workload_info shows the counts and indexes the job task returned."""
+    name = "wi-job"
+    script = '[ "$JOB_COMPLETION_INDEX" = 1 ] && exit 3; exit 0'
+    spec = {
+        "completions": 3,
+        "parallelism": 3,
+        "completionMode": "Indexed",
+        "backoffLimitPerIndex": 0,
+        "wait_timeout": 120,
+        "template": {"spec": dict(TEMPLATE_SPEC, restartPolicy="Never", containers=[{"name": "main", "command": ["/bin/sh", "-c", script]}])},
+    }
+    absent = [{"name": "remove", "hostfleet.workloads.job": {"name": name, "state": "absent"}, "run_once": True}]
+    lab.run(absent)
+    try:
+        run = lab.run([{"name": "job", "hostfleet.workloads.job": dict(spec, name=name), "run_once": True, "ignore_errors": True}])
+        status = run.result("job", lab.hosts[0])["status"]
+        assert (status["succeeded"], status["failed"], status["completedIndexes"], status["failedIndexes"]) == (2, 1, "0,2", "1"), status
+        (job,) = info(lab, kind=["Job"], name=name)["workloads"]
+        for key in ("active", "succeeded", "failed", "completedIndexes", "failedIndexes", "startTime", "completionTime"):
+            assert job["status"][key] == status[key], (key, job["status"], status)
+        assert job["status"]["status"] == "Failed" and job["desired"] == 3
+    finally:
+        lab.run(absent)
