@@ -49,7 +49,8 @@ RENAMED = {
 
 
 def test_the_fixtures_cover_every_kind_with_a_record():
-    assert {r["kind"] for r in V1.values()} == set(record_types()) == set(TYPES)
+    # Kinds added since (ReplicationController) have no records of the current release.
+    assert {r["kind"] for r in V1.values()} == set(TYPES) and set(TYPES) <= set(record_types())
     assert all(r["schema"] == 1 and RECORD_KEY in r or r["kind"] == "Job" for r in V1.values())
     assert all("seq" in r for r in V1.values())
 
