@@ -2,8 +2,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The action plugin every workload kind shares: arguments in, one fleet-wide loop, a Kubernetes-like result out.
 
-A kind's action plugin subclasses ``WorkloadAction`` and says how to parse its
-spec, how to plan a step (its pure controller), and what to add to the result.
+Every kind runs this one path: the kind's parser, reconcile, progress line and
+flags come from the registry (controllers/registry.py); a kind's action plugin
+subclasses ``WorkloadAction`` only for its own hooks (``spec_fields``,
+``prepare_record``, ``before_converge``, ``simulate``, ``finish``, ...).
 Bad input fails here, before any node is contacted.
 """
 
@@ -24,6 +26,8 @@ from ansible.utils.display import Display
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, dns_label, validate_pod_spec
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils._fanout import Fleet
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.records import RecordError, load_record
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.registry import controller
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.lease import Claim, LeaseError
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.workload_task import WorkloadError, WorkloadTask, material
 
@@ -63,27 +67,18 @@ class WorkloadAction(ActionBase):
     BYPASS_HOST_LOOP = True
     # The task's own connection (to the first host) is never used: Fleet opens one per node.
     _requires_connection = False
+    # The kind: everything else about it (argument spec, spec fields, parser, reconcile, flags) is its registry entry.
     KIND = ""
-    ARGUMENT_SPEC: dict = {}
-    # Kinds that roll out revisions: their templates are pinned to the IDs of the images they pull (see images.py).
-    PINS_PULLED_IMAGES = False
-    # Pods of an unreachable node: replaced after `node_grace_seconds` (Deployment, ReplicaSet), or never (None).
-    REPLACES_UNREACHABLE = False
-    # Where its pods are is kept in the record (pods of unreachable nodes are counted, not forgotten).
-    TRACKS_PLACEMENT = True
-    # Its pods on nodes that left the run (inventory group, `nodes:`) are removed like on an ineligible node.
-    CLEANS_DESELECTED = True
-    # With wait, a run that ends without the workload fully available fails (`kubectl rollout status`).
-    FAILS_UNLESS_AVAILABLE = True
-    # The task arguments that make the kind's spec (Kubernetes field names), and its pure spec parser.
-    SPEC_KEYS: tuple[str, ...] = ()
-    PARSE_SPEC = None
 
-    # -- what a kind provides ---------------------------------------------------------------------
+    @property
+    def controller(self):
+        return controller(self.KIND)
+
+    # -- what a kind provides (hooks; the defaults read the registry) ------------------------------
 
     def spec_fields(self, args, record):
         """The spec as Kubernetes writes it; the selector defaults to the template's labels."""
-        spec = {key: args[key] for key in self.SPEC_KEYS if args.get(key) not in (None, [])}
+        spec = {key: args[key] for key in self.controller.info.spec_fields if args.get(key) not in (None, [])}
         template = spec.get("template")
         if template is None:
             raise SpecError("template", "is required with state=present")
@@ -97,23 +92,32 @@ class WorkloadAction(ActionBase):
 
     def parse(self, args, record):
         """The kind's spec; a selector stored on the nodes must not change."""
-        return type(self).PARSE_SPEC(args["name"], self.spec_fields(args, record), stored_selector=(record or {}).get("selector"))
+        return self.controller.parse_spec(args["name"], self.spec_fields(args, record), stored_selector=(record or {}).get("selector"))
 
     def prepare_record(self, args, record, now):
         return record
 
-    def reconcile(self, spec, record, observation, now):  # pragma: no cover - abstract
-        raise NotImplementedError
+    def before_converge(self, task, observation, stored, args, check_mode):
+        """The kind's own checks on the run's first observation, before the shared loop (a Job's immutable fields).
+
+        None goes on; a dict ends the task with it as the result (nothing more is done). A hook that acts (through
+        ``task``, e.g. ``task.remove_all()``) and returns None has the fleet observed once more before planning.
+        """
+        return None
+
+    def reconcile(self, spec, record, observation, now):
+        return self.controller.reconcile(spec, record, observation, now)
 
     def progress_line(self, step, number):
-        return f"{self.KIND.lower()} {self._task.args['name']}: step {number}"
+        return self.controller.progress_line(self._task.args["name"], self._task.args, step, number)
 
     def finish(self, result, step, record):
         return result
 
-    def simulate(self, task, plan, observation, record):
-        """Check mode: (the last step, the waves). The default forecasts a whole rollout."""
-        return task.simulate(plan, observation, record)
+    def simulate(self, task, plan, observation, record, spec):
+        """Check mode: (the last step, the waves). The default forecasts a whole rollout, its pods available as soon
+        as started (ready for the spec's minReadySeconds already)."""
+        return task.simulate(plan, observation, record, getattr(spec, "min_ready_seconds", 0))
 
     def volumes_on_delete(self, args, record):
         """{node: claims} to delete with the workload (state=absent); only a retention policy of Delete names any."""
@@ -124,7 +128,7 @@ class WorkloadAction(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
-        _validation, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
+        _validation, args = self.validate_argument_spec(argument_spec=self.controller.info.argument_spec)
         try:
             dns_label(args["name"], "name")
             if args["state"] == "present":
@@ -135,25 +139,39 @@ class WorkloadAction(ActionBase):
                 raise SpecError("node_grace_seconds", "must be greater than or equal to 0")
         except SpecError as exc:
             return dict(result, failed=True, msg=f"invalid {self.KIND} spec: {exc}", field=exc.path, changed=False)
+        flags = self.controller
         hosts = Fleet.select(self, task_vars, args["nodes"])
         self._task_vars = task_vars  # for the nodes that left the fleet (_deselected)
         if not hosts:
             raise AnsibleActionFail(f"no node of the play matches nodes={args['nodes']!r}")
         check_mode = bool(self._task.check_mode)
         with Fleet(self, task_vars, hosts) as fleet:
-            grace = args.get("node_grace_seconds") if self.REPLACES_UNREACHABLE else None
-            task = WorkloadTask(fleet, self.KIND, args["name"], args["state_dir"], check_mode, grace=grace, track_placement=self.TRACKS_PLACEMENT)
+            grace = args.get("node_grace_seconds") if flags.replaces_unreachable else None
+            task = WorkloadTask(fleet, self.KIND, args["name"], args["state_dir"], check_mode, grace=grace, track_placement=flags.tracks_placement)
             task.claim = Claim(f"{self.KIND} {args['name']}", secrets.token_hex(8), self._holder_description(), list(fleet.hosts), read_only=check_mode)
             try:
-                if args["state"] == "absent":
-                    return self._remove(result, task, args)
-                return self._converge(result, task, args, check_mode)
-            except LeaseError as exc:
-                return dict(result, failed=True, changed=exc.acted, msg=str(exc), lease_holder=exc.holder)
+                return self.run_task(result, task, args, check_mode)
             finally:
                 task.release_lease()
                 for warning in task.claim.warnings:
                     display.warning(warning)
+
+    def run_task(self, result, task, args, check_mode):
+        """The task over its fleet (``task``: a WorkloadTask, whose fleet a unit test may simulate).
+
+        Only a SpecError is an invalid spec. A stored record this collection cannot use (RecordError: another schema,
+        kind or name), from loading it or from the controller's reconcile, fails the task cleanly before anything
+        changes (the record is loaded before any act, and a step is planned before it is applied); any other exception
+        is a bug and stays one (a traceback).
+        """
+        try:
+            if args["state"] == "absent":
+                return self._remove(result, task, args)
+            return self._converge(result, task, args, check_mode)
+        except RecordError as exc:
+            return dict(result, failed=True, changed=task.acted, msg=f"the stored record of {self.KIND} {args['name']} on the nodes cannot be used: {exc}")
+        except LeaseError as exc:
+            return dict(result, failed=True, changed=exc.acted, msg=str(exc), lease_holder=exc.holder)
 
     def _holder_description(self):
         """Who holds a workload's lease, as other runs are told: user@control-host pid N, playbook, task."""
@@ -185,10 +203,21 @@ class WorkloadAction(ActionBase):
         )
 
     def _converge(self, result, task, args, check_mode):
+        """The one path of every kind: observe once, the kind's checks, plan, then act and wait (or forecast, in check
+        mode). A stored record this collection cannot use (RecordError, from here or from reconcile) fails the task
+        through ``run``, before anything changes: the record is loaded first, and reconcile plans before acting."""
         observation = task.observe()
         stored = observation.record()
+        load_record(self.KIND, stored, args["name"])  # RecordError before any act (images pulled, deselected nodes cleaned)
+        ended = self.before_converge(task, observation, stored, args, check_mode)
+        if ended is not None:
+            return dict(result, **ended)
+        if task.acted:
+            # The hook changed the fleet (a Job replaced): plan from what it is now.
+            observation = task.observe()
+            stored = observation.record()
         now = time.time()
-        if self.PINS_PULLED_IMAGES:
+        if self.controller.pins_pulled_images:
             try:
                 self._image_ids = task.resolve_images(pulled_images(args.get("template")))
             except WorkloadError as exc:
@@ -196,8 +225,8 @@ class WorkloadAction(ActionBase):
         try:
             record = self.prepare_record(args, stored, now)
             spec = self.parse(args, record)
-        except (SpecError, ValueError) as exc:
-            return dict(result, failed=True, msg=f"invalid {self.KIND} spec: {exc}", field=getattr(exc, "path", None), changed=False)
+        except SpecError as exc:
+            return dict(result, failed=True, msg=f"invalid {self.KIND} spec: {exc}", field=exc.path, changed=False)
 
         def plan(rec, obs, at):
             return self.reconcile(spec, rec, obs, at)
@@ -205,7 +234,7 @@ class WorkloadAction(ActionBase):
         timed_out = False
         deselected, outside = self._deselected(task, observation, args, check_mode)
         if check_mode:
-            step, steps = self.simulate(task, plan, observation, record)
+            step, steps = self.simulate(task, plan, observation, record, spec)
         else:
             try:
                 step, observation, steps, timed_out = task.converge(plan, args["wait"], args["wait_timeout"], self.progress_line, observation, record)
@@ -246,7 +275,7 @@ class WorkloadAction(ActionBase):
                 pods_outside_fleet=outside,
             )
         if self._task.diff:
-            result["diff"] = self._template_diff(stored, step)
+            result["diff"] = self.template_diff(stored, step)
         result = self.finish(result, step, final_record)
         if step.failed:
             reason = next((c.get("reason") for c in step.status.get("conditions", []) if c.get("status") == "False"), "")
@@ -257,7 +286,7 @@ class WorkloadAction(ActionBase):
             if stuck:
                 waiting += " (" + "; ".join(sorted(stuck)) + ")"
             result.update(failed=True, msg=f"{self.KIND} {args['name']} did not converge within wait_timeout={args['wait_timeout']}s: {waiting}")
-        if args["wait"] and self.FAILS_UNLESS_AVAILABLE and not check_mode and not step.done and not result.get("failed") and not args.get("paused"):
+        if args["wait"] and self.controller.fails_unless_available and not check_mode and not step.done and not result.get("failed") and not args.get("paused"):
             # As `kubectl rollout status`: waiting ended (nothing more can be done now) short of full availability.
             why = "; ".join(step.waiting_for) or "see status"
             result.update(failed=True, msg=f"{self.KIND} {args['name']} is not fully available: {step.message}: {why}")
@@ -279,7 +308,7 @@ class WorkloadAction(ActionBase):
         inventory = self._task.get_variable_manager()._inventory
 
         def left_the_fleet(node):
-            if not self.CLEANS_DESELECTED or inventory.get_host(node) is None or node in task.fleet.hosts:
+            if not self.controller.cleans_deselected or inventory.get_host(node) is None or node in task.fleet.hosts:
                 return False
             if node in play_hosts:
                 return node in batch  # left out by `nodes:` (not merely in another serial batch, or failed)
@@ -307,14 +336,20 @@ class WorkloadAction(ActionBase):
             )
         return removed, left
 
-    def _template_diff(self, stored, step):
-        def template_of(record, key):
-            entry = ((record or {}).get("revisions") or {}).get((record or {}).get(key) or "")
-            return json.dumps(entry.get("template"), indent=2, sort_keys=True) + "\n" if entry else ""
+    def template_diff(self, stored, step):
+        """--diff: the template of the revision running (or being rolled out) on the nodes, and of the one requested.
+
+        Each kind names that revision differently in its record; the typed record's ``current_revision`` is it for all.
+        """
+
+        def template_of(data):
+            record = load_record(self.KIND, data, self._task.args["name"])
+            template = record.template(record.current_revision) if record is not None else None
+            return json.dumps(template, indent=2, sort_keys=True) + "\n" if template is not None else ""
 
         return {
             "before_header": f"{self.KIND} template (running)",
             "after_header": f"{self.KIND} template (requested)",
-            "before": template_of(stored, "current_hash"),
-            "after": template_of(step.record, "current_hash"),
+            "before": template_of(stored),
+            "after": template_of(step.record),
         }

@@ -132,6 +132,8 @@ class WorkloadTask:
         self.last_record: dict | None = None
         # One writer per workload (plugin_utils/lease.py): taken by the first observation, renewed by each, carried by each act.
         self.claim: Claim | None = None
+        # Whether this task called the pod module yet (what an observation before it saw may be out of date).
+        self.acted = False
 
     # -- images ----------------------------------------------------------------------------------
 
@@ -292,6 +294,7 @@ class WorkloadTask:
         return {h: dict(a, lease=lease) for h, a in args.items()}
 
     def _fenced(self, results: dict[str, dict]) -> dict[str, dict]:
+        self.acted = True
         refused = {h: r.get("msg") for h, r in results.items() if r.get("lease_refused")}
         if self.claim is not None:
             self.claim.acted = self.claim.acted or any(r.get("changed") for r in results.values())
@@ -425,13 +428,14 @@ class WorkloadTask:
             # Within one task the record in memory is authoritative; nodes are re-read for pods only.
             observation = self.observe()
 
-    def simulate(self, reconcile, observation: Observation, record: dict | None):
-        """Check mode: the waves of the rollout against a fleet where every started pod is available at once. Touches nothing."""
+    def simulate(self, reconcile, observation: Observation, record: dict | None, min_ready_seconds: int = 0):
+        """Check mode: the waves of the rollout against a fleet where every started pod is available at once (ready for
+        the spec's ``min_ready_seconds`` already: else the controller waits after the first wave). Touches nothing."""
 
         def plan(rec, pods, now):
             return reconcile(rec, dataclasses.replace(observation, pods=pods), now)
 
-        return waves(plan, record, observation.pods, time.time())
+        return waves(plan, record, observation.pods, time.time(), min_ready_seconds)
 
 
 class WorkloadError(Exception):

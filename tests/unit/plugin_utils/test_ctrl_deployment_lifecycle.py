@@ -7,7 +7,6 @@ from dataclasses import replace
 import pytest
 from plugin_utils_helpers import World, make_nodes, raw_spec, rolling, spec
 
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.preview import preview
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.rollback import RollbackError, undo
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.spec import parse_deployment_spec
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.sync import reconcile
@@ -432,25 +431,3 @@ def test_progress_deadline_applies_after_completion_too():
     world.pods = world.pods[:1]
     step = world.run(v1, rounds=100, tick=5.0)
     assert step.finished and step.failed
-
-
-# -- --check: the waves ------------------------------------------------------------
-
-
-def test_preview_lists_the_waves_of_a_rollout():
-    world = World(make_nodes(3))
-    converge(world, spec(6, "v1", rolling(1, 0)))
-    waves = preview(spec(6, "v2", rolling(1, 0)), world.record, world.nodes, world.pods, None, world.now)
-    assert [sum(len(v) for v in w["start"].values()) for w in waves] == [1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0]
-    assert [sum(len(v) for v in w["stop"].values()) for w in waves] == [0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1]
-    assert waves[0]["description"][0].startswith("start api-")
-    # deterministic: the first wave names what a real step starts
-    step = reconcile(spec(6, "v2", rolling(1, 0)), world.record, world.nodes, world.pods, None, world.now)
-    assert waves[0]["start"] == step.wave()["start"]
-
-
-def test_preview_of_a_converged_deployment_is_empty():
-    world = World(make_nodes(2))
-    v1 = spec(2)
-    converge(world, v1)
-    assert preview(v1, world.record, world.nodes, world.pods, None, world.now) == []
