@@ -2,8 +2,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """hostfleet.workloads.deployment: one task that rolls a Deployment out over the fleet.
 
-The Kubernetes semantics live in plugin_utils/controllers/deployment/ (pure);
-the observe → plan → act → wait loop in plugin_utils/workload_task.py; this
+The Kubernetes semantics live in plugin_utils/controllers/deployment/ (pure), registered
+in plugin_utils/controllers/registry.py; the observe → plan → act → wait loop in plugin_utils/workload_task.py; this
 file only turns task arguments into a spec and the final step into a result.
 """
 
@@ -12,23 +12,24 @@ from __future__ import annotations
 import datetime
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
-from ansible_collections.hostfleet.workloads.plugins.module_utils.workload_args import DEPLOYMENT_ARGS
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment import rollback
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.spec import parse_deployment_spec
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.sync import reconcile
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.registry import controller
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.workload_action import WorkloadAction
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
-SPEC_KEYS = ("replicas", "selector", "template", "strategy", "minReadySeconds", "progressDeadlineSeconds", "revisionHistoryLimit", "paused")
+CONTROLLER = controller("Deployment")
 
 
 class ActionModule(WorkloadAction):
-    KIND = "Deployment"
-    REPLACES_UNREACHABLE = True
-    PINS_PULLED_IMAGES = True
-    ARGUMENT_SPEC = DEPLOYMENT_ARGS
-    SPEC_KEYS = SPEC_KEYS
-    PARSE_SPEC = staticmethod(parse_deployment_spec)
+    KIND = CONTROLLER.kind
+    REPLACES_UNREACHABLE = CONTROLLER.replaces_unreachable
+    PINS_PULLED_IMAGES = CONTROLLER.pins_pulled_images
+    TRACKS_PLACEMENT = CONTROLLER.tracks_placement
+    CLEANS_DESELECTED = CONTROLLER.cleans_deselected
+    FAILS_UNLESS_AVAILABLE = CONTROLLER.fails_unless_available
+    ARGUMENT_SPEC = CONTROLLER.info.argument_spec
+    SPEC_KEYS = CONTROLLER.info.spec_fields
+    PARSE_SPEC = staticmethod(CONTROLLER.parse_spec)
 
     def spec_fields(self, args, record):
         spec = super().spec_fields(args, record)
@@ -58,16 +59,10 @@ class ActionModule(WorkloadAction):
         return record
 
     def reconcile(self, spec, record, observation, now):
-        return reconcile(spec, record, observation.nodes, observation.pods, observation.usage, now)
+        return CONTROLLER.reconcile(spec, record, observation, now)
 
     def progress_line(self, step, number):
-        s = step.status
-        desired = s.get("replicas_desired", self._task.args.get("replicas", 1))
-        return (
-            f"deployment {self._task.args['name']}: step {number}: updated {s.get('updatedReplicas', 0)}/{desired}, "
-            f"ready {s.get('readyReplicas', 0)}/{desired}, available {s.get('availableReplicas', 0)}/{desired}"
-            f" ({len(step.starts)} started, {len(step.stops)} stopped)"
-        )
+        return CONTROLLER.progress_line(self._task.args["name"], self._task.args, step, number)
 
     def finish(self, result, step, record):
         numbers = {h: int(e.get("revision") or 0) for h, e in (record or {}).get("revisions", {}).items()}

@@ -2,33 +2,32 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """hostfleet.workloads.replicaset: one task that keeps N pods of a template over the fleet.
 
-The semantics live in plugin_utils/controllers/replicaset.py (pure); the loop
-in plugin_utils/workload_task.py.
+The semantics live in plugin_utils/controllers/replicaset.py (pure), registered with everything the
+orchestration needs to know of the kind in plugin_utils/controllers/registry.py; the loop in
+plugin_utils/workload_task.py.
 """
 
 from __future__ import annotations
 
-from ansible_collections.hostfleet.workloads.plugins.module_utils.workload_args import REPLICASET_ARGS
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.replicaset import parse_replicaset_spec, reconcile_replicaset
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.registry import controller
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.workload_action import WorkloadAction
 
-SPEC_KEYS = ("replicas", "selector", "template", "minReadySeconds")
+CONTROLLER = controller("ReplicaSet")
 
 
 class ActionModule(WorkloadAction):
-    KIND = "ReplicaSet"
-    REPLACES_UNREACHABLE = True
-    PINS_PULLED_IMAGES = True
-    SPEC_KEYS = SPEC_KEYS
-    PARSE_SPEC = staticmethod(parse_replicaset_spec)
-    ARGUMENT_SPEC = REPLICASET_ARGS
+    KIND = CONTROLLER.kind
+    REPLACES_UNREACHABLE = CONTROLLER.replaces_unreachable
+    PINS_PULLED_IMAGES = CONTROLLER.pins_pulled_images
+    TRACKS_PLACEMENT = CONTROLLER.tracks_placement
+    CLEANS_DESELECTED = CONTROLLER.cleans_deselected
+    FAILS_UNLESS_AVAILABLE = CONTROLLER.fails_unless_available
+    ARGUMENT_SPEC = CONTROLLER.info.argument_spec
+    SPEC_KEYS = CONTROLLER.info.spec_fields
+    PARSE_SPEC = staticmethod(CONTROLLER.parse_spec)
 
     def reconcile(self, spec, record, observation, now):
-        return reconcile_replicaset(spec, record, observation.nodes, observation.pods, observation.usage, now)
+        return CONTROLLER.reconcile(spec, record, observation, now)
 
     def progress_line(self, step, number):
-        s = step.status
-        return (
-            f"replicaset {self._task.args['name']}: step {number}: ready {s.get('readyReplicas', 0)}/{self._task.args.get('replicas', 1)}, "
-            f"available {s.get('availableReplicas', 0)} ({len(step.starts)} started, {len(step.stops)} stopped)"
-        )
+        return CONTROLLER.progress_line(self._task.args["name"], self._task.args, step, number)

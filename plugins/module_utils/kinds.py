@@ -20,6 +20,7 @@ from ansible_collections.hostfleet.workloads.plugins.module_utils.workload_args 
     DEPLOYMENT_ARGS,
     JOB_ARGS,
     REPLICASET_ARGS,
+    REPLICATIONCONTROLLER_ARGS,
     STATEFULSET_ARGS,
 )
 
@@ -41,6 +42,8 @@ KINDS = (
         DEPLOYMENT_ARGS,
     ),
     KindInfo("ReplicaSet", "apps/v1", "replicaset", ("replicas", "selector", "template", "minReadySeconds"), REPLICASET_ARGS),
+    # Core v1, run by the ReplicaSet controller; its selector is a plain label map.
+    KindInfo("ReplicationController", "v1", "replicationcontroller", ("replicas", "selector", "template", "minReadySeconds"), REPLICATIONCONTROLLER_ARGS),
     KindInfo(
         "StatefulSet",
         "apps/v1",

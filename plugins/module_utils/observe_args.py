@@ -5,7 +5,10 @@
 
 from __future__ import annotations
 
-WORKLOAD_KINDS = ["Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod"]
+from ansible_collections.hostfleet.workloads.plugins.module_utils import kinds
+
+# What workload_info's `kind` filter accepts: the registered kinds, then Pod (pods started directly, by owner).
+WORKLOAD_KINDS = list(kinds.WORKLOAD_KINDS) + ["Pod"]
 
 WORKLOAD_INFO_ARGS = {
     "kind": {"type": "list", "elements": "str", "choices": WORKLOAD_KINDS},

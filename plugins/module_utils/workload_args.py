@@ -24,6 +24,9 @@ REPLICASET_ARGS = dict(
     minReadySeconds=dict(type="int", default=0),
 )
 
+# The same options as a ReplicaSet; its selector is a plain label map (the dict type holds both).
+REPLICATIONCONTROLLER_ARGS = dict(REPLICASET_ARGS)
+
 DEPLOYMENT_ARGS = dict(
     REPLICASET_ARGS,
     strategy=dict(type="dict"),

@@ -13,15 +13,15 @@ version_added: 0.3.0
 description:
   - Reads Kubernetes manifests (a file, a directory, a multi-document YAML text or a list) of kinds C(Deployment),
     C(ReplicaSet), C(StatefulSet), C(DaemonSet) (C(apps/v1)), C(Job), C(CronJob) (C(batch/v1)), C(Pod),
-    C(ConfigMap) and C(Secret) (C(v1)), and applies them to the fleet.
+    C(ReplicationController), C(ConfigMap) and C(Secret) (C(v1)), and applies them to the fleet.
   - B(One task for the whole fleet), run once on the controller as an action plugin.
   - Each workload is applied by the same code as its kind module (M(hostfleet.workloads.deployment) and the others),
     with the document's C(spec) as that module's arguments, so the semantics are the same. A bare C(Pod) runs on
     its C(spec.nodeName), else on one node that its C(nodeSelector)/affinity allow (kept there while it stays
     eligible). ConfigMaps and Secrets become files on every node (see M(hostfleet.workloads.config_data)) that
     C(envFrom), C(env[].valueFrom.configMapKeyRef/secretKeyRef) and C(configMap)/C(secret) volumes read.
-  - Order, ConfigMaps and Secrets first, then StatefulSets, Deployments, ReplicaSets, DaemonSets, Pods, Jobs,
-    CronJobs; with O(state=absent) the reverse. When an object fails, the ones after it are not applied.
+  - Order, ConfigMaps and Secrets first, then StatefulSets, Deployments, ReplicaSets, ReplicationControllers,
+    DaemonSets, Pods, Jobs, CronJobs; with O(state=absent) the reverse. When an object fails, the ones after it are not applied.
   - Fields that have no meaning on plain hosts (C(metadata.namespace), C(metadata.labels) of workloads,
     C(status), C(serviceAccountName), C(automountServiceAccountToken), C(imagePullSecrets), C(dnsPolicy),
     C(schedulerName), C(enableServiceLinks), C(preemptionPolicy), C(priority), C(terminationMessagePath),

@@ -57,7 +57,7 @@ options:
       - The kind of the owner. Together with O(owner) it identifies the pods' owner.
     type: str
     default: Pod
-    choices: [Pod, Deployment, ReplicaSet, StatefulSet, DaemonSet, Job, CronJob]
+    choices: [Pod, Deployment, ReplicaSet, ReplicationController, StatefulSet, DaemonSet, Job, CronJob]
   pods:
     description:
       - The pods this owner must have on the host. Each item has C(name) (a DNS-1123 label, unique on the host),

@@ -35,7 +35,7 @@ options:
       - The kind of O(owner).
     type: str
     default: Pod
-    choices: [Pod, Deployment, ReplicaSet, StatefulSet, DaemonSet, Job, CronJob]
+    choices: [Pod, Deployment, ReplicaSet, ReplicationController, StatefulSet, DaemonSet, Job, CronJob]
   selector:
     description:
       - Only the pods whose labels include all of these (a Kubernetes C(matchLabels)).

@@ -35,7 +35,8 @@ HEARTBEAT_SECONDS = 5
 DEFAULT_EVICTION_SECONDS = 40.0
 FENCE_RUN_DIR = "/run/hostfleet"
 ALWAYS_FENCED_KINDS = ("StatefulSet",)
-TIMED_KINDS = ("Deployment", "ReplicaSet")
+# The kinds that replace an unreachable node's pods (the registry's replaces_unreachable; tests/unit/test_registry.py).
+TIMED_KINDS = ("Deployment", "ReplicaSet", "ReplicationController")
 FENCE_REASON = "NodeFenced"
 
 

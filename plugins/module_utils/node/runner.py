@@ -10,12 +10,14 @@ import os
 import sys
 import time
 
+from ansible_collections.hostfleet.workloads.plugins.module_utils import kinds
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge, systemctl
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import lease as node_lease
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import units as render
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, clean_abs_path, dns_label, labels, validate_pod
 
-OWNER_KINDS = ["Pod", "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob"]
+# The choices of owner_kind (a list, as module argument specs have them).
+OWNER_KINDS = list(kinds.OWNER_KINDS)
 
 COMMON_ARGS = dict(
     owner=dict(type="str"),
@@ -59,7 +61,7 @@ def _read_owner_record(host, kind, name):
 
 def _all_owner_records(host):
     """{"Kind/name": record} of every owner that stored a record on this host."""
-    kinds = {kind.lower(): kind for kind in OWNER_KINDS}
+    by_file_prefix = {kind.lower(): kind for kind in OWNER_KINDS}
     result = {}
     base = os.path.join(host.state_dir, "owners")
     try:
@@ -69,10 +71,10 @@ def _all_owner_records(host):
     for filename in names:
         kind, _sep, rest = filename.partition(".")
         name = rest[: -len(".json")] if rest.endswith(".json") else None
-        if kind in kinds and name:
-            record = _read_owner_record(host, kinds[kind], name)
+        if kind in by_file_prefix and name:
+            record = _read_owner_record(host, by_file_prefix[kind], name)
             if record is not None:
-                result[f"{kinds[kind]}/{name}"] = record
+                result[f"{by_file_prefix[kind]}/{name}"] = record
     return result
 
 

@@ -27,6 +27,11 @@ from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.jo
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.job.spec import parse_job_spec
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.job.sync import reconcile_job
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.replicaset import ReplicaSetRecord, parse_replicaset_spec, reconcile_replicaset
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.replicationcontroller import (
+    ReplicationControllerRecord,
+    parse_replicationcontroller_spec,
+    reconcile_replicationcontroller,
+)
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.statefulset.record import StatefulSetRecord
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.statefulset.spec import parse_statefulset_spec
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.statefulset.sync import reconcile_statefulset
@@ -70,6 +75,10 @@ def _deployment(spec, record, observation, now):
 
 def _replicaset(spec, record, observation, now):
     return reconcile_replicaset(spec, record, observation.nodes, observation.pods, observation.usage, now)
+
+
+def _replicationcontroller(spec, record, observation, now):
+    return reconcile_replicationcontroller(spec, record, observation.nodes, observation.pods, observation.usage, now)
 
 
 def _statefulset(spec, record, observation, now):
@@ -162,6 +171,17 @@ CONTROLLERS = (
     Controller(
         kind_info("ReplicaSet"), parse_replicaset_spec, _replicaset, _replicas_line("replicaset"),
         record_type=ReplicaSetRecord, summarize=summaries.REPLICASET, replaces_unreachable=True, pins_pulled_images=True,
+    ),
+    # A ReplicaSet with a label-map selector, as in Kubernetes (its own record kind; workload_info shows it as one).
+    Controller(
+        kind_info("ReplicationController"),
+        parse_replicationcontroller_spec,
+        _replicationcontroller,
+        _replicas_line("replicationcontroller"),
+        record_type=ReplicationControllerRecord,
+        summarize=summaries.REPLICATIONCONTROLLER,
+        replaces_unreachable=True,
+        pins_pulled_images=True,
     ),
     # An identity's data is pinned to its node: a node that left the fleet is reported, its pods never removed.
     Controller(

@@ -18,35 +18,21 @@ import binascii
 import copy
 from dataclasses import dataclass, field
 
+from ansible_collections.hostfleet.workloads.plugins.module_utils.kinds import KINDS, kind_info
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.configdata import env_text
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, config_key, dns_label
-from ansible_collections.hostfleet.workloads.plugins.module_utils.workload_args import (
-    CRONJOB_ARGS,
-    DAEMONSET_ARGS,
-    DEPLOYMENT_ARGS,
-    FLEET_ARGS,
-    JOB_ARGS,
-    REPLICASET_ARGS,
-    STATEFULSET_ARGS,
-)
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.labels import parse_label_selector
 
-# kind -> (apiVersion, the kind module's argument spec)
-WORKLOADS = {
-    "Deployment": ("apps/v1", DEPLOYMENT_ARGS),
-    "ReplicaSet": ("apps/v1", REPLICASET_ARGS),
-    "StatefulSet": ("apps/v1", STATEFULSET_ARGS),
-    "DaemonSet": ("apps/v1", DAEMONSET_ARGS),
-    "Job": ("batch/v1", JOB_ARGS),
-    "CronJob": ("batch/v1", CRONJOB_ARGS),
-}
+# kind -> (apiVersion, the kind module's argument spec), from the registry of kinds (module_utils/kinds.py)
+WORKLOADS = {kind.name: (kind.api_version, kind.argument_spec) for kind in KINDS}
 API_VERSIONS = {**{kind: version for kind, (version, _args) in WORKLOADS.items()}, "Pod": "v1", "ConfigMap": "v1", "Secret": "v1"}
 CONFIG_KINDS = ("ConfigMap", "Secret")
 
 # Options of the kind modules that are this collection's own, not Kubernetes fields: a manifest cannot set them.
 EXTENSION_ARGS = {"auto_rollback", "rollback_to", "restart", "replace", "run_on", "unsafeMoveOnNodeLoss", "node_grace_seconds"}
 # Apply order: what pods read first, then the workloads (StatefulSets before what may talk to them); absent: reversed.
-ORDER = ("ConfigMap", "Secret", "StatefulSet", "Deployment", "ReplicaSet", "DaemonSet", "Pod", "Job", "CronJob")
+# Every kind of API_VERSIONS exactly once (tests/unit/test_registry.py).
+ORDER = ("ConfigMap", "Secret", "StatefulSet", "Deployment", "ReplicaSet", "ReplicationController", "DaemonSet", "Pod", "Job", "CronJob")
 
 # Object metadata that the API server keeps and hosts have no use for (reported, never an error).
 METADATA_IGNORED = ("namespace", "uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink", "deletionGracePeriodSeconds")
@@ -107,8 +93,8 @@ class ManifestObject:
 
 
 def spec_keys(kind):
-    """The Kubernetes spec fields a kind module accepts (its arguments, without the fleet options and extensions)."""
-    return sorted(set(WORKLOADS[kind][1]) - set(FLEET_ARGS) - EXTENSION_ARGS - {"nodes", "wait_timeout", "state_dir"})
+    """The Kubernetes spec fields a manifest of ``kind`` may set: its task's spec fields but this collection's own options."""
+    return sorted(set(kind_info(kind).spec_fields) - EXTENSION_ARGS)
 
 
 def _where(source, kind, name):
