@@ -23,6 +23,7 @@ from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec i
 from ansible_collections.hostfleet.workloads.plugins.module_utils.observe_args import WORKLOAD_INFO_ARGS
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils import summaries
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils._fanout import Fleet
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.records import RecordError, load_record
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.registry import controller
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.labels import parse_label_selector
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.summaries import FINISHED, current_template, human_duration, revision_numbers, rfc3339
@@ -118,9 +119,30 @@ def newest_records(results):
     return records
 
 
-def summarize(results, now, kinds=None, name=None, selector=None):
-    """Workloads and pods of every reachable node's report (``results``: {node: module result}), selected."""
-    records = newest_records(results)
+def typed_records(raw):
+    """({"Kind/name": records.Record}, [problem]): each record loaded as its kind's controller loads it. A record
+    the controller could not read either (another kind, a newer schema) is left out and named; a kind that keeps no
+    record (a CronJob) has none."""
+    loaded, problems = {}, []
+    for key, data in sorted(raw.items()):
+        kind, _sep, owner_name = key.partition("/")
+        record_type = controller(kind).record_type if kind in WORKLOAD_KINDS else None
+        if record_type is None:
+            continue
+        try:
+            loaded[key] = load_record(kind, data, owner_name)
+        except RecordError as exc:
+            problems.append(f"the record of {key} cannot be read: {exc}")
+    return loaded, problems
+
+
+def summarize(results, now, kinds=None, name=None, selector=None, problems=None):
+    """Workloads and pods of every reachable node's report (``results``: {node: module result}), selected.
+    Records that cannot be read are named in ``problems`` (a list) when given."""
+    stored = newest_records(results)
+    records, unreadable = typed_records(stored)
+    if problems is not None:
+        problems.extend(unreadable)
     run_owner = {}  # a CronJob run's Job name -> the CronJob
     cronjobs = {}
     for result in results.values():
@@ -138,13 +160,13 @@ def summarize(results, now, kinds=None, name=None, selector=None):
         for pod in result.get("pods") or []:
             owner = pod.get("owner") or {}
             kind, owner_name = owner.get("kind") or "Pod", owner.get("name") or ""
-            if kind == "Job" and owner_name in run_owner and f"Job/{owner_name}" not in records:
+            if kind == "Job" and owner_name in run_owner and f"Job/{owner_name}" not in stored:
                 kind, owner_name = "CronJob", run_owner[owner_name]
             key = (kind, owner_name)
             numbers = revision_numbers(records.get(f"{kind}/{owner_name}"))
             grouped.setdefault(key, []).append(pod_view(pod, node, skew, numbers, now))
     keys = set(grouped)
-    for key in records:
+    for key in stored:
         kind, _sep, owner_name = key.partition("/")
         keys.add((kind, owner_name))
     keys |= {("CronJob", cron) for cron in cronjobs}
@@ -284,7 +306,10 @@ class ActionModule(ActionBase):
         for host, msg in sorted(unreachable.items()):
             display.warning(f"workload_info: node {host} could not be read: {msg}")
         readable = {h: r for h, r in results.items() if h not in unreachable}
-        workloads = summarize(readable, now, args["kind"], args["name"], selector)
+        problems = []
+        workloads = summarize(readable, now, args["kind"], args["name"], selector, problems)
+        for problem in problems:
+            display.warning(f"workload_info: {problem}")
         found_events = collect_events(readable, workloads, now) if args["events"] else None
         result.update(
             changed=False,

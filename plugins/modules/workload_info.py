@@ -11,10 +11,10 @@ module: workload_info
 short_description: What the fleet runs, with status, conditions, pods and events, as data and as a kubectl-like table
 version_added: 0.2.0
 description:
-  - Reports every workload the play's hosts run (Deployments, ReplicaSets, StatefulSets, DaemonSets, Jobs, CronJobs and
-    bare pods), or a selection, with the counts C(kubectl get) shows (desired, current, ready, up-to-date, available),
-    the conditions and revision the controllers keep on the nodes, and each pod with its node, phase, readiness,
-    restarts, age, revision and container states.
+  - Reports every workload the play's hosts run (Deployments, ReplicaSets, ReplicationControllers, StatefulSets, DaemonSets,
+    Jobs, CronJobs and bare pods), or a selection, with the counts C(kubectl get) shows (desired, current, ready,
+    up-to-date, available), the conditions and revision the controllers keep on the nodes, and each pod with its node,
+    phase, readiness, restarts, age, revision and container states.
   - B(One task for the whole fleet.) The task runs once on the controller and reads every node in parallel, in one
     module call per node. Nothing else is kept anywhere; the data comes from the nodes themselves - the pods' systemd
     units (one C(systemctl list-units) per node), the hook's runtime files and the controllers' records stored with
@@ -57,7 +57,7 @@ options:
         M(hostfleet.workloads.pod) directly, grouped by their owner.
     type: list
     elements: str
-    choices: [Deployment, ReplicaSet, StatefulSet, DaemonSet, Job, CronJob, Pod]
+    choices: [Deployment, ReplicaSet, ReplicationController, StatefulSet, DaemonSet, Job, CronJob, Pod]
   name:
     description: Only the workload(s) with this name.
     type: str
@@ -137,7 +137,7 @@ workloads:
   type: list
   elements: dict
   contains:
-    kind: {description: "C(Deployment), C(ReplicaSet), C(StatefulSet), C(DaemonSet), C(Job), C(CronJob) or C(Pod).", type: str}
+    kind: {description: "C(Deployment), C(ReplicaSet), C(ReplicationController), C(StatefulSet), C(DaemonSet), C(Job), C(CronJob) or C(Pod).", type: str}
     name: {description: "The workload's name.", type: str}
     desired: {description: "Desired pods (completions for a Job); null when the record does not keep it.", type: int}
     current: {description: "Pods that are not finished, on the reachable nodes.", type: int}

@@ -73,38 +73,21 @@ def _n(value):
     return "-" if value is None else str(value)
 
 
-# -- the record --------------------------------------------------------------------------------------
-
-
-def record_data(record) -> dict:
-    return dict(record or {})
-
-
-def current_revision(record):
-    """The hash of the revision running or being rolled out, whatever the kind calls it."""
-    data = record_data(record)
-    return data.get("update_revision") or data.get("current_hash") or data.get("template_hash")
-
-
-def min_ready_seconds(record) -> int:
-    data = record_data(record)
-    return int(data.get("minReadySeconds") or data.get("min_ready_seconds") or 0)
+# -- the record (records.Record, or None when the nodes hold none) -------------------------------------
 
 
 def revision_numbers(record) -> dict:
-    return {h: int(e.get("revision") or 0) for h, e in (record_data(record).get("revisions") or {}).items() if isinstance(e, dict)}
+    return record.revision_numbers() if record is not None else {}
 
 
 def current_template(record) -> dict:
-    """The pod template of the current revision (a Job's: its immutable template), or {}."""
-    data = record_data(record)
-    entry = (data.get("revisions") or {}).get(current_revision(record)) or {}
-    return entry.get("template") or (data.get("immutable") or {}).get("template") or {}
+    """The pod template of the revision running or being rolled out (a Job's: its template), or {}."""
+    return (record.template(record.current_revision) if record is not None else None) or {}
 
 
 def _conditions(record):
     rendered = []
-    for condition in record_data(record).get("conditions") or []:
+    for condition in record.conditions if record is not None else []:
         item = dict(condition)
         for key in ("lastUpdateTime", "lastTransitionTime", "lastProbeTime"):
             if isinstance(item.get(key), (int, float)):
@@ -116,10 +99,7 @@ def _conditions(record):
 
 
 def _first_created(record, pods):
-    data = record_data(record)
-    times = [e.get("created") for e in (data.get("revisions") or {}).values() if isinstance(e, dict) and e.get("created")]
-    if data.get("start_time"):
-        times.append(data["start_time"])
+    times = [e.get("created") for e in (record.revisions if record is not None else {}).values() if isinstance(e, dict) and e.get("created")]
     times += [p["created_at"] for p in pods if p.get("created_at")]
     return min(times) if times else None
 
@@ -140,10 +120,11 @@ def _observed(view):
 
 def counts(kind, name, record, pods, now, desired=None):
     """The entry every kind shares: pods counted as the controllers count them, conditions, revision, age."""
-    current = current_revision(record)
+    current = record.current_revision if record is not None else None
     live = [p for p in pods if p["phase"] not in FINISHED]
     observed = [_observed(p) for p in live]
-    min_ready = min_ready_seconds(record)
+    # The workload's own minReadySeconds, as its controller counts availableReplicas.
+    min_ready = record.min_ready_seconds if record is not None else 0
     created = _first_created(record, pods)
     return {
         "kind": kind,
@@ -153,7 +134,7 @@ def counts(kind, name, record, pods, now, desired=None):
         "ready": sum(1 for p in observed if is_ready(p)),
         "up_to_date": sum(1 for p in live if current and p["template_hash"] == current),
         "available": sum(1 for p in observed if is_available(p, min_ready, now)),
-        "revision": revision_numbers(record).get(current) if current else None,
+        "revision": record.revision_number(current) if current else None,
         "conditions": _conditions(record),
         "status": {},
         "nodes": sorted({p["node"] for p in pods}),
@@ -180,23 +161,22 @@ class KindSummary:
 
 
 def _replicas(kind, name, record, pods, now, _cronjob):
-    return counts(kind, name, record, pods, now, record_data(record).get("replicas"))
+    return counts(kind, name, record, pods, now, record.replicas if record is not None else None)
 
 
 def _daemonset(kind, name, record, pods, now, _cronjob):
-    return counts(kind, name, record, pods, now, (record_data(record).get("observed") or {}).get("desired"))
+    return counts(kind, name, record, pods, now, record.desired if record is not None else None)
 
 
 def _job(kind, name, record, pods, now, _cronjob):
-    data = record_data(record)
+    workload = counts(kind, name, record, pods, now, record.completions if record is not None else None)
+    data = record.data if record is not None else tracking.new_record(name)
     immutable = data.get("immutable") or {}
-    workload = counts(kind, name, record, pods, now, immutable.get("completions"))
-    rec = tracking.load_record(data or None, name)
     # The Job action's own status (tracking.job_status), from the record and the Job's immutable fields.
-    status = tracking.job_status(rec, immutable)
-    finished = tracking.finished_condition(rec)
-    suspended = any(c.get("type") == tracking.SUSPENDED and c.get("status") == "True" for c in rec["conditions"])
-    start, end = rec["start_time"], rec["completion_time"] or rec["finished_time"]
+    status = tracking.job_status(data, immutable)
+    finished = tracking.finished_condition(data)
+    suspended = any(c.get("type") == tracking.SUSPENDED and c.get("status") == "True" for c in data["conditions"])
+    start, end = data["start_time"], data["completion_time"] or data["finished_time"]
     workload["status"] = {
         "active": status["active"],
         "succeeded": status["succeeded"],
