@@ -13,23 +13,14 @@ import datetime
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment import rollback
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.registry import controller
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.workload_action import WorkloadAction
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
-CONTROLLER = controller("Deployment")
 
 
 class ActionModule(WorkloadAction):
-    KIND = CONTROLLER.kind
-    REPLACES_UNREACHABLE = CONTROLLER.replaces_unreachable
-    PINS_PULLED_IMAGES = CONTROLLER.pins_pulled_images
-    TRACKS_PLACEMENT = CONTROLLER.tracks_placement
-    CLEANS_DESELECTED = CONTROLLER.cleans_deselected
-    FAILS_UNLESS_AVAILABLE = CONTROLLER.fails_unless_available
-    ARGUMENT_SPEC = CONTROLLER.info.argument_spec
-    SPEC_KEYS = CONTROLLER.info.spec_fields
-    PARSE_SPEC = staticmethod(CONTROLLER.parse_spec)
+    # Its parser, reconcile, progress line, argument spec and flags: the registry entry of this kind.
+    KIND = "Deployment"
 
     def spec_fields(self, args, record):
         spec = super().spec_fields(args, record)
@@ -57,12 +48,6 @@ class ActionModule(WorkloadAction):
                 raise SpecError("rollback_to", str(exc)) from None
             record = undone.record
         return record
-
-    def reconcile(self, spec, record, observation, now):
-        return CONTROLLER.reconcile(spec, record, observation, now)
-
-    def progress_line(self, step, number):
-        return CONTROLLER.progress_line(self._task.args["name"], self._task.args, step, number)
 
     def finish(self, result, step, record):
         numbers = {h: int(e.get("revision") or 0) for h, e in (record or {}).get("revisions", {}).items()}
