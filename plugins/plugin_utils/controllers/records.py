@@ -219,9 +219,10 @@ def record_types() -> dict[str, type[Record]]:
     from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.record import DeploymentRecord
     from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.job.record import JobRecord
     from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.replicaset import ReplicaSetRecord
+    from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.replicationcontroller import ReplicationControllerRecord
     from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.statefulset.record import StatefulSetRecord
 
-    return {t.KIND: t for t in (DeploymentRecord, ReplicaSetRecord, StatefulSetRecord, DaemonSetRecord, JobRecord)}
+    return {t.KIND: t for t in (DeploymentRecord, ReplicaSetRecord, ReplicationControllerRecord, StatefulSetRecord, DaemonSetRecord, JobRecord)}
 
 
 def load_record(kind: str, data: Any, name: str) -> Record | None:
