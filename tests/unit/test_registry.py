@@ -12,7 +12,7 @@ import yaml
 from ansible_collections.hostfleet.workloads.plugins.module_utils import kinds, observe_args
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import fence, runner
 from ansible_collections.hostfleet.workloads.plugins.module_utils.workload_args import FLEET_ARGS
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers import registry
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers import records, registry
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.manifests import objects
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.workload_action import WorkloadAction
 
@@ -47,6 +47,16 @@ def test_one_controller_per_kind_in_the_kinds_order():
 def test_an_unknown_kind_is_refused_naming_the_known_ones(lookup, name):
     with pytest.raises(ValueError, match=r"unknown kind .*known: Deployment, ReplicaSet"):
         lookup(name)
+
+
+@pytest.mark.parametrize("kind", KIND_NAMES)
+def test_every_kind_has_its_record_type_and_summary(kind):
+    ctl = registry.controller(kind)
+    assert ctl.summarize is not None, f"{kind} has no summary for workload_info (summaries.py)"
+    if ctl.reconcile is None:  # no fleet-wide loop, no controller record (CronJob: its runs are on its node)
+        return
+    assert ctl.record_type is not None and ctl.record_type.KIND == kind
+    assert records.record_types()[kind] is ctl.record_type
 
 
 def test_names_are_unique_and_modules_are_the_lowercase_kind():
