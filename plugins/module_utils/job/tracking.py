@@ -60,7 +60,8 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+
+from ansible_collections.hostfleet.workloads.plugins.module_utils.timefmt import rfc3339
 
 KIND = "Job"
 SCHEMA = 1
@@ -143,12 +144,6 @@ def backoff_delay(failures: int) -> float:
     if failures <= 0:
         return 0.0
     return min(BACKOFF_BASE * (2 ** min(failures - 1, 32)), BACKOFF_CAP)
-
-
-def rfc3339(timestamp):
-    if timestamp is None:
-        return None
-    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def pod_name(job: str, index, attempt: int) -> str:

@@ -22,15 +22,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment import progress, status
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.spec import parse_replicas, validate_name
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.common import conditions, counts
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.common.fields import integer_field
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.common.preamble import parse_preamble, parse_replicas
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.plan import Planner, Step, observation
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.pods import ObservedPod, classify, is_available, is_ready
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.records import Record, begin_step
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.revisions import canonical_json, max_revision, new_entry, template_hash
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.templates import TemplateInfo, parse_pod_template, try_parse_stored
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.labels import LabelSelector, known_fields, parse_label_selector
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.revisions import max_revision, new_entry, template_hash
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.templates import TemplateInfo, try_parse_stored
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.labels import LabelSelector
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import Node, NodeUsage
 
 KIND = "ReplicaSet"
@@ -56,29 +56,10 @@ class ReplicaSetSpec:
         return template_hash(self.to_json())
 
 
-def _int(spec, key, path, default):
-    value = spec.get(key)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise SpecError(f"{path}.{key}", f"must be an integer, got {type(value).__name__} {value!r}")
-    if value < 0:
-        raise SpecError(f"{path}.{key}", f"must be greater than or equal to 0, got {value}")
-    return value
-
-
 def parse_replicaset_spec(name: str, spec: dict, stored_selector: dict | None = None, path: str = "spec") -> ReplicaSetSpec:
-    name = validate_name(name)
-    if spec is None:
-        raise SpecError(path, "is required")
-    known_fields(spec, FIELDS, path)
-    selector = parse_label_selector(spec.get("selector"), f"{path}.selector", required=True)
-    template = parse_pod_template(spec.get("template"), f"{path}.template", ("Always",))
-    if not selector.matches(template.labels):
-        raise SpecError(f"{path}.template.metadata.labels", f"`selector` does not match template `labels` (selector: {canonical_json(selector.to_json())})")
-    if stored_selector is not None and canonical_json(stored_selector) != canonical_json(selector.to_json()):
-        raise SpecError(f"{path}.selector", f"field is immutable (stored: {canonical_json(stored_selector)})")
-    return ReplicaSetSpec(name, parse_replicas(spec, path), selector, template, _int(spec, "minReadySeconds", path, 0))
+    # replicas after the template: the order this kind always reported errors in.
+    head = parse_preamble(name, spec, FIELDS, stored_selector, path, replicas=False)
+    return ReplicaSetSpec(head.name, parse_replicas(spec, path), head.selector, head.template, integer_field(spec, "minReadySeconds", path, 0))
 
 
 def _min_ready_seconds_renamed(record: dict) -> None:
@@ -144,13 +125,13 @@ def reconcile_replicaset(
         planner.scale_down(planner.staying(), size - spec.replicas, "more pods than replicas")
 
     pending = planner.merged_pending()
-    progress.sync_replica_failure(rec, [p.reason for p in pending], now)
+    conditions.sync_replica_failure(rec, [p.reason for p in pending], now)
     for key, counter in planner.counters.items():
         if key in history:
             history[key]["next_pod"] = counter
     keep = view.revisions() | {current}
     rec["revisions"] = {h: e for h, e in history.items() if h in keep}
-    observed = status.count(view, current, spec.min_ready_seconds, now)
+    observed = counts.count(view, current, spec.min_ready_seconds, now)
     stored.note_observed(observed)
     actions = planner.actions()
     available = sum(1 for p in view.active if is_available(p, spec.min_ready_seconds, now))
@@ -176,7 +157,7 @@ def reconcile_replicaset(
             "readyReplicas": sum(1 for p in view.active if is_ready(p)),
             "availableReplicas": available,
             "lostReplicas": len(view.lost),
-            "conditions": status.render_conditions(rec["conditions"]),
+            "conditions": conditions.render_conditions(rec["conditions"]),
         },
         done=done,
         # Nothing left to wait for but room on some node: stop (ReplicaFailure tells why).

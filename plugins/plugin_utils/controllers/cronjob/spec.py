@@ -27,6 +27,8 @@ from ansible_collections.hostfleet.workloads.plugins.module_utils.job.cron_input
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import annotations as parse_annotations
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import labels as parse_labels
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.common.fields import bool_field, integer_field
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.common.preamble import spec_mapping
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.cronjob.oncalendar import timer_settings, to_on_calendar
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.cronjob.schedule import (
     DEFAULT_TIME_ZONE,
@@ -34,8 +36,6 @@ from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.cr
     parse_schedule,
     parse_time_zone,
 )
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.spec import _bool as bool_field
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.spec import _int as integer_field
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.job.spec import JobSpec, parse_job_spec, validate_job_name
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.labels import known_fields
 
@@ -89,9 +89,7 @@ def parse_cronjob_spec(name: str, spec: dict, path: str = "spec") -> CronJobSpec
     name = validate_job_name(name)
     if len(name) > MAX_NAME_LENGTH:
         raise SpecError("metadata.name", f"must be at most {MAX_NAME_LENGTH} characters (its Jobs add -<unix minutes>), got {len(name)}")
-    if spec is None:
-        raise SpecError(path, "is required")
-    known_fields(spec, FIELDS, path)
+    spec = spec_mapping(spec, FIELDS, path)
     if spec.get("schedule") is None:
         raise SpecError(f"{path}.schedule", "is required")
     schedule = parse_schedule(spec["schedule"], f"{path}.schedule")

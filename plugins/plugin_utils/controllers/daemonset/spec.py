@@ -31,12 +31,12 @@ import functools
 from dataclasses import dataclass
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.spec import _int as integer_field
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.spec import validate_name
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.common.fields import integer_field
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.common.preamble import parse_preamble
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.intstr import is_zero, parse_int_or_percent, scaled_value
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.revisions import canonical_json, template_hash
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.templates import TemplateInfo, parse_pod_template
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.labels import LabelSelector, known_fields, parse_label_selector
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.revisions import template_hash
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.templates import TemplateInfo
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.labels import LabelSelector, known_fields
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import Node
 
 ROLLING_UPDATE = "RollingUpdate"
@@ -125,25 +125,16 @@ def parse_update_strategy(raw, path: str = "spec.updateStrategy") -> tuple[str, 
 
 def parse_daemonset_spec(name: str, spec: dict, stored_selector: dict | None = None, path: str = "spec") -> DaemonSetSpec:
     """Validate a DaemonSet spec and fill in defaults; ``stored_selector`` (``record["selector"]``) is immutable."""
-    name = validate_name(name)
-    if spec is None:
-        raise SpecError(path, "is required")
-    known_fields(spec, FIELDS, path)
-    selector = parse_label_selector(spec.get("selector"), f"{path}.selector", required=True)
-    template = parse_pod_template(spec.get("template"), f"{path}.template", ("Always",))
-    if not selector.matches(template.labels):
-        raise SpecError(f"{path}.template.metadata.labels", f"`selector` does not match template `labels` (selector: {canonical_json(selector.to_json())})")
-    if stored_selector is not None and canonical_json(stored_selector) != canonical_json(selector.to_json()):
-        raise SpecError(f"{path}.selector", f"field is immutable (stored: {canonical_json(stored_selector)})")
+    head = parse_preamble(name, spec, FIELDS, stored_selector, path, replicas=False)
     strategy, unavailable, surge = parse_update_strategy(spec.get("updateStrategy"), f"{path}.updateStrategy")
     min_ready = integer_field(spec, "minReadySeconds", path, 0)
     deadline = integer_field(spec, "progressDeadlineSeconds", path, 600, minimum=1)
     if deadline <= min_ready:
         raise SpecError(f"{path}.progressDeadlineSeconds", f"must be greater than minReadySeconds ({min_ready}), got {deadline}")
     return DaemonSetSpec(
-        name=name,
-        selector=selector,
-        template=template,
+        name=head.name,
+        selector=head.selector,
+        template=head.template,
         strategy=strategy,
         max_unavailable=unavailable,
         max_surge=surge,

@@ -28,10 +28,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.common import conditions
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.daemonset.record import DaemonSetRecord
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.daemonset.spec import DaemonSetSpec
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.daemonset.update import DaemonPlan, manage, rolling_update
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment import progress, status
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.plan import Planner, Step, observation
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.pods import ObservedPod, PodView, classify, is_available, is_ready
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.records import begin_step
@@ -93,7 +93,7 @@ def is_complete(observed: dict, rolling: bool) -> bool:
 
 def _progressed(previous: dict | None, observed: dict) -> bool:
     """The Deployment's notion, plus more available nodes (OnDelete, or a node that came back)."""
-    return progress.has_progressed(previous, observed) or observed["available"] > (previous or {}).get("available", observed["available"])
+    return conditions.has_progressed(previous, observed) or observed["available"] > (previous or {}).get("available", observed["available"])
 
 
 def _stuck_nodes(plan: DaemonPlan, view: PodView, rolling: bool) -> list[str]:
@@ -103,27 +103,27 @@ def _stuck_nodes(plan: DaemonPlan, view: PodView, rolling: bool) -> list[str]:
 
 
 def sync_progress(rec: dict, spec: DaemonSetSpec, observed: dict, stuck: list[str], now: float, new_generation: bool) -> str:
-    """Update Progressing from this observation; return the verdict (progress.COMPLETE, IN_PROGRESS, FAILED, NEWLY_FAILED)."""
-    conditions = rec["conditions"]
-    reason = progress.progressing_reason(rec)
+    """Update Progressing from this observation; return the verdict (conditions.COMPLETE, IN_PROGRESS, FAILED, NEWLY_FAILED)."""
+    current = rec["conditions"]
+    reason = conditions.progressing_reason(rec)
     if is_complete(observed, spec.rolling):
-        progress.set_condition(conditions, progress.PROGRESSING, "True", REVISION_AVAILABLE, f'DaemonSet "{spec.name}" has successfully progressed.', now)
-        return progress.COMPLETE
+        conditions.set_condition(current, conditions.PROGRESSING, "True", REVISION_AVAILABLE, f'DaemonSet "{spec.name}" has successfully progressed.', now)
+        return conditions.COMPLETE
     if rec["last_progress"] is None:
         rec["last_progress"] = now
     if reason in (REVISION_CREATED, FOUND_REVISION) and rec["rollout_started"] == now:
-        return progress.IN_PROGRESS
-    if _progressed(rec["observed"], observed) or (new_generation and reason == progress.TIMED_OUT) or reason in (REVISION_AVAILABLE, None):
-        progress.set_condition(conditions, progress.PROGRESSING, "True", UPDATED, f'DaemonSet "{spec.name}" is progressing.', now)
+        return conditions.IN_PROGRESS
+    if _progressed(rec["observed"], observed) or (new_generation and reason == conditions.TIMED_OUT) or reason in (REVISION_AVAILABLE, None):
+        conditions.set_condition(current, conditions.PROGRESSING, "True", UPDATED, f'DaemonSet "{spec.name}" is progressing.', now)
         rec["last_progress"] = now
-        return progress.IN_PROGRESS
-    if reason == progress.TIMED_OUT:
-        return progress.FAILED
+        return conditions.IN_PROGRESS
+    if reason == conditions.TIMED_OUT:
+        return conditions.FAILED
     if now > rec["last_progress"] + spec.progress_deadline_seconds:
         message = f'DaemonSet "{spec.name}" has timed out progressing: no available pod of the current revision on node(s) {", ".join(stuck)}.'
-        progress.set_condition(conditions, progress.PROGRESSING, "False", progress.TIMED_OUT, message, now)
-        return progress.NEWLY_FAILED
-    return progress.IN_PROGRESS
+        conditions.set_condition(current, conditions.PROGRESSING, "False", conditions.TIMED_OUT, message, now)
+        return conditions.NEWLY_FAILED
+    return conditions.IN_PROGRESS
 
 
 def _start_rollout(rec: dict, spec: DaemonSetSpec, now: float) -> None:
@@ -141,7 +141,7 @@ def _start_rollout(rec: dict, spec: DaemonSetSpec, now: float) -> None:
     rec["last_progress"] = now
     reason, verb = (FOUND_REVISION, "Found") if found else (REVISION_CREATED, "Created")
     message = f'{verb} revision {history[current]["revision"]} of DaemonSet "{spec.name}"'
-    progress.set_condition(rec["conditions"], progress.PROGRESSING, "True", reason, message, now)
+    conditions.set_condition(rec["conditions"], conditions.PROGRESSING, "True", reason, message, now)
 
 
 def reconcile_daemonset(
@@ -192,7 +192,7 @@ def reconcile_daemonset(
     observed = count(view, nodes, eligible, current, spec.min_ready_seconds, now)
     pending = planner.merged_pending()
     verdict = sync_progress(rec, spec, observed, _stuck_nodes(plan, view, spec.rolling), now, new_generation)
-    progress.sync_replica_failure(rec, [p.reason for p in pending], now)
+    conditions.sync_replica_failure(rec, [p.reason for p in pending], now)
 
     # 5. history, record
     for key, counter in planner.counters.items():
@@ -205,8 +205,8 @@ def reconcile_daemonset(
     actions = planner.actions()
     numbers = {h: int(e.get("revision") or 0) for h, e in rec["revisions"].items()}
     waiting_on_ready = bool(planner.starts) or any(not plan.available(p) for p in planner.staying() if p.node in eligible)
-    done = verdict == progress.COMPLETE and not actions and not pending
-    timed_out = progress.progressing_reason(rec) == progress.TIMED_OUT
+    done = verdict == conditions.COMPLETE and not actions and not pending
+    timed_out = conditions.progressing_reason(rec) == conditions.TIMED_OUT
     blocked = not done and not actions and not waiting_on_ready
     waiting = [] if done else _waiting(plan, view, spec, pending, numbers)
     return Step(
@@ -236,14 +236,14 @@ def render_status(rec: dict, observed: dict) -> dict:
         "numberUnavailable": max(0, observed["desired"] - observed["available"]),
         "numberMisscheduled": observed["misscheduled"],
         "observedGeneration": rec["observed_generation"],
-        "conditions": status.render_conditions(rec["conditions"]),
+        "conditions": conditions.render_conditions(rec["conditions"]),
     }
 
 
 def _summary(rec: dict, spec: DaemonSetSpec, observed: dict, done: bool, timed_out: bool, blocked: bool, numbers: dict[str, int]) -> str:
     revision = numbers.get(rec["current_hash"])
     if timed_out:
-        condition = progress.get_condition(rec["conditions"], progress.PROGRESSING)
+        condition = conditions.get_condition(rec["conditions"], conditions.PROGRESSING)
         return condition["message"] if condition else "progress deadline exceeded"
     if done:
         return f"revision {revision} runs on all {observed['desired']} eligible node(s), available"

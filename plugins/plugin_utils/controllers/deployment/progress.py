@@ -25,58 +25,31 @@ waiting for it always ends.
 
 from __future__ import annotations
 
-PROGRESSING = "Progressing"
-AVAILABLE = "Available"
-REPLICA_FAILURE = "ReplicaFailure"
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.common.conditions import (
+    AVAILABLE,
+    COMPLETE,
+    FAILED,
+    IN_PROGRESS,
+    MIN_AVAILABLE,
+    MIN_UNAVAILABLE,
+    NEWLY_FAILED,
+    PROGRESSING,
+    TIMED_OUT,
+    has_progressed,
+    progressing_reason,
+    set_condition,
+)
 
 NEW_RS_CREATED = "NewReplicaSetCreated"
 FOUND_NEW_RS = "FoundNewReplicaSet"
 RS_UPDATED = "ReplicaSetUpdated"
 NEW_RS_AVAILABLE = "NewReplicaSetAvailable"
-TIMED_OUT = "ProgressDeadlineExceeded"
 ROLLED_BACK = "RolledBack"
 PAUSED = "DeploymentPaused"
 RESUMED = "DeploymentResumed"
-MIN_AVAILABLE = "MinimumReplicasAvailable"
-MIN_UNAVAILABLE = "MinimumReplicasUnavailable"
-FAILED_SCHEDULING = "FailedScheduling"
 
-# Verdicts of sync_progress
-COMPLETE = "complete"
-IN_PROGRESS = "progressing"
-FAILED = "failed"
-NEWLY_FAILED = "newly-failed"
+# The verdict of a paused Deployment (the others are conditions.COMPLETE, IN_PROGRESS, FAILED, NEWLY_FAILED)
 PAUSED_VERDICT = "paused"
-
-
-def get_condition(conditions: list[dict], kind: str) -> dict | None:
-    for condition in conditions:
-        if condition.get("type") == kind:
-            return condition
-    return None
-
-
-def set_condition(conditions: list[dict], kind: str, status: str, reason: str, message: str, now: float) -> None:
-    """Kubernetes' SetDeploymentCondition: same status and reason → unchanged; same status → keep the transition time."""
-    current = get_condition(conditions, kind)
-    if current is not None and current["status"] == status and current["reason"] == reason and current["message"] == message:
-        return
-    transition = current["lastTransitionTime"] if current is not None and current["status"] == status else now
-    updated = {"type": kind, "status": status, "reason": reason, "message": message, "lastUpdateTime": now, "lastTransitionTime": transition}
-    if current is None:
-        conditions.append(updated)
-        conditions.sort(key=lambda c: (c["type"] != AVAILABLE, c["type"] != PROGRESSING, c["type"]))
-    else:
-        current.update(updated)
-
-
-def remove_condition(conditions: list[dict], kind: str) -> None:
-    conditions[:] = [c for c in conditions if c.get("type") != kind]
-
-
-def progressing_reason(record: dict) -> str | None:
-    condition = get_condition(record["conditions"], PROGRESSING)
-    return condition["reason"] if condition else None
 
 
 def rs_name(name: str, revision: str | None) -> str:
@@ -86,23 +59,6 @@ def rs_name(name: str, revision: str | None) -> str:
 def is_complete(observed: dict, replicas: int) -> bool:
     """Kubernetes' DeploymentComplete: every replica updated and available, no old pod."""
     return observed["updated"] == replicas and observed["replicas"] == replicas and observed["available"] == replicas
-
-
-def has_progressed(previous: dict | None, observed: dict) -> bool:
-    """Kubernetes' DeploymentProgressing: more updated pods, more of them ready / available, or fewer old pods.
-
-    Unlike Kubernetes, readiness is counted on the current revision only, and
-    old pods on NotReady nodes still count as old: a node that fails or comes
-    back is not progress.
-    """
-    if previous is None:
-        return False
-    return (
-        observed["updated"] > previous.get("updated", 0)
-        or observed["old"] < previous.get("old", 0)
-        or observed["updated_ready"] > previous.get("updated_ready", 0)
-        or observed["updated_available"] > previous.get("updated_available", 0)
-    )
 
 
 def sync_paused(record: dict, paused: bool, now: float) -> None:
@@ -158,10 +114,3 @@ def sync_available(record: dict, available: int, min_available: int, now: float)
         set_condition(record["conditions"], AVAILABLE, "True", MIN_AVAILABLE, "Deployment has minimum availability.", now)
     else:
         set_condition(record["conditions"], AVAILABLE, "False", MIN_UNAVAILABLE, "Deployment does not have minimum availability.", now)
-
-
-def sync_replica_failure(record: dict, pending_messages: list[str], now: float) -> None:
-    if pending_messages:
-        set_condition(record["conditions"], REPLICA_FAILURE, "True", FAILED_SCHEDULING, "; ".join(sorted(set(pending_messages))), now)
-    else:
-        remove_condition(record["conditions"], REPLICA_FAILURE)

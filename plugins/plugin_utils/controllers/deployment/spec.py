@@ -27,14 +27,15 @@ rollbackOnFailure          false         (extension) roll back to the last compl
 from __future__ import annotations
 
 import functools
-import re
 from dataclasses import dataclass
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.common.fields import bool_field, integer_field
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.common.preamble import parse_preamble
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.intstr import is_zero, parse_int_or_percent, resolve_fenceposts
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.revisions import HASH_LENGTH, SUFFIX_LENGTH, canonical_json, template_hash
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.templates import TemplateInfo, parse_pod_template
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.labels import LabelSelector, known_fields, parse_label_selector
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.revisions import canonical_json, template_hash
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.templates import TemplateInfo
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.labels import LabelSelector, known_fields
 
 ROLLING_UPDATE = "RollingUpdate"
 RECREATE = "Recreate"
@@ -50,9 +51,6 @@ FIELDS = {
     "paused",
     "rollbackOnFailure",
 }
-# Pod names are <name>-<10-char hash>-<5 chars> and must stay a DNS-1123 label (63 characters).
-MAX_NAME_LENGTH = 63 - HASH_LENGTH - SUFFIX_LENGTH - 2
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 @dataclass(frozen=True)
@@ -121,51 +119,6 @@ class DeploymentSpec:
         return canonical_json(self.selector.to_json())
 
 
-def _int(spec, key, path, default, minimum=0):
-    value = spec.get(key)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise SpecError(f"{path}.{key}", f"must be an integer, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise SpecError(f"{path}.{key}", f"must be greater than or equal to {minimum}, got {value}")
-    return value
-
-
-# One workload's pods at most: what one group of hosts can carry with room to spare (Kubernetes' default is 110
-# pods a node: 10,000 fill about 90 hosts), and the size the planners are measured at (benchmarks/bench_plan.py).
-MAX_REPLICAS = 10_000
-
-
-def parse_replicas(spec, path):
-    """``replicas`` of a Deployment, ReplicaSet or StatefulSet: 0 to ``MAX_REPLICAS``, default 1."""
-    replicas = _int(spec, "replicas", path, 1)
-    if replicas > MAX_REPLICAS:
-        raise SpecError(f"{path}.replicas", f"must be at most {MAX_REPLICAS} (the pods of one workload over one group of hosts), got {replicas}")
-    return replicas
-
-
-def _bool(spec, key, path, default=False):
-    value = spec.get(key)
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        raise SpecError(f"{path}.{key}", f"must be a boolean, got {type(value).__name__} {value!r}")
-    return value
-
-
-def validate_name(name) -> str:
-    if not isinstance(name, str) or not name:
-        raise SpecError("metadata.name", "is required")
-    if len(name) > MAX_NAME_LENGTH or not _NAME.match(name):
-        raise SpecError(
-            "metadata.name",
-            f"{name!r} must be lowercase letters, digits and '-', start and end alphanumeric, at most {MAX_NAME_LENGTH} characters"
-            " (pod names add a 17-character suffix)",
-        )
-    return name
-
-
 def parse_strategy(raw, path: str = "spec.strategy") -> tuple[str, int | str, int | str]:
     """Return (type, maxSurge, maxUnavailable)."""
     raw = {} if raw is None else raw
@@ -193,33 +146,23 @@ def parse_deployment_spec(name: str, spec: dict, stored_selector: dict | None = 
     ``stored_selector`` is the selector of the existing Deployment (``record["selector"]``):
     the selector is immutable, as in Kubernetes.
     """
-    name = validate_name(name)
-    if spec is None:
-        raise SpecError(path, "is required")
-    known_fields(spec, FIELDS, path)
-    replicas = parse_replicas(spec, path)
-    selector = parse_label_selector(spec.get("selector"), f"{path}.selector", required=True)
-    template = parse_pod_template(spec.get("template"), f"{path}.template", ("Always",))
-    if not selector.matches(template.labels):
-        raise SpecError(f"{path}.template.metadata.labels", f"`selector` does not match template `labels` (selector: {canonical_json(selector.to_json())})")
-    if stored_selector is not None and canonical_json(stored_selector) != canonical_json(selector.to_json()):
-        raise SpecError(f"{path}.selector", f"field is immutable (stored: {canonical_json(stored_selector)})")
+    head = parse_preamble(name, spec, FIELDS, stored_selector, path)
     strategy, surge, unavailable = parse_strategy(spec.get("strategy"), f"{path}.strategy")
-    min_ready = _int(spec, "minReadySeconds", path, 0)
-    deadline = _int(spec, "progressDeadlineSeconds", path, 600, minimum=1)
+    min_ready = integer_field(spec, "minReadySeconds", path, 0)
+    deadline = integer_field(spec, "progressDeadlineSeconds", path, 600, minimum=1)
     if deadline <= min_ready:
         raise SpecError(f"{path}.progressDeadlineSeconds", f"must be greater than minReadySeconds ({min_ready}), got {deadline}")
     return DeploymentSpec(
-        name=name,
-        replicas=replicas,
-        selector=selector,
-        template=template,
+        name=head.name,
+        replicas=head.replicas,
+        selector=head.selector,
+        template=head.template,
         strategy=strategy,
         max_surge=surge if strategy == ROLLING_UPDATE else 0,
         max_unavailable=unavailable if strategy == ROLLING_UPDATE else 0,
         min_ready_seconds=min_ready,
         progress_deadline_seconds=deadline,
-        revision_history_limit=_int(spec, "revisionHistoryLimit", path, 10),
-        paused=_bool(spec, "paused", path),
-        rollback_on_failure=_bool(spec, "rollbackOnFailure", path),
+        revision_history_limit=integer_field(spec, "revisionHistoryLimit", path, 10),
+        paused=bool_field(spec, "paused", path),
+        rollback_on_failure=bool_field(spec, "rollbackOnFailure", path),
     )

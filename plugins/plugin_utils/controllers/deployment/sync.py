@@ -24,7 +24,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment import progress, recreate, rolling, scaling, status
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.common import conditions, counts
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment import progress, recreate, rolling, scaling, status_report
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.record import DeploymentRecord, revision_numbers
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.rollback import (
     ROLLED_BACK,
@@ -76,7 +77,7 @@ def reconcile(
     # 4. observe and judge progress
     replicas = spec.replicas
     surge, unavailable = spec.max_surge_for(), spec.max_unavailable_for()
-    observed = status.count(view, current, spec.min_ready_seconds, now)
+    observed = counts.count(view, current, spec.min_ready_seconds, now)
     message = ""
     if spec.paused:
         verdict = progress.PAUSED_VERDICT
@@ -91,7 +92,7 @@ def reconcile(
                     _start_rollout(rec, spec.name, back_to, infos[back_to], now, rolled_back=message)
                     rec["rolled_back_from"]["to_revision"] = rec["revisions"][back_to]["revision"]
                     current = back_to
-                    observed = status.count(view, current, spec.min_ready_seconds, now)
+                    observed = counts.count(view, current, spec.min_ready_seconds, now)
                     verdict = progress.IN_PROGRESS
                 else:
                     message = f"{message} Not rolled back: {why}."
@@ -129,7 +130,7 @@ def reconcile(
     # 6. history, conditions, record, verdict
     pending = planner.merged_pending()
     progress.sync_available(rec, observed["available"], replicas - unavailable, now)
-    progress.sync_replica_failure(rec, [p.reason for p in pending], now)
+    conditions.sync_replica_failure(rec, [p.reason for p in pending], now)
     for key, counter in planner.counters.items():
         if key in rec["revisions"]:
             rec["revisions"][key]["next_pod"] = counter
@@ -158,7 +159,7 @@ def reconcile(
         pending=pending,
         lost=tuple(p.name for p in view.lost),
         record=rec,
-        status=status.render(rec, observed, replicas),
+        status=status_report.render(rec, observed, replicas),
         done=done,
         finished=finished,
         complete=verdict == progress.COMPLETE,
@@ -237,7 +238,7 @@ def _hold(planner: Planner, held: dict[str, int], current: str | None, max_total
 
 
 def _condition_message(rec: dict) -> str:
-    condition = progress.get_condition(rec["conditions"], progress.PROGRESSING)
+    condition = conditions.get_condition(rec["conditions"], conditions.PROGRESSING)
     return condition["message"] if condition else ""
 
 

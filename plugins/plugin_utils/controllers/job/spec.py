@@ -43,8 +43,8 @@ from dataclasses import dataclass
 from ansible_collections.hostfleet.workloads.plugins.module_utils.job import tracking
 from ansible_collections.hostfleet.workloads.plugins.module_utils.job.cron_inputs import JOB_KEYS
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.spec import _bool as bool_field
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.spec import _int as integer_field
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.common.fields import bool_field, integer_field
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.common.preamble import spec_mapping
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.revisions import canonical_json, template_hash
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.templates import TemplateInfo, parse_pod_template
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.labels import known_fields
@@ -198,9 +198,7 @@ def _success_policy(raw, path, indexed, completions):
 def parse_job_spec(name: str, spec: dict, path: str = "spec") -> JobSpec:
     """Validate a Job spec and fill in Kubernetes' defaults."""
     name = validate_job_name(name)
-    if spec is None:
-        raise SpecError(path, "is required")
-    known_fields(spec, FIELDS, path)
+    spec = spec_mapping(spec, FIELDS, path)
     template = parse_pod_template(spec.get("template"), f"{path}.template", ("OnFailure", "Never"))
     restart_policy = template.normal["spec"]["restartPolicy"]
     completions = integer_field(spec, "completions", path, None)

@@ -39,11 +39,12 @@ import json
 from dataclasses import dataclass
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, dns_label
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.spec import _bool, _int, parse_replicas, validate_name
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.common.fields import bool_field, choice_field, integer_field
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.common.preamble import parse_preamble
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.intstr import parse_int_or_percent, scaled_value
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.revisions import canonical_json, template_hash
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.templates import TemplateInfo, parse_pod_template
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.labels import LabelSelector, known_fields, parse_label_selector
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.templates import TemplateInfo
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.labels import LabelSelector, known_fields
 
 ORDERED_READY = "OrderedReady"
 PARALLEL = "Parallel"
@@ -141,15 +142,6 @@ class StatefulSetSpec:
         return template_hash(self.to_json())
 
 
-def _choice(raw: dict, key: str, path: str, choices: tuple[str, ...]) -> str:
-    value = raw.get(key)
-    if value is None:
-        return choices[0]
-    if value not in choices:
-        raise SpecError(f"{path}.{key}", f"Unsupported value: {value!r}: supported values: {', '.join(choices)}")
-    return value
-
-
 def _claim_templates(raw, path: str) -> tuple[dict, ...]:
     if raw is None:
         return ()
@@ -201,7 +193,7 @@ def with_claim_volumes(template, claim_names: tuple[str, ...], name: str, path: 
 def _update_strategy(raw, path: str) -> tuple[str, int, int | str]:
     raw = {} if raw is None else raw
     known_fields(raw, {"type", "rollingUpdate"}, path)
-    kind = _choice(raw, "type", path, STRATEGIES)
+    kind = choice_field(raw, "type", path, STRATEGIES)
     rolling = raw.get("rollingUpdate")
     if kind == ON_DELETE:
         if rolling is not None:
@@ -212,31 +204,27 @@ def _update_strategy(raw, path: str) -> tuple[str, int, int | str]:
     unavailable = parse_int_or_percent(rolling.get("maxUnavailable", 1), f"{path}.rollingUpdate.maxUnavailable", max_percent=100)
     if unavailable in (0, "0%"):
         raise SpecError(f"{path}.rollingUpdate.maxUnavailable", "must be greater than 0")
-    return kind, _int(rolling, "partition", f"{path}.rollingUpdate", 0), unavailable
+    return kind, integer_field(rolling, "partition", f"{path}.rollingUpdate", 0), unavailable
 
 
 def parse_statefulset_spec(name: str, spec: dict, stored_selector: dict | None = None, path: str = "spec") -> StatefulSetSpec:
     """Validate a StatefulSet spec and fill in defaults (``stored_selector``: the existing one, immutable)."""
-    name = validate_name(name)
-    if spec is None:
-        raise SpecError(path, "is required")
-    known_fields(spec, FIELDS, path)
-    replicas = parse_replicas(spec, path)
-    selector = parse_label_selector(spec.get("selector"), f"{path}.selector", required=True)
-    claims = _claim_templates(spec.get("volumeClaimTemplates"), f"{path}.volumeClaimTemplates")
+    claims: list[dict] = []
+
+    def add_claim_volumes(raw_template):
+        # After the selector, before the template: the order Kubernetes reports errors in.
+        claims.extend(_claim_templates(spec.get("volumeClaimTemplates"), f"{path}.volumeClaimTemplates"))
+        return with_claim_volumes(raw_template, tuple(c["metadata"]["name"] for c in claims), name, f"{path}.template")
+
+    head = parse_preamble(name, spec, FIELDS, stored_selector, path, prepare_template=add_claim_volumes)
+    replicas = head.replicas
     claim_names = tuple(c["metadata"]["name"] for c in claims)
-    raw_template = with_claim_volumes(spec.get("template"), claim_names, name, f"{path}.template")
-    template = parse_pod_template(raw_template, f"{path}.template", ("Always",))
-    if not selector.matches(template.labels):
-        raise SpecError(f"{path}.template.metadata.labels", f"`selector` does not match template `labels` (selector: {canonical_json(selector.to_json())})")
-    if stored_selector is not None and canonical_json(stored_selector) != canonical_json(selector.to_json()):
-        raise SpecError(f"{path}.selector", f"field is immutable (stored: {canonical_json(stored_selector)})")
     service = spec.get("serviceName")
     service = dns_label(service, f"{path}.serviceName") if service not in (None, "") else ""
     ordinals = spec.get("ordinals")
     ordinals = {} if ordinals is None else ordinals
     known_fields(ordinals, {"start"}, f"{path}.ordinals")
-    start = _int(ordinals, "start", f"{path}.ordinals", 0)
+    start = integer_field(ordinals, "start", f"{path}.ordinals", 0)
     last = start + max(replicas, 1) - 1
     for claim in claim_names:  # the longest names this spec produces must still be DNS-1123 labels
         dns_label(f"{claim}-{name}-{last}", f"{path}.volumeClaimTemplates[{claim_names.index(claim)}].metadata.name")
@@ -247,20 +235,20 @@ def parse_statefulset_spec(name: str, spec: dict, stored_selector: dict | None =
     rpath = f"{path}.persistentVolumeClaimRetentionPolicy"
     known_fields(retention, {"whenDeleted", "whenScaled"}, rpath)
     return StatefulSetSpec(
-        name=name,
+        name=head.name,
         replicas=replicas,
-        selector=selector,
-        template=template,
+        selector=head.selector,
+        template=head.template,
         service_name=service,
-        claim_templates=claims,
-        pod_management_policy=_choice(spec, "podManagementPolicy", path, POLICIES),
+        claim_templates=tuple(claims),
+        pod_management_policy=choice_field(spec, "podManagementPolicy", path, POLICIES),
         update_strategy=strategy,
         partition=partition,
         max_unavailable=unavailable,
-        when_deleted=_choice(retention, "whenDeleted", rpath, RETENTION),
-        when_scaled=_choice(retention, "whenScaled", rpath, RETENTION),
-        min_ready_seconds=_int(spec, "minReadySeconds", path, 0),
-        revision_history_limit=_int(spec, "revisionHistoryLimit", path, 10),
+        when_deleted=choice_field(retention, "whenDeleted", rpath, RETENTION),
+        when_scaled=choice_field(retention, "whenScaled", rpath, RETENTION),
+        min_ready_seconds=integer_field(spec, "minReadySeconds", path, 0),
+        revision_history_limit=integer_field(spec, "revisionHistoryLimit", path, 10),
         ordinals_start=start,
-        unsafe_move_on_node_loss=_bool(spec, "unsafeMoveOnNodeLoss", path),
+        unsafe_move_on_node_loss=bool_field(spec, "unsafeMoveOnNodeLoss", path),
     )

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment import progress, status
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.common import conditions
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.plan import Planner, PodStop, Step, observation
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.pods import ObservedPod, classify, is_available, is_ready
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.records import begin_step
@@ -140,12 +140,12 @@ def reconcile_statefulset(
         rec["last_progress"] = now
     stored.note_observed(observed)
     pending = planner.merged_pending()
-    progress.sync_replica_failure(rec, [p.reason for p in pending], now)
+    conditions.sync_replica_failure(rec, [p.reason for p in pending], now)
     if observed["available"] >= spec.replicas:
-        available = ("True", progress.MIN_AVAILABLE, "StatefulSet has all its replicas available.")
+        available = ("True", conditions.MIN_AVAILABLE, "StatefulSet has all its replicas available.")
     else:
-        available = ("False", progress.MIN_UNAVAILABLE, "StatefulSet does not have all its replicas available.")
-    progress.set_condition(rec["conditions"], progress.AVAILABLE, *available, now)
+        available = ("False", conditions.MIN_UNAVAILABLE, "StatefulSet does not have all its replicas available.")
+    conditions.set_condition(rec["conditions"], conditions.AVAILABLE, *available, now)
     started_revisions = {s.revision for s in planner.starts}
     rec["revisions"] = cleanup_history(
         rec["revisions"], spec.revision_history_limit, target, {current}, {p.revision for p in view.active + view.lost} | started_revisions
@@ -182,7 +182,7 @@ def reconcile_statefulset(
             "updateRevision": revision_name(spec.name, target),
             "collisionCount": 0,
             "lostReplicas": observed["lost"],
-            "conditions": status.render_conditions(rec["conditions"]),
+            "conditions": conditions.render_conditions(rec["conditions"]),
         },
         done=done,
         finished=finished,
