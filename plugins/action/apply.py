@@ -18,17 +18,15 @@ from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.hostfleet.workloads.plugins.action.cronjob import SPEC_KEYS as CRONJOB_SPEC_KEYS
-from ansible_collections.hostfleet.workloads.plugins.action.cronjob import rendezvous
 from ansible_collections.hostfleet.workloads.plugins.module_utils.apply_args import APPLY_ARGS, APPLY_MUTUALLY_EXCLUSIVE, APPLY_REQUIRED_ONE_OF
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, dns_label
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.units import valid_env_name
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils._fanout import Fleet
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.cronjob.spec import parse_cronjob_spec
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.templates import parse_pod_template
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.manifests import load
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.manifests.objects import WORKLOADS, ManifestErrors, build
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import CAPACITY_VAR, LABELS_VAR, node_from_inventory
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.one_node import choose_nodes, eligible_nodes
 
 display = Display()
 
@@ -118,11 +116,9 @@ class ActionModule(ActionBase):
             except AnsibleActionFail as exc:
                 return [f"{where}: {exc.message}"]
             dns_label(kind_args["name"], "metadata.name")
+            action.check_arguments(kind_args)
             if args["state"] == "present":
-                if obj.kind == "CronJob":
-                    parse_cronjob_spec(obj.name, {key: kind_args[key] for key in CRONJOB_SPEC_KEYS if kind_args.get(key) is not None})
-                else:
-                    action.parse(kind_args, None)
+                action.parse(kind_args, None)
         except (SpecError, ValueError) as exc:
             return [f"{where}: {exc}"]
         return []
@@ -279,12 +275,12 @@ class ActionModule(ActionBase):
                 if obj.args.get("nodeName"):
                     targets = [obj.args["nodeName"]]
                 else:
-                    eligible = []
+                    nodes = []
                     for host in reachable:
                         hostvars = fleet.host_vars(host)
-                        node = node_from_inventory(host, True, {k: hostvars[k] for k in (LABELS_VAR, CAPACITY_VAR) if k in hostvars}, fleet.groups_of(host))
-                        if template.constraints.matches_node_affinity(node):
-                            eligible.append(host)
+                        node_vars = {k: hostvars[k] for k in (LABELS_VAR, CAPACITY_VAR) if k in hostvars}
+                        nodes.append(node_from_inventory(host, True, node_vars, fleet.groups_of(host)))
+                    eligible = eligible_nodes(nodes, template.constraints)
                     if not eligible:
                         return {
                             "changed": False,
@@ -292,8 +288,7 @@ class ActionModule(ActionBase):
                             "msg": "no reachable node matches the pod's node constraints",
                             "unreachable_nodes": unreachable,
                         }
-                    kept = [h for h in present if h in eligible]
-                    targets = [kept[0]] if kept else [rendezvous(obj.name, eligible)]
+                    targets = choose_nodes(obj.name, "one", eligible, present)
             pod = {"name": obj.name, "labels": obj.args.get("labels") or {}, "annotations": obj.args.get("annotations") or {}, "spec": obj.args["spec"]}
             calls = {h: {**base, "state": "present", "pods": [pod], "wait": args["wait"], "wait_timeout": args["wait_timeout"]} for h in targets}
             calls.update({h: {**base, "state": "absent"} for h in present if h not in targets})

@@ -6,110 +6,72 @@ Between playbook runs the node runs the CronJob by itself: its timer fires,
 and each run is a Job driven on that node by module_utils/job/cron_run.py
 with the same Job semantics as a fleet-wide Job (module_utils/job/tracking.py).
 
-Placement: one eligible ready node (``run_on: one``, the default), kept while
-it stays eligible and reachable, else chosen by rendezvous hashing (stable as
-nodes come and go); or every eligible node (``run_on: every``). Eligible: the
-job template's nodeSelector and required node affinity match the node.
+It runs the one orchestration path of every kind (plugin_utils/workload_action.py): the arguments checked
+and the spec parsed before any node is contacted, then ONE observation round (its node module's report, through
+workload_task.py) and one act. Where it goes is the scheduler's (scheduler/one_node.py: one eligible ready node,
+kept while it stays eligible and reachable, else rendezvous hashing; or every eligible node); this file only turns
+the chosen nodes into cronjob_timer calls and their answers into the result.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 
-from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.hostfleet.workloads.plugins.module_utils.job import tracking
+from ansible_collections.hostfleet.workloads.plugins.module_utils.job.cron_inputs import MAX_NAME_LENGTH
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, clean_abs_path
-from ansible_collections.hostfleet.workloads.plugins.module_utils.workload_args import CRONJOB_ARGS
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils._fanout import Fleet
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.cronjob.spec import parse_cronjob_spec
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import CAPACITY_VAR, LABELS_VAR, node_from_inventory
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.job.spec import validate_job_name
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.one_node import choose_nodes, eligible_nodes
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.workload_action import WorkloadAction
 
 NODE_MODULE = "hostfleet.workloads.cronjob_timer"
-SPEC_KEYS = (
-    "schedule",
-    "timeZone",
-    "concurrencyPolicy",
-    "startingDeadlineSeconds",
-    "suspend",
-    "successfulJobsHistoryLimit",
-    "failedJobsHistoryLimit",
-    "jobTemplate",
-)
 
 
-def rendezvous(name: str, nodes: list[str]) -> str:
-    """The node with the highest hash of (CronJob, node): a node joining or leaving moves only its own CronJobs."""
-    return max(nodes, key=lambda node: hashlib.sha256(f"{name}/{node}".encode()).hexdigest())
+class ActionModule(WorkloadAction):
+    KIND = "CronJob"
 
+    def spec_fields(self, args, record):
+        return {key: args[key] for key in self.controller.info.spec_fields if args.get(key) is not None}
 
-class ActionModule(ActionBase):
-    BYPASS_HOST_LOOP = True
-    _requires_connection = False
+    def check_arguments(self, args):
+        clean_abs_path(args["state_dir"], "state_dir")  # as cronjob_timer checks it on the nodes
+        validate_job_name(args["name"])
+        if len(args["name"]) > MAX_NAME_LENGTH:
+            raise SpecError("metadata.name", f"must be at most {MAX_NAME_LENGTH} characters (its Jobs add -<unix minutes>), got {len(args['name'])}")
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        del tmp
-        _validation, args = self.validate_argument_spec(argument_spec=CRONJOB_ARGS)
+    def observer(self, args):
+        """A CronJob is observed by its node module's report: whether it is installed on the node, and how."""
+        return NODE_MODULE, {"name": args["name"], "report_only": True}
+
+    def takes_lease(self):
+        # cronjob_timer keeps no lease (pod_info does): two runs changing one CronJob at once are not serialised.
+        return False
+
+    def run_task(self, result, task, args, check_mode):
+        """One round: observe where it is installed, choose where it goes, install there and remove it elsewhere."""
         name = args["name"]
+        observation = task.observe()
+        reachable = [n.name for n in observation.nodes if n.ready]
+        unreachable = dict(observation.unreachable)
+        installed = [h for h in reachable if observation.reports[h].get("installed")]
         spec = None
-        try:
-            clean_abs_path(args["state_dir"], "state_dir")  # as cronjob_timer checks it on the nodes
-            if args["state"] == "present":
-                fields = {key: args[key] for key in SPEC_KEYS if args.get(key) is not None}
-                spec = parse_cronjob_spec(name, fields)
-            else:
-                parse_cronjob_spec(
-                    name,
-                    {
-                        "schedule": "@daily",
-                        "jobTemplate": {"spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "x", "command": ["/bin/true"]}]}}}},
-                    },
+        targets = []
+        if args["state"] == "present":
+            spec = self.parse(args, None)
+            eligible = eligible_nodes(observation.nodes, spec.job.template.constraints)
+            if not eligible:
+                return dict(
+                    result,
+                    failed=True,
+                    changed=False,
+                    msg=f"CronJob {name}: no reachable node matches the job template's node constraints",
+                    unreachable_nodes=sorted(unreachable),
                 )
-        except SpecError as exc:
-            return dict(result, failed=True, changed=False, msg=f"invalid CronJob spec: {exc}", field=exc.path)
-        hosts = Fleet.select(self, task_vars, args["nodes"])
-        if not hosts:
-            raise AnsibleActionFail(f"no node of the play matches nodes={args['nodes']!r}")
-        check_mode = bool(self._task.check_mode)
+            targets = choose_nodes(name, args["run_on"], eligible, installed)
         base = {"name": name, "state_dir": args["state_dir"]}
-        with Fleet(self, task_vars, hosts) as fleet:
-            # 1. where is it now
-            seen = fleet.run_module(NODE_MODULE, {h: dict(base, report_only=True) for h in hosts}, check_mode=False, timeout=args["wait_timeout"])
-            fleet.emit_warnings(seen)
-            reachable = [h for h in hosts if not (seen[h].get("unreachable") or seen[h].get("failed"))]
-            unreachable = {h: seen[h].get("msg") or "unreachable" for h in hosts if h not in reachable}
-            installed = [h for h in reachable if seen[h].get("installed")]
-            # 2. where it should be
-            if spec is None:
-                targets = []
-            else:
-                eligible = []
-                for host in reachable:
-                    hostvars = fleet.host_vars(host)
-                    node = node_from_inventory(host, True, {k: hostvars[k] for k in (LABELS_VAR, CAPACITY_VAR) if k in hostvars}, fleet.groups_of(host))
-                    if spec.job.template.constraints.matches_node_affinity(node):
-                        eligible.append(host)
-                if not eligible:
-                    return dict(
-                        result,
-                        failed=True,
-                        changed=False,
-                        msg=f"CronJob {name}: no reachable node matches the job template's node constraints",
-                        unreachable_nodes=sorted(unreachable),
-                    )
-                if args["run_on"] == "every":
-                    targets = eligible
-                else:
-                    kept = [h for h in installed if h in eligible]
-                    targets = [kept[0]] if kept else [rendezvous(name, eligible)]
-            # 3. install there, remove elsewhere
-            calls = {h: dict(base, state="present", config=spec.config(h)) for h in targets}
-            calls.update({h: dict(base, state="absent") for h in installed if h not in targets})
-            done = fleet.run_module(NODE_MODULE, calls, check_mode=check_mode, timeout=args["wait_timeout"]) if calls else {}
-            fleet.emit_warnings(done)
+        calls = {h: dict(base, state="present", config=spec.config(h)) for h in targets}
+        calls.update({h: dict(base, state="absent") for h in installed if h not in targets})
+        done = task.act_with(NODE_MODULE, calls, timeout=args["wait_timeout"]) if calls else {}
         failures = {h: r.get("msg") for h, r in done.items() if r.get("failed") or r.get("unreachable")}
         if failures:
             return dict(result, failed=True, changed=any(r.get("changed") for r in done.values()), msg=f"CronJob {name}: acting on nodes failed: {failures}")
@@ -139,7 +101,7 @@ class ActionModule(ActionBase):
             timers={h: done[h].get("timer") for h in targets},
         )
         if self._task.diff:
-            before = {h: seen[h].get("config") for h in installed}
+            before = {h: observation.reports[h].get("config") for h in installed}
             after = {h: spec.config(h) for h in targets}
             result["diff"] = {
                 "before_header": f"CronJob {name} (on the nodes)",

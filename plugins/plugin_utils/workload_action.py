@@ -123,6 +123,17 @@ class WorkloadAction(ActionBase):
         """{node: claims} to delete with the workload (state=absent); only a retention policy of Delete names any."""
         return {}
 
+    def check_arguments(self, args):
+        """The kind's own argument checks before any node is contacted (raise SpecError naming the field)."""
+
+    def observer(self, args):
+        """The node module that observes the kind and its arguments; None: pod_info (pods, records, the lease)."""
+        return None
+
+    def takes_lease(self):
+        """Whether a run holds the workload's lease (its observation module takes it, its acts carry it)."""
+        return True
+
     # -- the shared run ---------------------------------------------------------------------------
 
     def run(self, tmp=None, task_vars=None):
@@ -131,6 +142,7 @@ class WorkloadAction(ActionBase):
         _validation, args = self.validate_argument_spec(argument_spec=self.controller.info.argument_spec)
         try:
             dns_label(args["name"], "name")
+            self.check_arguments(args)
             if args["state"] == "present":
                 self.parse(args, None)  # the whole spec, before any node is contacted
             if args["wait_timeout"] < 1:
@@ -147,13 +159,23 @@ class WorkloadAction(ActionBase):
         check_mode = bool(self._task.check_mode)
         with Fleet(self, task_vars, hosts) as fleet:
             grace = args.get("node_grace_seconds") if flags.replaces_unreachable else None
-            task = WorkloadTask(fleet, self.KIND, args["name"], args["state_dir"], check_mode, grace=grace, track_placement=flags.tracks_placement)
-            task.claim = Claim(f"{self.KIND} {args['name']}", secrets.token_hex(8), self._holder_description(), list(fleet.hosts), read_only=check_mode)
+            task = WorkloadTask(
+                fleet,
+                self.KIND,
+                args["name"],
+                args["state_dir"],
+                check_mode,
+                grace=grace,
+                track_placement=flags.tracks_placement,
+                observer=self.observer(args),
+            )
+            if self.takes_lease():
+                task.claim = Claim(f"{self.KIND} {args['name']}", secrets.token_hex(8), self._holder_description(), list(fleet.hosts), read_only=check_mode)
             try:
                 return self.run_task(result, task, args, check_mode)
             finally:
                 task.release_lease()
-                for warning in task.claim.warnings:
+                for warning in task.claim.warnings if task.claim else ():
                     display.warning(warning)
 
     def run_task(self, result, task, args, check_mode):

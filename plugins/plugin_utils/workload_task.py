@@ -93,6 +93,9 @@ class Observation:
     unreachable_since: dict[str, float] = field(default_factory=dict)
     unseen: list[ObservedPod] = field(default_factory=list)
     outside: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Each ready node's answer as it came: a kind observed through a node module of its own (a CronJob's
+    # cronjob_timer report) reads its state from it.
+    reports: dict[str, dict] = field(default_factory=dict)
 
     def record(self) -> dict | None:
         """The newest controller record any node holds."""
@@ -109,8 +112,20 @@ def material(record: dict | None) -> dict | None:
 class WorkloadTask:
     """One workload (kind + name) over the fleet's nodes."""
 
-    def __init__(self, fleet: Fleet, kind: str, name: str, state_dir: str, check_mode: bool, grace: float | None = None, track_placement: bool = False):
+    def __init__(
+        self,
+        fleet: Fleet,
+        kind: str,
+        name: str,
+        state_dir: str,
+        check_mode: bool,
+        grace: float | None = None,
+        track_placement: bool = False,
+        observer: tuple[str, dict] | None = None,
+    ):
         self.fleet = fleet
+        # The node module that observes, and its arguments: pod_info (pods, records, the lease), or a kind's own.
+        self.observer = observer or (INFO_MODULE, {})
         self.kind = kind
         self.name = name
         self.state_dir = state_dir
@@ -178,7 +193,7 @@ class WorkloadTask:
                 self.unreachable_first.pop(host, None)
                 self.lost_tried.pop(host, None)
         self.fleet.emit_warnings(results)
-        nodes, pods, usage, records, unreachable, details = [], [], {}, {}, {}, {}
+        nodes, pods, usage, records, unreachable, details, reports = [], [], {}, {}, {}, {}, {}
         for host in self.fleet.hosts:
             result = results.get(host) or {"failed": True, "msg": "no result"}
             ready = not (result.get("unreachable") or result.get("failed"))
@@ -207,9 +222,10 @@ class WorkloadTask:
                     )
             usage[host] = other
             details[host] = mine
+            reports[host] = result
             records[host] = (result.get("owner_records") or {}).get(f"{self.kind}/{self.name}")
         self.rounds += 1
-        observation = Observation(nodes, pods, usage, records, unreachable, details)
+        observation = Observation(nodes, pods, usage, records, unreachable, details, reports=reports)
         if self.track_placement:
             self._add_unseen(observation, now)
         return observation
@@ -274,10 +290,11 @@ class WorkloadTask:
         return lost
 
     def _info(self, lease: dict | None, hosts: list[str] | None = None) -> dict[str, dict]:
-        """One pod_info round on ``hosts`` (default: every node not lost), with a lease request when given."""
+        """One observation round on ``hosts`` (default: every node not lost), with a lease request when given."""
         asked = [h for h in (self.fleet.hosts if hosts is None else hosts) if h not in self.lost]
-        args = {"state_dir": self.state_dir, **({"lease": dict(lease, kind=self.kind, name=self.name)} if lease else {})}
-        return dict(self.fleet.run_module(INFO_MODULE, dict.fromkeys(asked, args), check_mode=False)) if asked else {}
+        module, extra = self.observer
+        args = {"state_dir": self.state_dir, **extra, **({"lease": dict(lease, kind=self.kind, name=self.name)} if lease else {})}
+        return dict(self.fleet.run_module(module, dict.fromkeys(asked, args), check_mode=False)) if asked else {}
 
     def release_lease(self) -> None:
         """Let the workload's lease go (every way out of the task: done, failed, or an exception)."""
@@ -350,6 +367,14 @@ class WorkloadTask:
             return {}
         results = self._fenced(self.fleet.run_module(NODE_MODULE, self._leased(args), check_mode=False))
         self.fleet.emit_warnings(results)
+        return results
+
+    def act_with(self, module: str, args: dict[str, dict], timeout: float | None = None) -> dict[str, dict]:
+        """One act of a kind's own node module (a CronJob's cronjob_timer) on the given nodes, carrying the lease when
+        the task holds one; nodes that stop answering are found unreachable, as in ``act``."""
+        results = self._fenced(self.fleet.run_module(module, self._leased(args), check_mode=self.check_mode, timeout=timeout))
+        self.fleet.emit_warnings(results)
+        self.absorb_lost(results)
         return results
 
     def remove_all(self, delete_volumes: dict[str, tuple[str, ...]] | None = None) -> dict[str, dict]:

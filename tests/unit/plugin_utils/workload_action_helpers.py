@@ -10,7 +10,10 @@ import importlib
 from types import SimpleNamespace
 
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils import workload_action, workload_task
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import LABELS_VAR
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.workload_task import INFO_MODULE, NODE_MODULE, WorkloadTask
+
+TIMER_MODULE = "hostfleet.workloads.cronjob_timer"
 
 
 class Clock:
@@ -32,13 +35,15 @@ class SimFleet:
         self.hosts = list(hosts)
         self.pods = {h: {} for h in hosts}  # host: {pod name: status (with its owner)}
         self.records = {h: {} for h in hosts}  # host: {"Kind/name": record}
+        self.timers = {h: {} for h in hosts}  # host: {CronJob name: its configuration}
+        self.labels = {h: {} for h in hosts}
         self.asked = []
 
     def groups_of(self, host):
         return ["lab"]
 
     def host_vars(self, host):
-        return {}
+        return {LABELS_VAR: self.labels[host]}
 
     def emit_warnings(self, results):
         pass
@@ -46,10 +51,13 @@ class SimFleet:
     def acts(self):
         return [hosts for module, hosts in self.asked if module == NODE_MODULE]
 
-    def run_module(self, module, args_per_host, check_mode=None):
+    def run_module(self, module, args_per_host, check_mode=None, timeout=None):
         self.asked.append((module, sorted(args_per_host)))
         out = {}
         for host, args in args_per_host.items():
+            if module == TIMER_MODULE:
+                out[host] = self._timer(host, args, check_mode)
+                continue
             if module == INFO_MODULE:
                 out[host] = {"pods": list(self.pods[host].values()), "owner_records": dict(self.records[host]), "observed_at": self.clock.now}
                 continue
@@ -80,6 +88,22 @@ class SimFleet:
             out[host] = {"changed": True}
         return out
 
+    def _timer(self, host, args, check_mode):
+        """cronjob_timer's contract: report, install (what differs) or remove one CronJob here."""
+        timers = self.timers[host]
+        name = args["name"]
+        if args.get("report_only"):
+            return {"installed": name in timers, "config": timers.get(name), "observed_at": self.clock.now}
+        if args["state"] == "absent":
+            changed = name in timers
+            if not check_mode:
+                timers.pop(name, None)
+            return {"changed": changed, "runs_removed": []}
+        changed = timers.get(name) != args["config"]
+        if not check_mode:
+            timers[name] = args["config"]
+        return {"changed": changed, "runs": [], "last_schedule": None, "last_success": None, "skipped_runs": [], "timer": {"active": True}}
+
     def plant(self, key, record):
         for host in self.hosts:
             self.records[host][key] = record
@@ -106,7 +130,11 @@ def run_action(fleet, module, args, check_mode=False, diff=False, grace=None):
     """Run a kind's task (present or absent) over ``fleet`` as ``ActionModule.run`` would, once the fleet is open."""
     action, validated = make_action(module, args, check_mode, diff)
     flags = action.controller
-    task = WorkloadTask(fleet, action.KIND, validated["name"], validated["state_dir"], check_mode, grace=grace, track_placement=flags.tracks_placement)
+    action.check_arguments(validated)
+    observer = action.observer(validated)
+    task = WorkloadTask(
+        fleet, action.KIND, validated["name"], validated["state_dir"], check_mode, grace=grace, track_placement=flags.tracks_placement, observer=observer
+    )
     return action.run_task({}, task, validated, check_mode)
 
 

@@ -1,0 +1,45 @@
+# Copyright: hostfleet.workloads contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Where a workload that the fleet runs on one node goes: a CronJob's timer (the node that runs it between playbook
+runs) and a bare Pod of ``apply``. Pure: no I/O.
+
+``one`` (a CronJob's ``run_on`` default, a Pod): one eligible ready node, kept while it stays eligible and reachable
+(moving it would restart it or scatter a CronJob's run history), else the one chosen by rendezvous hashing (highest
+hash of name and node): stable as nodes come and go, and a node joining or leaving moves only its own workloads.
+``every`` (a CronJob's ``run_on: every``): every eligible ready node. Eligible: the pod template's nodeSelector and
+required node affinity match the node's labels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import Node
+
+RUN_ON = ("one", "every")
+
+
+def rendezvous(name: str, nodes: Iterable[str]) -> str:
+    """The node with the highest hash of (CronJob, node): a node joining or leaving moves only its own CronJobs."""
+    return max(nodes, key=lambda node: hashlib.sha256(f"{name}/{node}".encode()).hexdigest())
+
+
+def eligible_nodes(nodes: Iterable[Node], constraints) -> list[str]:
+    """The ready nodes whose labels the pod template's node constraints (scheduler/constraints.py) accept, in order."""
+    return [n.name for n in nodes if n.ready and constraints.matches_node_affinity(n)]
+
+
+def choose_nodes(name: str, run_on: str, eligible: Sequence[str], installed: Sequence[str]) -> list[str]:
+    """The node(s) that should hold the workload ``name``; ``installed``: where it is now (in the fleet's order).
+
+    Empty when no node is eligible (the caller reports it).
+    """
+    if run_on not in RUN_ON:
+        raise ValueError(f"run_on must be one of {', '.join(RUN_ON)}, not {run_on!r}")
+    if not eligible:
+        return []
+    if run_on == "every":
+        return list(eligible)
+    kept = [node for node in installed if node in eligible]
+    return [kept[0]] if kept else [rendezvous(name, eligible)]
