@@ -15,10 +15,10 @@ import time
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.hostfleet.workloads.plugins.action.workload_info import rfc3339
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import events as node_events
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, dns_label
 from ansible_collections.hostfleet.workloads.plugins.module_utils.observe_args import POD_LOGS_ARGS
+from ansible_collections.hostfleet.workloads.plugins.module_utils.timefmt import rfc3339
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils._fanout import Fleet
 
 display = Display()

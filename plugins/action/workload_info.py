@@ -21,12 +21,13 @@ from ansible_collections.hostfleet.workloads.plugins.module_utils.kinds import W
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import events as node_events
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
 from ansible_collections.hostfleet.workloads.plugins.module_utils.observe_args import WORKLOAD_INFO_ARGS
+from ansible_collections.hostfleet.workloads.plugins.module_utils.timefmt import rfc3339
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils import summaries
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils._fanout import Fleet
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.records import RecordError, load_record
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.registry import controller
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.labels import parse_label_selector
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.summaries import FINISHED, current_template, human_duration, revision_numbers, rfc3339
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.summaries import FINISHED, current_template, human_duration, revision_numbers
 
 display = Display()
 

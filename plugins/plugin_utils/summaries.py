@@ -21,18 +21,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.job import tracking
+from ansible_collections.hostfleet.workloads.plugins.module_utils.timefmt import rfc3339
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.pods import ObservedPod, is_available, is_ready
 
 FINISHED = ("Succeeded", "Failed")
-
-
-def rfc3339(timestamp, millis=False):
-    if timestamp is None:
-        return None
-    moment = datetime.fromtimestamp(timestamp, tz=UTC)
-    if millis:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_rfc3339(text: str) -> float:
