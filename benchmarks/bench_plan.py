@@ -37,7 +37,7 @@ from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.re
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.statefulset.spec import parse_statefulset_spec  # noqa: E402
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.statefulset.sync import reconcile_statefulset  # noqa: E402
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import Node  # noqa: E402
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.placement import Fleet, PodTemplate  # noqa: E402
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.placement import PlacementState, PodTemplate  # noqa: E402
 
 NOW = 10_000.0
 
@@ -147,7 +147,7 @@ def scenarios(replicas, fleet):
 
         def call():
             names = iter(range(replicas))
-            return Fleet(fleet).place(template, replicas, lambda: f"p{next(names)}")
+            return PlacementState(fleet).place(template, replicas, lambda: f"p{next(names)}")
 
         return call
 

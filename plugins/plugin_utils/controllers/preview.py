@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.plan import Step
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.pods import ObservedPod
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.step import Step
 
 
 def apply_step(pods: Iterable[ObservedPod], step: Step, now: float, min_ready_seconds: int = 0) -> list[ObservedPod]:

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.common import conditions, counts
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.common.fields import integer_field
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.common.preamble import parse_preamble, parse_replicas
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.plan import Planner, Step, observation
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.pods import ObservedPod, classify, is_available, is_ready
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.records import Record, begin_step
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.revisions import max_revision, new_entry, template_hash
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.step import Planner, Step, observation
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.templates import TemplateInfo, try_parse_stored
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.labels import LabelSelector
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import Node, NodeUsage

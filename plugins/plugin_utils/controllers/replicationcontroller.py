@@ -20,7 +20,6 @@ from collections.abc import Iterable, Mapping
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import labels as parse_labels
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.plan import Step
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.pods import ObservedPod
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.replicaset import (
     ReplicaSetRecord,
@@ -28,6 +27,7 @@ from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.re
     parse_replicaset_spec,
     reconcile_replicaset,
 )
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.step import Step
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.templates import parse_pod_template
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.labels import known_fields
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import Node, NodeUsage

@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Where new pods go, and which pods go when scaling down.
 
-A ``Fleet`` is the scheduler's picture of the nodes during ONE reconcile
+A ``PlacementState`` is the scheduler's picture of the nodes during ONE reconcile
 step: the pods of the workload being planned (existing ones on ready nodes,
 plus the starts already planned in this step) and what other owners use.
 
@@ -85,7 +85,7 @@ class Candidate:
     created: float
 
 
-class Fleet:
+class PlacementState:
     """Mutable placement state for one step. Deterministic: nodes are visited in name order.
 
     Planning 10,000 pods over hundreds of nodes must stay near-linear, so the per-node figures the filters
@@ -370,12 +370,12 @@ class _PlacementIndex:
     nodes are grouped by their domains (one group without spread constraints); each group keeps a heap of
     its nodes that pass the node's own filters, by the node's own rank (within a group the spread parts are
     equal, so that order is the full rank's order); the groups that pass the spread filters are in a heap by
-    the full rank of their best node. After a change only the nodes changed (``Fleet._changes``) are ranked
+    the full rank of their best node. After a change only the nodes changed (``PlacementState._changes``) are ranked
     again, with the groups that share a domain with them, and every group when a domain minimum moved.
     Entries from before a change are dropped when they come out (versions).
     """
 
-    def __init__(self, fleet: Fleet, template: PodTemplate):
+    def __init__(self, fleet: PlacementState, template: PodTemplate):
         self.fleet = fleet
         self.template = template
         self.spread = template.constraints.spread

@@ -2,7 +2,7 @@
 
 Each pick scans every node and recounts the pods on it, each victim is a min() over every candidate:
 quadratic, but plainly what the module docstring of ``placement.py`` says. ``test_sched_scale.py``
-checks that ``placement.Fleet`` gives the same placements, messages and victims on random inputs.
+checks that ``placement.PlacementState`` gives the same placements, messages and victims on random inputs.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import pytest
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.constraints import Constraints, parse_constraints
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import Node, NodeUsage, Resources
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.placement import Candidate, Fleet, PlacedPod, PodTemplate
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.placement import Candidate, PlacedPod, PlacementState, PodTemplate
 
 LABELS = {"app": "api"}
 CONTAINER = {"name": "main", "command": ["/bin/true"]}
@@ -41,7 +41,7 @@ def place(fleet, tmpl, count):
 
 
 def test_even_spread_ties_broken_by_name():
-    fleet = Fleet(nodes("n3", "n1", "n2"))
+    fleet = PlacementState(nodes("n3", "n1", "n2"))
     placed, why = place(fleet, template(), 7)
     assert placed == ["n1", "n2", "n3", "n1", "n2", "n3", "n1"]
     assert why == ""
@@ -49,20 +49,20 @@ def test_even_spread_ties_broken_by_name():
 
 def test_existing_pods_count_for_spread():
     existing = [PlacedPod("a", "n1", "r1", {**LABELS, "pod-template-hash": "r1"}), PlacedPod("b", "n1", "r1", LABELS)]
-    fleet = Fleet(nodes("n1", "n2"), existing)
+    fleet = PlacementState(nodes("n1", "n2"), existing)
     assert place(fleet, template(), 2)[0] == ["n2", "n2"]
 
 
 def test_new_revision_spreads_on_its_own_first():
     """During a rollout the new revision spreads evenly even where old pods still run."""
     old = [PlacedPod(f"o{i}", n, "old", LABELS) for i, n in enumerate(["n1", "n1", "n2", "n2", "n3"])]
-    fleet = Fleet(nodes("n1", "n2", "n3"), old)
+    fleet = PlacementState(nodes("n1", "n2", "n3"), old)
     # n3 has the fewest pods overall, then every node has no pod of r1 yet: n3 first, then n1, n2
     assert place(fleet, template(revision="new"), 3)[0] == ["n3", "n1", "n2"]
 
 
 def test_node_selector():
-    fleet = Fleet(nodes(("n1", {"disk": "ssd"}), ("n2", {"disk": "hdd"}), "n3"))
+    fleet = PlacementState(nodes(("n1", {"disk": "ssd"}), ("n2", {"disk": "hdd"}), "n3"))
     placed, why = place(fleet, template({"nodeSelector": {"disk": "ssd"}}), 2)
     assert placed == ["n1", "n1"]
 
@@ -79,14 +79,14 @@ def test_node_selector():
     ],
 )
 def test_required_node_affinity_operators(expression, expected):
-    fleet = Fleet(nodes(("n1", {"zone": "a", "cores": "4"}), ("n2", {"zone": "b", "cores": "16"}), "n3"))
+    fleet = PlacementState(nodes(("n1", {"zone": "a", "cores": "4"}), ("n2", {"zone": "b", "cores": "16"}), "n3"))
     affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [expression]}]}}}
     placed = place(fleet, template({"affinity": affinity}), 6)[0]
     assert set(placed) == expected
 
 
 def test_node_affinity_terms_are_ored_expressions_anded():
-    fleet = Fleet(nodes(("n1", {"zone": "a", "disk": "ssd"}), ("n2", {"zone": "a"}), ("n3", {"gpu": "yes"})))
+    fleet = PlacementState(nodes(("n1", {"zone": "a", "disk": "ssd"}), ("n2", {"zone": "a"}), ("n3", {"gpu": "yes"})))
     terms = [
         {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}, {"key": "disk", "operator": "Exists"}]},
         {"matchExpressions": [{"key": "gpu", "operator": "Exists"}]},
@@ -96,7 +96,7 @@ def test_node_affinity_terms_are_ored_expressions_anded():
 
 
 def test_preferred_node_affinity_breaks_ties():
-    fleet = Fleet(nodes("n1", ("n2", {"disk": "ssd"})))
+    fleet = PlacementState(nodes("n1", ("n2", {"disk": "ssd"})))
     affinity = {
         "nodeAffinity": {
             "preferredDuringSchedulingIgnoredDuringExecution": [
@@ -113,21 +113,21 @@ ANTI = {
 
 
 def test_required_anti_affinity_one_per_host_then_pending():
-    fleet = Fleet(nodes("n1", "n2", "n3"))
+    fleet = PlacementState(nodes("n1", "n2", "n3"))
     placed, why = place(fleet, template({"affinity": ANTI}), 5)
     assert placed == ["n1", "n2", "n3"]
     assert why == "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules."
 
 
 def test_anti_affinity_sees_other_owners_pods():
-    fleet = Fleet(nodes("n1", "n2"), other_usage={"n1": NodeUsage(1, 0, 0, (LABELS,))})
+    fleet = PlacementState(nodes("n1", "n2"), other_usage={"n1": NodeUsage(1, 0, 0, (LABELS,))})
     assert place(fleet, template({"affinity": ANTI}), 2)[0] == ["n2"]
 
 
 def test_anti_affinity_counts_pods_being_stopped():
     """A pod planned to stop is still running while the step is applied."""
     pod = PlacedPod("a", "n1", "r1", LABELS)
-    fleet = Fleet(nodes("n1"), [pod])
+    fleet = PlacementState(nodes("n1"), [pod])
     fleet.remove(pod)
     assert place(fleet, template({"affinity": ANTI}), 1)[0] == []
 
@@ -140,7 +140,7 @@ def test_preferred_anti_affinity_is_a_preference():
             ]
         }
     }
-    fleet = Fleet(nodes("n1", "n2"))
+    fleet = PlacementState(nodes("n1", "n2"))
     assert place(fleet, template({"affinity": preferred}), 3)[0] == ["n1", "n2", "n1"]
 
 
@@ -177,7 +177,7 @@ def zone_counts(fleet_nodes, placed):
 
 def test_zone_spread_do_not_schedule_keeps_max_skew():
     fleet_nodes = nodes(*ZONED)
-    fleet = Fleet(fleet_nodes)
+    fleet = PlacementState(fleet_nodes)
     placed, why = place(fleet, template(spread()), 8)
     assert zone_counts(fleet_nodes, placed) == {"a": 4, "b": 4}
     assert placed.count("n4") == 4
@@ -185,40 +185,40 @@ def test_zone_spread_do_not_schedule_keeps_max_skew():
 
 def test_zone_spread_max_skew_two():
     fleet_nodes = nodes(*ZONED)
-    placed = place(Fleet(fleet_nodes), template(spread(max_skew=2)), 8)[0]
+    placed = place(PlacementState(fleet_nodes), template(spread(max_skew=2)), 8)[0]
     counts = zone_counts(fleet_nodes, placed)
     assert abs(counts["a"] - counts["b"]) <= 2
 
 
 def test_zone_spread_do_not_schedule_leaves_pending_when_a_zone_is_full():
     fleet_nodes = nodes(("n1", {"zone": "a"}), ("n2", {"zone": "b"}, Resources(None, None, 1)))
-    placed, why = place(Fleet(fleet_nodes), template(spread()), 4)
+    placed, why = place(PlacementState(fleet_nodes), template(spread()), 4)
     assert placed == ["n1", "n2", "n1"]  # a=2, b=1 is within maxSkew 1; a=3 is not
     assert why == "0/2 nodes are available: 1 Too many pods, 1 node(s) didn't match pod topology spread constraints."
 
 
 def test_zone_spread_schedule_anyway_goes_on():
     fleet_nodes = nodes(("n1", {"zone": "a"}), ("n2", {"zone": "b"}, Resources(None, None, 1)))
-    placed, why = place(Fleet(fleet_nodes), template(spread(when="ScheduleAnyway")), 4)
+    placed, why = place(PlacementState(fleet_nodes), template(spread(when="ScheduleAnyway")), 4)
     assert placed == ["n1", "n2", "n1", "n1"] and why == ""
 
 
 def test_zone_spread_ignores_nodes_outside_node_affinity_when_honored():
     fleet_nodes = nodes(("n1", {"zone": "a", "pool": "web"}), ("n2", {"zone": "b", "pool": "web"}), ("n3", {"zone": "c"}))
     spec = {**spread(), "nodeSelector": {"pool": "web"}}
-    placed, why = place(Fleet(fleet_nodes), template(spec), 4)
+    placed, why = place(PlacementState(fleet_nodes), template(spec), 4)
     assert sorted(placed) == ["n1", "n1", "n2", "n2"]
 
 
 def test_zone_spread_node_without_the_key_is_filtered():
     fleet_nodes = nodes(("n1", {"zone": "a"}), "n2")
-    placed, why = place(Fleet(fleet_nodes), template(spread()), 2)
+    placed, why = place(PlacementState(fleet_nodes), template(spread()), 2)
     assert placed == ["n1", "n1"]
 
 
 def test_min_domains():
     fleet_nodes = nodes(("n1", {"zone": "a"}), ("n2", {"zone": "a"}))
-    placed, why = place(Fleet(fleet_nodes), template(spread(minDomains=2)), 3)
+    placed, why = place(PlacementState(fleet_nodes), template(spread(minDomains=2)), 3)
     assert placed == ["n1"]  # with fewer domains than minDomains, the global minimum is 0
     assert "topology spread" in why
 
@@ -226,7 +226,7 @@ def test_min_domains():
 def test_match_label_keys_spread_per_revision():
     existing = [PlacedPod(f"o{i}", "n1", "old", {**LABELS, "pod-template-hash": "old"}) for i in range(3)]
     fleet_nodes = nodes(("n1", {"zone": "a"}), ("n2", {"zone": "b"}))
-    fleet = Fleet(fleet_nodes, existing)
+    fleet = PlacementState(fleet_nodes, existing)
     tmpl = template(spread(matchLabelKeys=["pod-template-hash"]), revision="new")
     placed, why = fleet.place(tmpl, 2, names())
     assert sorted(p.node for p in placed) == ["n1", "n2"]
@@ -261,7 +261,7 @@ def test_requests_against_capacity_count_all_owners():
     usage = {"n1": NodeUsage(pods=1, cpu_millis=1500, memory_bytes=0)}
     tmpl = template({"containers": [{**CONTAINER, "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}}}]})
     assert tmpl.constraints.requests == Resources(500, 1 << 30, 1)
-    placed, why = place(Fleet(fleet_nodes, other_usage=usage), tmpl, 6)
+    placed, why = place(PlacementState(fleet_nodes, other_usage=usage), tmpl, 6)
     # n1 has 500m left: one pod; n2 has 2 cpus and 4Gi: four pods
     assert sorted(placed) == ["n1", "n2", "n2", "n2", "n2"]
     assert why == "0/2 nodes are available: 2 Insufficient cpu."
@@ -271,29 +271,29 @@ def test_memory_and_pod_count_reasons():
     fleet_nodes = nodes(("n1", {}, Resources(None, 1 << 30, None)), ("n2", {}, Resources(None, None, 2)), ("n3", {}, None, False))
     usage = {"n2": NodeUsage(pods=2)}
     tmpl = template({"containers": [{**CONTAINER, "resources": {"requests": {"memory": "2Gi"}}}]})
-    placed, why = place(Fleet(fleet_nodes, other_usage=usage), tmpl, 1)
+    placed, why = place(PlacementState(fleet_nodes, other_usage=usage), tmpl, 1)
     assert placed == []
     assert why == "0/3 nodes are available: 1 Insufficient memory, 1 Too many pods, 1 node(s) were not ready."
 
 
 def test_existing_pods_requests_count_against_capacity():
     existing = [PlacedPod("a", "n1", "r1", LABELS, Resources(1000, 0, 1))]
-    fleet = Fleet(nodes(("n1", {}, Resources(1500, None, None))), existing)
+    fleet = PlacementState(nodes(("n1", {}, Resources(1500, None, None))), existing)
     tmpl = template({"containers": [{**CONTAINER, "resources": {"requests": {"cpu": "1"}}}]})
     assert place(fleet, tmpl, 1) == ([], "0/1 nodes are available: 1 Insufficient cpu.")
 
 
 def test_no_nodes_at_all():
-    assert place(Fleet([]), template(), 1) == ([], "0/0 nodes are available: no nodes to schedule on.")
+    assert place(PlacementState([]), template(), 1) == ([], "0/0 nodes are available: no nodes to schedule on.")
 
 
 def test_not_ready_node_gets_nothing_and_is_a_reason():
-    fleet = Fleet(nodes("n1", ("n2", {}, None, False)))
+    fleet = PlacementState(nodes("n1", ("n2", {}, None, False)))
     assert place(fleet, template(), 2)[0] == ["n1", "n1"]
 
 
 def test_no_affinity_node_selector_reason():
-    fleet = Fleet(nodes("n1", "n2"))
+    fleet = PlacementState(nodes("n1", "n2"))
     assert place(fleet, template({"nodeSelector": {"gpu": "yes"}}), 1) == ([], "0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector.")
 
 
@@ -310,7 +310,7 @@ def test_victims_unhealthy_first_then_older_revision_then_crowded_node_then_youn
         candidate("ready-new-n2a", "n2", "new", 3, 2, 50.0),
         candidate("ready-new-n2b", "n2", "new", 3, 2, 60.0),
     ]
-    fleet = Fleet(nodes("n1", "n2"), [c.pod for c in cands])
+    fleet = PlacementState(nodes("n1", "n2"), [c.pod for c in cands])
     order = [p.name for p in fleet.choose_victims(cands, 6)]
     assert order[:3] == ["pending-new", "notready-new", "ready-old-n1"]
     # then n2 has 2 pods left, n1 one: n2's youngest, then ties (1/1): youngest overall
@@ -319,7 +319,7 @@ def test_victims_unhealthy_first_then_older_revision_then_crowded_node_then_youn
 
 def test_victims_keep_spread():
     cands = [candidate(f"p{i}", n, created=float(i)) for i, n in enumerate(["n1", "n1", "n1", "n2", "n2", "n3"])]
-    fleet = Fleet(nodes("n1", "n2", "n3"), [c.pod for c in cands])
+    fleet = PlacementState(nodes("n1", "n2", "n3"), [c.pod for c in cands])
     victims = fleet.choose_victims(cands, 3)
     remaining = [c.pod.node for c in cands if c.pod not in victims]
     assert sorted(remaining) == ["n1", "n2", "n3"]
@@ -331,11 +331,11 @@ def test_constraints_default_fits_anything():
 
 def test_host_ports_one_pod_per_node_then_pending_with_kubernetes_reason():
     port = {"containers": [dict(CONTAINER, ports=[{"containerPort": 80, "hostPort": 80}])]}
-    fleet = Fleet(nodes("n1", "n2"))
+    fleet = PlacementState(nodes("n1", "n2"))
     placed, why = place(fleet, template(port), 3)
     assert sorted(placed) == ["n1", "n2"] and "2 node(s) didn't have free ports for the requested pod ports" in why
     # Another owner's pod holding the port counts too.
-    other = Fleet(nodes("n1", "n2"), other_usage={"n1": NodeUsage(1, 0, 0, (), (("TCP", 80),))})
+    other = PlacementState(nodes("n1", "n2"), other_usage={"n1": NodeUsage(1, 0, 0, (), (("TCP", 80),))})
     assert place(other, template(port), 1) == (["n2"], "")
     # UDP 80 is another port.
     udp = {"containers": [dict(CONTAINER, ports=[{"containerPort": 80, "hostPort": 80, "protocol": "UDP"}])]}

@@ -19,7 +19,7 @@ from naive_scheduler import NaiveFleet
 
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.constraints import parse_constraints
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import Node, NodeUsage, Resources
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.placement import Candidate, Fleet, PlacedPod, PodTemplate
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.placement import Candidate, PlacedPod, PlacementState, PodTemplate
 
 ZONES = ("a", "b", "c", "d")
 CONTAINER = {"name": "main", "command": ["/bin/true"]}
@@ -111,7 +111,7 @@ def play(seed, operations=40):
     for i in range(rng.randint(0, 40)):
         template = rng.choice(templates)
         existing.append(PlacedPod(f"old-{i}", rng.choice(ready), template.revision, dict(template.labels), template.constraints.requests))
-    fleets = [Fleet(nodes, existing, usage), NaiveFleet(nodes, existing, usage)]
+    fleets = [PlacementState(nodes, existing, usage), NaiveFleet(nodes, existing, usage)]
     outputs = ([], [])
     names = [pod_names(f"s{seed}"), pod_names(f"s{seed}")]
     placed_so_far = list(existing)
@@ -168,7 +168,7 @@ def test_placing_is_near_linear():
     spread = {"topologySpreadConstraints": [zone]}
     for extra in ({}, spread):
         template = PodTemplate("r1", {"app": "api"}, parse_constraints({"containers": [CONTAINER], **extra}))
-        fleet = Fleet(nodes)
+        fleet = PlacementState(nodes)
         start = time.process_time()
         placed, why = fleet.place(template, 10_000, pod_names("p"))
         spent = time.process_time() - start

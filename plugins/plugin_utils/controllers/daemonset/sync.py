@@ -32,10 +32,10 @@ from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.co
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.daemonset.record import DaemonSetRecord
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.daemonset.spec import DaemonSetSpec
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.daemonset.update import DaemonPlan, manage, rolling_update
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.plan import Planner, Step, observation
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.pods import ObservedPod, PodView, classify, is_available, is_ready
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.records import begin_step
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.revisions import cleanup_history, max_revision, new_entry
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.step import Planner, Step, observation
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.templates import TemplateInfo, try_parse_stored
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import Node, NodeUsage
 

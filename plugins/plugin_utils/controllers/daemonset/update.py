@@ -35,9 +35,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.plan import Pending, Planner
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.pods import ObservedPod, is_available, is_ready
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.revisions import NameAllocator
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.step import Pending, Planner
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import Node
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.placement import PodTemplate
 

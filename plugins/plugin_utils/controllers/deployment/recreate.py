@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.plan import Planner
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.step import Planner
 
 
 def rollout(planner: Planner, new: str, replicas: int) -> list[str]:

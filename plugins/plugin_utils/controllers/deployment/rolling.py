@@ -34,8 +34,8 @@ so at most 13 pods and at least 8 available.
 
 from __future__ import annotations
 
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.plan import Planner
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.pods import is_available
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.step import Planner
 
 
 def rollout(planner: Planner, new: str, replicas: int, max_surge: int, max_unavailable: int) -> None:

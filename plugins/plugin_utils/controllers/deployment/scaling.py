@@ -22,8 +22,8 @@ unavailable pod of another revision (the total stays the same).
 from __future__ import annotations
 
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.intstr import round_half_away
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.plan import Planner
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.pods import is_available
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.step import Planner
 
 
 def scale(

@@ -35,10 +35,10 @@ from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.de
     rollback_target,
 )
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.spec import DeploymentSpec
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.plan import Planner, Step, observation
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.pods import ObservedPod, PodView, classify, is_available
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.records import begin_step
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.revisions import cleanup_history, max_revision, new_entry
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.step import Planner, Step, observation
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.templates import TemplateInfo, try_parse_stored
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import Node, NodeUsage
 

@@ -21,8 +21,8 @@ from collections.abc import Iterable, Mapping
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.job import tracking
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.job.spec import JobSpec
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.plan import Planner, Step
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.pods import ObservedPod, classify
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.step import Planner, Step
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import Node, NodeUsage
 
 

@@ -21,10 +21,10 @@ OrderedReady one at a time, each gone (seen gone) before the next.
 
 from __future__ import annotations
 
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.plan import Pending, Planner
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.pods import is_available
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.statefulset.fencing import Identities, Identity
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.statefulset.spec import StatefulSetSpec
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.step import Pending, Planner
 
 
 def node_lost_reason(ident: Identity, has_claims: bool) -> str:

@@ -26,7 +26,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.common import conditions
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.plan import Planner, PodStop, Step, observation
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.pods import ObservedPod, classify, is_available, is_ready
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.records import begin_step
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.revisions import cleanup_history, max_revision, new_entry
@@ -35,6 +34,7 @@ from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.st
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.statefulset.record import StatefulSetRecord, pins, store_pins
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.statefulset.retention import claim_templates, scaled_claims
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.statefulset.spec import StatefulSetSpec
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.step import Planner, PodStop, Step, observation
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.templates import TemplateInfo, try_parse_stored
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import Node, NodeUsage
 

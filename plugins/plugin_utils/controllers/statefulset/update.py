@@ -13,10 +13,10 @@ identities get the update revision.
 
 from __future__ import annotations
 
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.plan import Planner
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.pods import is_available
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.statefulset.fencing import Identities
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.statefulset.spec import StatefulSetSpec
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.step import Planner
 
 
 def unavailable(spec: StatefulSetSpec, planner: Planner, idents: Identities) -> int:

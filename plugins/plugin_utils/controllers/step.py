@@ -1,9 +1,9 @@
 # Copyright: hostfleet.workloads contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The plan of one reconcile step, shared by the ReplicaSet and Deployment controllers.
+"""One reconcile step: its working state (``Planner``) and its result (``Step``), shared by the controllers.
 
 ``Planner`` is the working state of a step: the observation, the starts and
-stops decided so far, and the scheduler's ``Fleet``. Controllers ask it
+stops decided so far, and the scheduler's ``PlacementState``. Controllers ask it
 questions in Kubernetes' vocabulary (how many pods does a revision have, how
 many are available) and tell it what to do (start N pods of a revision, stop
 pods, scale a revision to N); it places, names and records.
@@ -23,7 +23,7 @@ from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.po
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.revisions import POD_TEMPLATE_HASH_LABEL, NameAllocator
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.templates import TemplateInfo
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import Node, NodeUsage
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.placement import Candidate, Fleet, PlacedPod, PodTemplate
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.placement import Candidate, PlacedPod, PlacementState, PodTemplate
 
 
 def observation(nodes: Iterable, pods: Iterable, other_usage: Mapping | None) -> tuple[list[Node], list[ObservedPod], dict[str, NodeUsage]]:
@@ -194,7 +194,7 @@ class Planner:
         for pod in self.view.active:
             self._active_on.setdefault(pod.node, []).append(pod)
         placed = [PlacedPod(p.name, p.node, p.revision, self.labels(p.revision), self._requests(p), self._host_ports(p)) for p in self.view.active]
-        self.fleet = Fleet(self.nodes, placed, self.other_usage)
+        self.fleet = PlacementState(self.nodes, placed, self.other_usage)
         self._placed = {p.name: p for p in placed}
 
     def _host_ports(self, pod: ObservedPod):
