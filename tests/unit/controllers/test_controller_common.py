@@ -164,3 +164,7 @@ def test_no_other_kind_imports_from_the_deployment_package():
         offenders += [f"{relative}: {m}" for m in _imported_modules(path) if m == DEPLOYMENT_PACKAGE or m.startswith(DEPLOYMENT_PACKAGE + ".")]
     assert offenders == []
 
+
+def test_one_rfc3339_for_the_collection():
+    defined = [path.relative_to(PLUGINS).as_posix() for path in sorted(PLUGINS.rglob("*.py")) if "\ndef rfc3339(" in path.read_text()]
+    assert defined == ["module_utils/timefmt.py"]
