@@ -111,7 +111,7 @@ class Record:
         return copy.deepcopy(self.data)
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.data == self.data  # type: ignore[attr-defined]
+        return isinstance(other, Record) and type(other) is type(self) and other.data == self.data
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.data!r})"
