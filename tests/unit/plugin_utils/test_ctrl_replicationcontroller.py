@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from plugin_utils_helpers import make_nodes, template
+from workload_action_helpers import SimFleet, patch_clock, run_action
 
 from ansible_collections.hostfleet.workloads.plugins.action.replicationcontroller import ActionModule
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
@@ -207,3 +209,25 @@ def test_a_manifest_of_another_version_or_with_other_fields_is_refused(document,
     with pytest.raises(ManifestErrors) as caught:
         build(document)
     assert message in str(caught.value)
+
+
+# -- the task over a simulated fleet (the shared action): check mode, diff, idempotence -----------------------
+
+
+def test_the_task_check_mode_diff_and_idempotence(monkeypatch):
+    fleet = SimFleet(patch_clock(monkeypatch))
+    args = {"name": "web", "replicas": 3, "template": template(["/bin/sleep", "1"], labels=LABELS)}
+    check = run_action(fleet, "replicationcontroller", args, check_mode=True, diff=True)
+    assert check["changed"] and not any(fleet.pods.values()), "check mode changes nothing"
+    assert json.loads(check["diff"]["after"])["spec"]["containers"][0]["command"] == ["/bin/sleep", "1"]
+    first = run_action(fleet, "replicationcontroller", args)
+    assert first["changed"] and first["status"]["availableReplicas"] == 3, first.get("msg")
+    assert {r["kind"] for host in fleet.records.values() for r in host.values()} == {"ReplicationController"}
+    pods = {h: dict(p) for h, p in fleet.pods.items()}
+    assert run_action(fleet, "replicationcontroller", args)["changed"] is False
+    changed = dict(args, template=template(["/bin/sleep", "2"], labels=LABELS))
+    diff = run_action(fleet, "replicationcontroller", changed, check_mode=True, diff=True)["diff"]
+    assert json.loads(diff["before"])["spec"]["containers"][0]["command"] == ["/bin/sleep", "1"]
+    assert json.loads(diff["after"])["spec"]["containers"][0]["command"] == ["/bin/sleep", "2"]
+    result = run_action(fleet, "replicationcontroller", changed)
+    assert result["plan"] == [] and fleet.pods == pods, "no rollout: no pod stopped or started"
