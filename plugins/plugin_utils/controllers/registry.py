@@ -165,12 +165,24 @@ def _plain_line(module):
 
 CONTROLLERS = (
     Controller(
-        kind_info("Deployment"), parse_deployment_spec, _deployment, _deployment_line,
-        record_type=DeploymentRecord, summarize=summaries.DEPLOYMENT, replaces_unreachable=True, pins_pulled_images=True,
+        kind_info("Deployment"),
+        parse_deployment_spec,
+        _deployment,
+        _deployment_line,
+        record_type=DeploymentRecord,
+        summarize=summaries.DEPLOYMENT,
+        replaces_unreachable=True,
+        pins_pulled_images=True,
     ),
     Controller(
-        kind_info("ReplicaSet"), parse_replicaset_spec, _replicaset, _replicas_line("replicaset"),
-        record_type=ReplicaSetRecord, summarize=summaries.REPLICASET, replaces_unreachable=True, pins_pulled_images=True,
+        kind_info("ReplicaSet"),
+        parse_replicaset_spec,
+        _replicaset,
+        _replicas_line("replicaset"),
+        record_type=ReplicaSetRecord,
+        summarize=summaries.REPLICASET,
+        replaces_unreachable=True,
+        pins_pulled_images=True,
     ),
     # A ReplicaSet with a label-map selector, as in Kubernetes (its own record kind; workload_info shows it as one).
     Controller(
@@ -185,17 +197,34 @@ CONTROLLERS = (
     ),
     # An identity's data is pinned to its node: a node that left the fleet is reported, its pods never removed.
     Controller(
-        kind_info("StatefulSet"), parse_statefulset_spec, _statefulset, _statefulset_line,
-        record_type=StatefulSetRecord, summarize=summaries.STATEFULSET, pins_pulled_images=True, cleans_deselected=False,
+        kind_info("StatefulSet"),
+        parse_statefulset_spec,
+        _statefulset,
+        _statefulset_line,
+        record_type=StatefulSetRecord,
+        summarize=summaries.STATEFULSET,
+        pins_pulled_images=True,
+        cleans_deselected=False,
     ),
     Controller(
-        kind_info("DaemonSet"), parse_daemonset_spec, _daemonset, _daemonset_line,
-        record_type=DaemonSetRecord, summarize=summaries.DAEMONSET, pins_pulled_images=True,
+        kind_info("DaemonSet"),
+        parse_daemonset_spec,
+        _daemonset,
+        _daemonset_line,
+        record_type=DaemonSetRecord,
+        summarize=summaries.DAEMONSET,
+        pins_pulled_images=True,
     ),
     # A Job counts pods of unreachable nodes failed at once (its own record tracks them); its verdict is its result.
     Controller(
-        kind_info("Job"), _parse_job, _job, _job_line,
-        record_type=JobRecord, summarize=summaries.JOB, tracks_placement=False, fails_unless_available=False,
+        kind_info("Job"),
+        _parse_job,
+        _job,
+        _job_line,
+        record_type=JobRecord,
+        summarize=summaries.JOB,
+        tracks_placement=False,
+        fails_unless_available=False,
     ),
     # A CronJob's runs are driven on its node between playbook runs: no fleet-wide reconcile.
     Controller(
