@@ -90,10 +90,14 @@ def reconcile_replicaset(
     pods: Iterable[ObservedPod | dict],
     other_usage: Mapping[str, NodeUsage | dict] | None = None,
     now: float = 0.0,
+    record_type: type[ReplicaSetRecord] = ReplicaSetRecord,
 ) -> Step:
-    """Plan the next step of a bare ReplicaSet. Pure, level-triggered, deterministic."""
+    """Plan the next step of a bare ReplicaSet. Pure, level-triggered, deterministic.
+
+    ``record_type``: the kind whose record this is (a ReplicationController is a ReplicaSet with a record of its own).
+    """
     nodes, pods, usage = observation(nodes, pods, other_usage)
-    stored, _new_generation = begin_step(ReplicaSetRecord, record, spec)
+    stored, _new_generation = begin_step(record_type, record, spec)
     rec = stored.data
     view = classify(pods, nodes)
     # What observers (workload_info) count against, as kubectl does.
