@@ -8,8 +8,8 @@ this module, so it is strict: unknown fields are refused with their path,
 names must be DNS-1123 labels, paths must be absolute and clean.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` (this module has no annotations): it binds the module-level
+# name `annotations`, which is the validator annotations() below, imported by name elsewhere.
 import re
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import quantity

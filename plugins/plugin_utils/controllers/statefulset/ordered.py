@@ -93,7 +93,7 @@ def sync_condemned(spec: StatefulSetSpec, planner: Planner, idents: Identities) 
     for ident in condemned(spec, idents):
         if ident.unknown:
             waiting.append(f"{ident.name} (scaled down) to be seen gone: its node {ident.pin} is not ready")
-        else:
+        elif ident.pod is not None:  # always: condemned() yields only identities with a pod or unknown
             planner.stop([ident.pod], "scaled down")
             waiting.append(f"{ident.name} (scaled down) to be gone")
         if spec.ordered:
