@@ -17,11 +17,12 @@ from __future__ import annotations
 import re
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.job import tracking
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, annotations, clean_abs_path, dns_label, labels, validate_pod
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, clean_abs_path, dns_label, labels, validate_pod
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import _bool as boolean_field
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import _expect as expect_type
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import _int as integer_field
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import _known as known_fields
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import annotations as parse_annotations  # the future import binds annotations
 
 # Kubernetes: a CronJob's Jobs append -<unix minutes> to its name, which must stay a 63-character label.
 MAX_NAME_LENGTH = 52
@@ -196,7 +197,7 @@ def validate_config(name, config, path="config"):
         _required_int(config, key, path, 0)
     metadata = known_fields(config["jobMetadata"], {"labels", "annotations"}, f"{path}.jobMetadata")
     labels(metadata.get("labels"), f"{path}.jobMetadata.labels")
-    annotations(metadata.get("annotations"), f"{path}.jobMetadata.annotations")
+    parse_annotations(metadata.get("annotations"), f"{path}.jobMetadata.annotations")
     validate_job(expect_type(config["job"], dict, f"{path}.job"), name, f"{path}.job")
     return config
 
