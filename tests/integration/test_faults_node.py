@@ -11,6 +11,9 @@ from ansible_collections.hostfleet.workloads.plugins.module_utils.node import fe
 from integration.sampler import AvailabilitySampler, http_template
 from lab import labctl
 
+# Judged against budgets and latencies: one at a time, with the other `timing` tests (tests/integration/conftest.py).
+pytestmark = pytest.mark.xdist_group("timing")
+
 NODE = "node1"
 FAULT_DIR = "/tmp/hf-fault"
 # A systemctl that fails ONE call of the given verb as systemd does when D-Bus is away, then passes everything through.

@@ -13,6 +13,9 @@ from integration.playbook import Lab
 from integration.sampler import AvailabilitySampler, http_template
 from lab import labctl
 
+# Judged against budgets and latencies: one at a time, with the other `timing` tests (tests/integration/conftest.py).
+pytestmark = pytest.mark.xdist_group("timing")
+
 # No multiplexed SSH connection: a master opened before the fault would hide it (or hang through it).
 NO_MUX = {"ANSIBLE_SSH_ARGS": "-o ControlMaster=no"}
 ROLLING = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 1}}

@@ -16,6 +16,9 @@ import yaml
 
 from integration.playbook import CALLBACKS
 
+# Judged against budgets and latencies: one at a time, with the other `timing` tests (tests/integration/conftest.py).
+pytestmark = pytest.mark.xdist_group("timing")
+
 NAME = "killed"
 REPLICAS = 3
 BIN = Path(sys.executable).parent

@@ -21,6 +21,9 @@ from integration.playbook import CALLBACKS
 from integration.sampler import AvailabilitySampler, http_template
 from lab import labctl
 
+# Judged against budgets and latencies: one at a time, with the other `timing` tests (tests/integration/conftest.py).
+pytestmark = pytest.mark.xdist_group("timing")
+
 BIN = Path(sys.executable).parent
 DUELS = 20
 DURATION = 30  # plugin_utils/lease.py DURATION
