@@ -7,6 +7,11 @@ kind's action (argument spec and spec parser) — every problem of every documen
 touched. Then each object is applied, in dependency order, by the SAME action plugin as its kind module
 (``hostfleet.workloads.deployment`` ...), built with the object's arguments; ConfigMaps and Secrets by the
 ``config_data`` node module on every node; a bare Pod by the ``pod`` node module on one node.
+
+Documents of kinds that mean nothing on hosts (manifests/skipped_kinds.py) are listed in ``skipped`` and a warning,
+or refused with ``unsupported_kinds: error``. One object's failure skips only the objects that depend on it
+(``objects.dependencies``: what its pods read); the task fails at the end naming every object that failed. A Job
+that had already failed before this run is reported (``already_failed``), not failed again.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from ansible_collections.hostfleet.workloads.plugins.module_utils.node.units imp
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils._fanout import Fleet
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.templates import parse_pod_template
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.manifests import load
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.manifests.objects import WORKLOADS, ManifestErrors, build
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.manifests.objects import WORKLOADS, ManifestErrors, build, dependencies, references
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import CAPACITY_VAR, LABELS_VAR, node_from_inventory
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.one_node import choose_nodes, eligible_nodes
 
@@ -104,6 +109,8 @@ class ActionModule(ActionBase):
         """Everything the object's own task would refuse before contacting a node, as a list of messages."""
         where = f"{obj.source} ({obj.title})"
         try:
+            if obj.is_claim:
+                return []
             if obj.kind == "Pod":
                 _pod_template(obj)
                 node = obj.args.get("nodeName")
@@ -149,6 +156,11 @@ class ActionModule(ActionBase):
             return {**result, "failed": True, "changed": False, "msg": str(exc), "errors": [str(exc)]}
         except ManifestErrors as exc:
             objects, errors = exc.objects, exc.errors
+        not_applied = [obj for obj in objects if obj.skipped_because]
+        objects = [obj for obj in objects if not obj.skipped_because]
+        if args["unsupported_kinds"] == "error":
+            errors += [f"{obj.source} ({obj.title}): kind {obj.kind} means nothing on hosts ({obj.skipped_because}); "
+                       "unsupported_kinds=skip reports it and applies the rest" for obj in not_applied]
         hosts = Fleet.select(self, task_vars, args["nodes"])
         if not hosts:
             raise AnsibleActionFail(f"no node of the play matches nodes={args['nodes']!r}")
@@ -159,15 +171,26 @@ class ActionModule(ActionBase):
         secrets = sorted({value for obj in objects for value in obj.secret_values}, key=len, reverse=True)
 
         ordered = objects if args["state"] == "present" else list(reversed(objects))
-        reports, failed_at = [], None
+        needs = dependencies(objects, args["state"])
+        reports, undone = [], set()  # titles of the objects that failed or were not applied
         with _Warnings() as warnings:
+            if not_applied:
+                display.warning(
+                    f"not applied, {len(not_applied)} object{'s' if len(not_applied) != 1 else ''} of kinds that mean nothing on hosts "
+                    f"(see skipped): {', '.join(f'{obj.title} ({obj.source})' for obj in not_applied)}"
+                )
             for obj in ordered:
-                if failed_at is not None:
+                blockers = [title for title in needs[obj.title] if title in undone]
+                if blockers:
+                    why = "it reads" if args["state"] == "present" else "it is read by"
                     reports.append({"kind": obj.kind, "name": obj.name, "source": obj.source, "changed": False, "skipped": True,
-                                    "msg": f"not applied: {failed_at} failed first"})
+                                    "msg": f"not applied: {why} {', '.join(blockers)}, which failed or was not applied"})
+                    undone.add(obj.title)
                     continue
                 if obj.is_config:
                     report = self._apply_config(obj, args, hosts, task_vars)
+                elif obj.is_claim:
+                    report = self._apply_claim(obj, args, objects)
                 elif obj.kind == "Pod":
                     report = self._apply_pod(obj, args, hosts, task_vars)
                 else:
@@ -175,7 +198,7 @@ class ActionModule(ActionBase):
                 report = {"kind": obj.kind, "name": obj.name, "source": obj.source, "ignored_fields": list(obj.ignored), **report}
                 reports.append(report)
                 if report.get("failed"):
-                    failed_at = obj.title
+                    undone.add(obj.title)
         if warnings.messages:
             result["warnings"] = list(result.get("warnings") or []) + list(dict.fromkeys(warnings.messages))
         ignored = [f"{obj.source} ({obj.title}): {path}" for obj in objects for path in obj.ignored]
@@ -185,6 +208,7 @@ class ActionModule(ActionBase):
             changed=any(r.get("changed") for r in reports),
             objects=reports,
             ignored_fields=ignored,
+            skipped=[{"kind": obj.kind, "name": obj.name, "source": obj.source, "reason": obj.skipped_because} for obj in not_applied],
         )
         if self._task.diff:
             diffs = [d for r in reports for d in r.pop("diff", [])]
@@ -193,9 +217,15 @@ class ActionModule(ActionBase):
         else:
             for report in reports:
                 report.pop("diff", None)
-        if failed_at is not None:
-            bad = next(r for r in reports if r.get("failed"))
-            result.update(failed=True, msg=f"{bad['kind']} {bad['name']} ({bad['source']}): {bad.get('msg') or 'failed'}")
+        failures = [r for r in reports if r.get("failed")]
+        if failures:
+            lines = [f"{r['kind']} {r['name']} ({r['source']}): {r.get('msg') or 'failed'}" for r in failures]
+            blocked = [f"{r['kind']} {r['name']}" for r in reports if r.get("skipped")]
+            count = len(failures)
+            msg = f"{count} object{'s' if count != 1 else ''} failed: " + "; ".join(lines)
+            if blocked:
+                msg += f" (not applied, as they depend on them: {', '.join(blocked)})"
+            result.update(failed=True, msg=msg)
         # Secret values never leave this task, whatever an object's result might contain.
         return remove_values(result, secrets) if secrets else result
 
@@ -212,10 +242,25 @@ class ActionModule(ActionBase):
         report = {"changed": bool(sub.get("changed")), "failed": bool(sub.get("failed"))}
         if sub.get("msg"):
             report["msg"] = sub["msg"]
+        if report["failed"] and sub.get("finished_before_run") == "Failed":
+            # As `kubectl apply` of an unchanged, failed Job: it is not run again, its failure is from before this run
+            # (a changed spec fails earlier, in the Job's own check, without this key).
+            report.update(failed=False, already_failed=True, msg=f"had already failed before this run, not run again: {sub.get('msg') or 'failed'}")
+            display.warning(f"{obj.title} ({obj.source}): {report['msg']} (state: absent deletes it, so that the next apply runs it again)")
         report.update({key: sub[key] for key in KEPT if key in sub})
         if "diff" in sub:
             diffs = sub["diff"] if isinstance(sub["diff"], list) else [sub["diff"]]
             report["diff"] = [self._titled(obj, d) for d in diffs]
+        return report
+
+    @staticmethod
+    def _apply_claim(obj, args, objects):
+        """A claim changes nothing itself: pods that name it mount <state_dir>/volumes/<name> on their node (the node
+        layer makes it). Deleting it never deletes that data: a StatefulSet's retention policy is the only way."""
+        users = sorted(other.title for other in objects if (obj.kind, obj.name) in references(other))
+        report = {"changed": False, "volume": f"{args['state_dir']}/volumes/{obj.name}", "used_by": users}
+        if args["state"] == "absent":
+            report["msg"] = "kept: apply never deletes a volume's data (remove the directory on its hosts when it is no longer needed)"
         return report
 
     @staticmethod

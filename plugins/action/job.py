@@ -32,7 +32,10 @@ class ActionModule(WorkloadAction):
         self._replaced = False
         spec = self.parse(args, None)
         changed = changed_immutable_fields((stored or {}).get("immutable"), spec)
-        finished = stored is not None and tracking.finished_condition(tracking.load_record(stored, args["name"])) is not None
+        condition = tracking.finished_condition(tracking.load_record(stored, args["name"])) if stored is not None else None
+        finished = condition is not None
+        # How the Job had ended before this run (apply reports a Job that had already failed, not as this run's failure).
+        self._finished_before = None if args["replace"] else (condition or {}).get("type")
         if (changed or finished) and args["replace"]:
             if check_mode:
                 return dict(changed=True, replaced=True, msg=f"the Job would be deleted and run again ({', '.join(changed) or 'replace: it has finished'})")
@@ -68,6 +71,8 @@ class ActionModule(WorkloadAction):
         result["job_pods"] = pods
         if getattr(self, "_replaced", False):
             result["replaced"] = True
+        if getattr(self, "_finished_before", None):
+            result["finished_before_run"] = self._finished_before
         return result
 
     def template_diff(self, stored, step):

@@ -13,6 +13,7 @@ APPLY_ARGS = dict(
     wait=dict(type="bool", default=True),
     wait_timeout=dict(type="int", default=600),
     state_dir=dict(type="path", default="/var/lib/hostfleet"),
+    unsupported_kinds=dict(type="str", default="skip", choices=["skip", "error"]),
 )
 APPLY_MUTUALLY_EXCLUSIVE = [["src", "definition"]]
 APPLY_REQUIRED_ONE_OF = [["src", "definition"]]

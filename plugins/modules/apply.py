@@ -13,15 +13,28 @@ version_added: 0.3.0
 description:
   - Reads Kubernetes manifests (a file, a directory, a multi-document YAML text or a list) of kinds C(Deployment),
     C(ReplicaSet), C(StatefulSet), C(DaemonSet) (C(apps/v1)), C(Job), C(CronJob) (C(batch/v1)), C(Pod),
-    C(ReplicationController), C(ConfigMap) and C(Secret) (C(v1)), and applies them to the fleet.
+    C(ReplicationController), C(ConfigMap), C(Secret) and C(PersistentVolumeClaim) (C(v1)), and applies them to the fleet.
+  - Documents of kinds that mean nothing on plain hosts (C(ServiceAccount), C(Role), C(RoleBinding), C(ClusterRole),
+    C(ClusterRoleBinding), C(Namespace), C(NetworkPolicy), C(Ingress), C(HorizontalPodAutoscaler),
+    C(PodDisruptionBudget), C(PersistentVolume), C(StorageClass), C(PriorityClass), and for now C(Service)) are
+    checked for their C(apiVersion) and C(metadata.name), then listed in RV(skipped) and a warning and not applied,
+    with O(state=present) and O(state=absent) alike; O(unsupported_kinds=error) refuses them instead.
+  - A C(PersistentVolumeClaim) names the volume that pods' C(persistentVolumeClaim.claimName) mounts, a directory
+    C(<state_dir>/volumes/<name>) on each pod's host; its C(storageClassName), C(accessModes), C(resources) and the
+    like are listed as ignored, C(dataSource) and C(volumeMode=Block) are refused. Deleting it never deletes the data.
   - B(One task for the whole fleet), run once on the controller as an action plugin.
   - Each workload is applied by the same code as its kind module (M(hostfleet.workloads.deployment) and the others),
     with the document's C(spec) as that module's arguments, so the semantics are the same. A bare C(Pod) runs on
     its C(spec.nodeName), else on one node that its C(nodeSelector)/affinity allow (kept there while it stays
     eligible). ConfigMaps and Secrets become files on every node (see M(hostfleet.workloads.config_data)) that
     C(envFrom), C(env[].valueFrom.configMapKeyRef/secretKeyRef) and C(configMap)/C(secret) volumes read.
-  - Order, ConfigMaps and Secrets first, then StatefulSets, Deployments, ReplicaSets, ReplicationControllers,
-    DaemonSets, Pods, Jobs, CronJobs; with O(state=absent) the reverse. When an object fails, the ones after it are not applied.
+  - Order, ConfigMaps, Secrets and PersistentVolumeClaims first, then StatefulSets, Deployments, ReplicaSets,
+    ReplicationControllers, DaemonSets, Pods, Jobs, CronJobs; with O(state=absent) the reverse. When an object fails,
+    only the objects that depend on it are not applied (with O(state=present), those whose pods read a ConfigMap,
+    Secret or claim that failed; with O(state=absent), the ConfigMaps, Secrets and claims read by an object that
+    could not be deleted); every other object is applied, and the task fails at the end naming each failed object.
+  - A Job that had already failed before this run (and is unchanged) is reported with RV(objects[].already_failed)
+    and a warning, not as a failure of the task; delete it (O(state=absent)) to run it again.
   - Fields that have no meaning on plain hosts (C(metadata.namespace), C(metadata.labels) of workloads,
     C(status), C(serviceAccountName), C(automountServiceAccountToken), C(imagePullSecrets), C(dnsPolicy),
     C(schedulerName), C(enableServiceLinks), C(preemptionPolicy), C(priority), C(terminationMessagePath),
@@ -76,6 +89,14 @@ options:
     description: Wait for each workload to converge (as its kind module's O(wait)) before applying the next object.
     type: bool
     default: true
+  unsupported_kinds:
+    description:
+      - What to do with documents of kinds that mean nothing on plain hosts (see the description).
+      - V(skip) lists them in RV(skipped), warns, and applies the other documents. V(error) refuses the manifests,
+        naming each such document, and applies nothing.
+    type: str
+    default: skip
+    choices: [skip, error]
 seealso:
   - module: hostfleet.workloads.deployment
   - module: hostfleet.workloads.statefulset
@@ -126,7 +147,10 @@ objects:
     source: {description: "The document it comes from (C(file#index) or C(definition[i])).", type: str}
     changed: {description: "Whether applying it changed something.", type: bool}
     failed: {description: "Whether applying it failed.", type: bool}
-    skipped: {description: "True when it was not applied because an object before it failed.", type: bool}
+    skipped: {description: "True when it was not applied because an object it depends on failed (see the description).", type: bool}
+    already_failed: {description: "True for a Job that had already failed before this run: reported, not a failure of the task.", type: bool}
+    volume: {description: "PersistentVolumeClaim, the directory its pods mount on their hosts.", type: str, sample: /var/lib/hostfleet/volumes/data}
+    used_by: {description: "PersistentVolumeClaim, the objects of these manifests whose pods mount it.", type: list, elements: str}
     msg: {description: "Why it failed, or was not applied.", type: str}
     status: {description: "The kind module's C(status) (a bare Pod's status on its node).", type: dict}
     plan: {description: "In check mode, the kind module's plan (waves of pod starts and stops).", type: list}
@@ -139,6 +163,16 @@ ignored_fields:
   type: list
   elements: str
   sample: ["manifests/web.yaml#0 (Deployment web): spec.template.spec.serviceAccountName"]
+skipped:
+  description: The documents of kinds that mean nothing on hosts, not applied (with O(unsupported_kinds=skip)).
+  returned: when the manifests are valid
+  type: list
+  elements: dict
+  contains:
+    kind: {description: "The document's kind.", type: str, sample: Service}
+    name: {description: "Its C(metadata.name).", type: str, sample: nginx}
+    source: {description: "The document it comes from.", type: str, sample: "manifests/web.yaml#0"}
+    reason: {description: "Why hosts have no use for it.", type: str}
 errors:
   description: Every problem of every document, when the manifests are refused (nothing was applied).
   returned: failure

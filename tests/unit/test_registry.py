@@ -130,7 +130,13 @@ def test_documented_kind_choices_are_the_registry_s():
 
 def test_the_manifest_loader_knows_every_kind():
     assert set(objects.WORKLOADS) == set(KIND_NAMES)
-    assert objects.API_VERSIONS == {**{k.name: k.api_version for k in kinds.KINDS}, "Pod": "v1", "ConfigMap": "v1", "Secret": "v1"}
+    assert objects.API_VERSIONS == {
+        **{k.name: k.api_version for k in kinds.KINDS},
+        "Pod": "v1",
+        "ConfigMap": "v1",
+        "Secret": "v1",
+        "PersistentVolumeClaim": "v1",
+    }
     # The apply order is explicit, and holds every kind exactly once.
     assert sorted(objects.ORDER) == sorted(objects.API_VERSIONS)
     for kind in KIND_NAMES:

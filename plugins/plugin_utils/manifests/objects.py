@@ -6,6 +6,9 @@ A document is checked for its ``apiVersion``/``kind``, its ``metadata.name`` (a 
 fields; its ``spec`` becomes the kind module's arguments (the same Kubernetes field names). Fields that mean
 nothing on plain hosts are taken out and reported (``ignored``); every other field goes to the kind's own parser,
 which refuses what it does not know. ConfigMaps and Secrets become the data the ``config_data`` node module writes.
+A PersistentVolumeClaim names the volume its pods' ``persistentVolumeClaim.claimName`` binds to (a directory on the
+pod's host, made by the node layer): it is checked and its spec listed as ignored. Documents of the kinds in
+``skipped_kinds.SKIPPED_KINDS`` (meaningless on hosts) are checked for their basics and marked not applied.
 
 Every problem of every document is collected (``ManifestErrors``) so that one run names them all, before any
 host is touched.
@@ -21,18 +24,38 @@ from dataclasses import dataclass, field
 from ansible_collections.hostfleet.workloads.plugins.module_utils.kinds import KINDS, kind_info
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.configdata import env_text
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, config_key, dns_label
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.manifests.skipped_kinds import SKIPPED_KINDS, name_problem
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.labels import parse_label_selector
 
 # kind -> (apiVersion, the kind module's argument spec), from the registry of kinds (module_utils/kinds.py)
 WORKLOADS = {kind.name: (kind.api_version, kind.argument_spec) for kind in KINDS}
-API_VERSIONS = {**{kind: version for kind, (version, _args) in WORKLOADS.items()}, "Pod": "v1", "ConfigMap": "v1", "Secret": "v1"}
+API_VERSIONS = {
+    **{kind: version for kind, (version, _args) in WORKLOADS.items()},
+    "Pod": "v1",
+    "ConfigMap": "v1",
+    "Secret": "v1",
+    "PersistentVolumeClaim": "v1",
+}
 CONFIG_KINDS = ("ConfigMap", "Secret")
+CLAIM_KIND = "PersistentVolumeClaim"
 
 # Options of the kind modules that are this collection's own, not Kubernetes fields: a manifest cannot set them.
 EXTENSION_ARGS = {"auto_rollback", "rollback_to", "restart", "replace", "run_on", "unsafeMoveOnNodeLoss", "node_grace_seconds"}
 # Apply order: what pods read first, then the workloads (StatefulSets before what may talk to them); absent: reversed.
 # Every kind of API_VERSIONS exactly once (tests/unit/test_registry.py).
-ORDER = ("ConfigMap", "Secret", "StatefulSet", "Deployment", "ReplicaSet", "ReplicationController", "DaemonSet", "Pod", "Job", "CronJob")
+ORDER = (
+    "ConfigMap",
+    "Secret",
+    "PersistentVolumeClaim",
+    "StatefulSet",
+    "Deployment",
+    "ReplicaSet",
+    "ReplicationController",
+    "DaemonSet",
+    "Pod",
+    "Job",
+    "CronJob",
+)
 
 # Object metadata that the API server keeps and hosts have no use for (reported, never an error).
 METADATA_IGNORED = ("namespace", "uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink", "deletionGracePeriodSeconds")
@@ -60,6 +83,11 @@ CLAIM_METADATA_IGNORED = ("namespace", "creationTimestamp", "uid", "resourceVers
 CLAIM_ACCESS_MODES = ("ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod")
 CLAIM_VOLUME_MODES = ("Filesystem", "Block")
 CLAIM_STRING_FIELDS = ("storageClassName", "volumeName", "volumeAttributesClassName")
+# A standalone claim's spec fields that would change what its pods see, which a host directory cannot give.
+CLAIM_REFUSED = {
+    "dataSource": "a volume pre-filled from another object needs a provisioner; a claim on hosts starts as an empty directory",
+    "dataSourceRef": "a volume pre-filled from another object needs a provisioner; a claim on hosts starts as an empty directory",
+}
 # A ConfigMap or Secret is at most 1 MiB, as in Kubernetes.
 MAX_CONFIG_BYTES = 1024 * 1024
 
@@ -82,6 +110,7 @@ class ManifestObject:
     args: dict  # workloads: the kind module's spec arguments; Pod: {labels, annotations, spec}; config: {files, immutable}
     ignored: list = field(default_factory=list)  # field paths reported as ignored
     secret_values: list = field(default_factory=list)  # Secret values (plain and base64), to keep out of every output
+    skipped_because: str = ""  # a kind of SKIPPED_KINDS: why hosts have no use for it (never applied)
 
     @property
     def title(self):
@@ -90,6 +119,10 @@ class ManifestObject:
     @property
     def is_config(self):
         return self.kind in CONFIG_KINDS
+
+    @property
+    def is_claim(self):
+        return self.kind == CLAIM_KIND
 
 
 def spec_keys(kind):
@@ -257,6 +290,42 @@ def _pod(doc, metadata, out):
     return args
 
 
+def _claim(doc, out):
+    """A standalone PersistentVolumeClaim: its name is the volume (``<state_dir>/volumes/<name>`` on each pod's host,
+    made by the node layer when a pod mounts it). Its spec is checked against Kubernetes' types, then listed as
+    ignored (class, access modes, size: a host directory has none), but for the fields a directory cannot honour."""
+    spec = doc.get("spec")
+    if spec is None:
+        return {}
+    if not isinstance(spec, dict):
+        out.error("spec", f"must be a mapping, got {_type(spec)}")
+        return {}
+    _claim_spec(spec, "spec", out)
+    for key in spec:
+        if key in CLAIM_REFUSED and spec[key] is not None:
+            out.error(f"spec.{key}", f"is not supported on hosts: {CLAIM_REFUSED[key]}")
+        elif key == "volumeMode" and spec[key] == "Block":
+            out.error("spec.volumeMode", "Block is not supported on hosts: a claim is a directory (Filesystem)")
+        else:
+            out.ignored.append(f"spec.{key}")
+    return {}
+
+
+def _skipped(document, doc, kind):
+    """A document of a kind hosts have no use for: (its name, None) when its basics hold, else (None, the error)."""
+    version = doc.get("apiVersion")
+    known = SKIPPED_KINDS[kind]
+    if version not in known.api_versions:
+        expected = " or ".join(repr(v) for v in known.api_versions)
+        return None, f"{document.source} ({kind}): apiVersion: must be {expected} for a {kind}, got {version!r}"
+    metadata = doc.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    problem = name_problem(kind, name)
+    if problem:
+        return None, f"{document.source} ({kind}): metadata.name: {problem}"
+    return name, None
+
+
 def _decoded(text, path, out):
     if not isinstance(text, str):
         out.error(path, f"must be a base64 string, got {_type(text)}")
@@ -341,8 +410,18 @@ def build(documents):
             errors.append(f"{document.source}: a manifest must be a mapping, got {_type(doc)}")
             continue
         kind, version = doc.get("kind"), doc.get("apiVersion")
+        if isinstance(kind, str) and kind in SKIPPED_KINDS:
+            name, problem = _skipped(document, doc, kind)
+            if problem:
+                errors.append(problem)
+            else:
+                objects.append(ManifestObject(kind, name, document.source, {}, skipped_because=SKIPPED_KINDS[kind].reason))
+            continue
         if kind not in API_VERSIONS:
-            errors.append(f"{document.source}: kind: {kind!r} is not supported (supported: {', '.join(sorted(API_VERSIONS))})")
+            errors.append(
+                f"{document.source}: kind: {kind!r} is not supported (supported: {', '.join(sorted(API_VERSIONS))}; "
+                f"reported and not applied: {', '.join(sorted(SKIPPED_KINDS))})"
+            )
             continue
         if version != API_VERSIONS[kind]:
             errors.append(f"{document.source} ({kind}): apiVersion: must be {API_VERSIONS[kind]!r} for a {kind}, got {version!r}")
@@ -375,6 +454,8 @@ def build(documents):
             args, secret_values = _config(kind, doc, out)
         elif kind == "Pod":
             args = _pod(doc, metadata, out)
+        elif kind == CLAIM_KIND:
+            args = _claim(doc, out)
         else:
             args = _workload(kind, name, doc, out)
         where = _where(document.source, kind, name)
@@ -384,7 +465,8 @@ def build(documents):
         errors += [f"{where}: {e}" for e in out.errors]
         ignored = [i.lstrip(".") for i in out.ignored]
         objects.append(ManifestObject(kind, name, document.source, args, ignored, secret_values))
-    objects.sort(key=lambda o: ORDER.index(o.kind))  # stable: documents keep their order within a kind
+    # Stable: documents keep their order within a kind; the skipped kinds (never applied) come last.
+    objects.sort(key=lambda o: ORDER.index(o.kind) if o.kind in ORDER else len(ORDER))
     try:
         check_references(objects)
     except ManifestErrors as exc:
@@ -454,3 +536,65 @@ def env_value(encoded):
     except (binascii.Error, ValueError):
         return None
     return env_text(raw)
+
+
+def _pod_spec_of(obj):
+    """(path, PodSpec) of a workload or Pod object, or (path, None)."""
+    if obj.kind == "Pod":
+        return "spec", obj.args.get("spec")
+    if obj.kind == "CronJob":
+        return "spec.jobTemplate.spec.template.spec", _at(obj.args, "jobTemplate", "spec", "template", "spec")
+    return "spec.template.spec", _at(obj.args, "template", "spec")
+
+
+def references(obj):
+    """The (kind, name) of every ConfigMap, Secret and PersistentVolumeClaim the pods of ``obj`` read, by name."""
+    found = set()
+    _path, spec = _pod_spec_of(obj)
+    if not isinstance(spec, dict) or obj.is_config or obj.is_claim or obj.skipped_because:
+        return found
+
+    def add(kind, ref, key):
+        if isinstance(ref, dict) and isinstance(ref.get(key), str):
+            found.add((kind, ref[key]))
+
+    for volume in spec.get("volumes") if isinstance(spec.get("volumes"), list) else []:
+        if isinstance(volume, dict):
+            add("ConfigMap", volume.get("configMap"), "name")
+            add("Secret", volume.get("secret"), "secretName")
+            add(CLAIM_KIND, volume.get("persistentVolumeClaim"), "claimName")
+    for list_name in ("containers", "initContainers"):
+        containers = spec.get(list_name)
+        for container in containers if isinstance(containers, list) else []:
+            if not isinstance(container, dict):
+                continue
+            for source in container.get("envFrom") if isinstance(container.get("envFrom"), list) else []:
+                if isinstance(source, dict):
+                    add("ConfigMap", source.get("configMapRef"), "name")
+                    add("Secret", source.get("secretRef"), "name")
+            for item in container.get("env") if isinstance(container.get("env"), list) else []:
+                ref = item.get("valueFrom") if isinstance(item, dict) else None
+                if isinstance(ref, dict):
+                    add("ConfigMap", ref.get("configMapKeyRef"), "name")
+                    add("Secret", ref.get("secretKeyRef"), "name")
+    return found
+
+
+def dependencies(objects, state):
+    """{object title: titles of the objects of this apply it must wait for}: what "independent" means for apply.
+
+    present: an object depends on the ConfigMaps, Secrets and PersistentVolumeClaims of this apply its pods read (a
+    pod started without them would fail or run on the wrong data). absent: the reverse: a ConfigMap, Secret or
+    claim stays while an object that reads it could not be deleted (its pods still run, and restart with it).
+    Nothing else orders objects: a failed Deployment does not keep a Job that reads nothing from it from running.
+    """
+    present = {(o.kind, o.name): o.title for o in objects if not o.skipped_because}
+    needs = {o.title: [] for o in objects}
+    for obj in objects:
+        for ref in sorted(references(obj)):
+            if ref in present:
+                if state == "present":
+                    needs[obj.title].append(present[ref])
+                else:
+                    needs[present[ref]].append(obj.title)
+    return needs

@@ -109,7 +109,7 @@ def test_apply_order_puts_config_first_and_keeps_document_order_within_a_kind():
     "body,expected",
     [
         ({**deployment(), "apiVersion": "extensions/v1beta1"}, "apiVersion: must be 'apps/v1'"),
-        ({**deployment(), "kind": "Service"}, "kind: 'Service' is not supported"),
+        ({**deployment(), "kind": "Certificate"}, "kind: 'Certificate' is not supported"),
         ({**deployment(), "metadata": {"name": "Web_1"}}, "metadata.name: 'Web_1' is not a DNS-1123 label"),
         ({**deployment(), "metadata": {}}, "metadata.name"),
         ("just text", "a manifest must be a mapping"),
@@ -328,7 +328,7 @@ def test_objects_with_problems_are_still_handed_over_for_the_kinds_own_checks():
     """So that one run names the manifest-level problems AND what the kind's parser finds in the rest."""
     body = deployment("a", hostUsers=False)
     with pytest.raises(ManifestErrors) as info:
-        objects_of(body, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}})
+        objects_of(body, {"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": "s"}})
     assert len(info.value.errors) == 2
     assert [(o.kind, o.name) for o in info.value.objects] == [("Deployment", "a")]
     assert "hostUsers" not in info.value.objects[0].args
