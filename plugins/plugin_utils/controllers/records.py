@@ -214,15 +214,11 @@ def begin_step(record_type: type[R], stored: Any, spec: Any) -> tuple[R, bool]:
 
 
 def record_types() -> dict[str, type[Record]]:
-    """{kind: its Record subclass}. Imported here, not at the top: each kind's module imports this one."""
-    from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.daemonset.record import DaemonSetRecord
-    from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.record import DeploymentRecord
-    from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.job.record import JobRecord
-    from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.replicaset import ReplicaSetRecord
-    from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.replicationcontroller import ReplicationControllerRecord
-    from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.statefulset.record import StatefulSetRecord
+    """{kind: its Record subclass}, as the registry of kinds says. Imported here, not at the top: the registry imports
+    every kind's controller, and each of those imports this module."""
+    from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.registry import CONTROLLERS
 
-    return {t.KIND: t for t in (DeploymentRecord, ReplicaSetRecord, ReplicationControllerRecord, StatefulSetRecord, DaemonSetRecord, JobRecord)}
+    return {c.kind: c.record_type for c in CONTROLLERS if c.record_type is not None}
 
 
 def load_record(kind: str, data: Any, name: str) -> Record | None:
