@@ -13,6 +13,7 @@ import datetime
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment import rollback
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.record import DeploymentRecord
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.workload_action import WorkloadAction
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
@@ -50,6 +51,6 @@ class ActionModule(WorkloadAction):
         return record
 
     def finish(self, result, step, record):
-        numbers = {h: int(e.get("revision") or 0) for h, e in (record or {}).get("revisions", {}).items()}
-        result["revision"] = numbers.get((record or {}).get("current_hash"), 0)
+        typed = DeploymentRecord.from_json(record, self._task.args["name"]) if record else None
+        result["revision"] = (typed.revision_number(typed.current_revision) or 0) if typed else 0
         return result

@@ -163,3 +163,11 @@ def test_a_job_refuses_a_changed_immutable_field_and_replaces_when_asked(clock):
     assert modules[:2] == [INFO_MODULE, "hostfleet.workloads.pod"] and modules[2] == INFO_MODULE, modules
     revisions = {p["revision"] for pods in fleet.pods.values() for p in pods.values()}
     assert len(revisions) == 1
+
+
+def test_a_deployments_result_names_the_revision_it_runs(clock):
+    """The Deployment's `revision` (kubectl's deployment.kubernetes.io/revision) comes from the typed record."""
+    fleet = SimFleet(clock)
+    assert run_action(fleet, "deployment", kind_args("deployment", V1))["revision"] == 1
+    assert run_action(fleet, "deployment", kind_args("deployment", V2))["revision"] == 2
+    assert run_action(fleet, "deployment", kind_args("deployment", V2))["revision"] == 2
