@@ -8,7 +8,7 @@ touched. Then each object is applied, in dependency order, by the SAME action pl
 (``hostfleet.workloads.deployment`` ...), built with the object's arguments; ConfigMaps and Secrets by the
 ``config_data`` node module on every node; a bare Pod by the ``pod`` node module on one node.
 
-Documents of kinds that mean nothing on hosts (manifests/skipped_kinds.py) are listed in ``skipped`` and a warning,
+Documents of kinds that mean nothing on hosts (manifests/skipped_kinds.py) are listed in ``not_applied`` and a warning,
 or refused with ``unsupported_kinds: error``. One object's failure skips only the objects that depend on it
 (``objects.dependencies``: what its pods read); the task fails at the end naming every object that failed. A Job
 that had already failed before this run is reported (``already_failed``), not failed again.
@@ -177,7 +177,7 @@ class ActionModule(ActionBase):
             if not_applied:
                 display.warning(
                     f"not applied, {len(not_applied)} object{'s' if len(not_applied) != 1 else ''} of kinds that mean nothing on hosts "
-                    f"(see skipped): {', '.join(f'{obj.title} ({obj.source})' for obj in not_applied)}"
+                    f"(see not_applied): {', '.join(f'{obj.title} ({obj.source})' for obj in not_applied)}"
                 )
             for obj in ordered:
                 blockers = [title for title in needs[obj.title] if title in undone]
@@ -208,7 +208,8 @@ class ActionModule(ActionBase):
             changed=any(r.get("changed") for r in reports),
             objects=reports,
             ignored_fields=ignored,
-            skipped=[{"kind": obj.kind, "name": obj.name, "source": obj.source, "reason": obj.skipped_because} for obj in not_applied],
+            # Not "skipped": Ansible reads that key of a result as the task having been skipped.
+            not_applied=[{"kind": obj.kind, "name": obj.name, "source": obj.source, "reason": obj.skipped_because} for obj in not_applied],
         )
         if self._task.diff:
             diffs = [d for r in reports for d in r.pop("diff", [])]

@@ -17,7 +17,7 @@ description:
   - Documents of kinds that mean nothing on plain hosts (C(ServiceAccount), C(Role), C(RoleBinding), C(ClusterRole),
     C(ClusterRoleBinding), C(Namespace), C(NetworkPolicy), C(Ingress), C(HorizontalPodAutoscaler),
     C(PodDisruptionBudget), C(PersistentVolume), C(StorageClass), C(PriorityClass), and for now C(Service)) are
-    checked for their C(apiVersion) and C(metadata.name), then listed in RV(skipped) and a warning and not applied,
+    checked for their C(apiVersion) and C(metadata.name), then listed in RV(not_applied) and a warning and not applied,
     with O(state=present) and O(state=absent) alike; O(unsupported_kinds=error) refuses them instead.
   - A C(PersistentVolumeClaim) names the volume that pods' C(persistentVolumeClaim.claimName) mounts, a directory
     C(<state_dir>/volumes/<name>) on each pod's host; its C(storageClassName), C(accessModes), C(resources) and the
@@ -92,7 +92,7 @@ options:
   unsupported_kinds:
     description:
       - What to do with documents of kinds that mean nothing on plain hosts (see the description).
-      - V(skip) lists them in RV(skipped), warns, and applies the other documents. V(error) refuses the manifests,
+      - V(skip) lists them in RV(not_applied), warns, and applies the other documents. V(error) refuses the manifests,
         naming each such document, and applies nothing.
     type: str
     default: skip
@@ -163,7 +163,7 @@ ignored_fields:
   type: list
   elements: str
   sample: ["manifests/web.yaml#0 (Deployment web): spec.template.spec.serviceAccountName"]
-skipped:
+not_applied:
   description: The documents of kinds that mean nothing on hosts, not applied (with O(unsupported_kinds=skip)).
   returned: when the manifests are valid
   type: list
