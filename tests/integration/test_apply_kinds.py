@@ -266,3 +266,57 @@ def test_a_failed_configmap_skips_only_the_workload_that_reads_it(lab, tmp_path)
         gone, res = apply(lab, second, state="absent")
         assert gone.rc == 0, gone.stdout[-4000:]
     assert units(lab, "hf-k8s-dep-*") == dict.fromkeys(lab.hosts, "0")
+
+
+CLAIMED = """\
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: k8s-claim-data, namespace: shop}
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: standard
+  resources: {requests: {storage: 1Gi}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: k8s-claim-writer}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: k8s-claim-writer}}
+  template:
+    metadata: {labels: {app: k8s-claim-writer}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+        - name: main
+          command: [/bin/sh, -c, "echo kept > /data/note && exec sleep infinity"]
+          volumeMounts: [{name: data, mountPath: /data}]
+      volumes: [{name: data, persistentVolumeClaim: {claimName: k8s-claim-data}}]
+"""
+
+
+def test_a_standalone_claim_binds_its_pods_volume_and_deleting_it_keeps_the_data(lab, tmp_path):
+    src = tmp_path / "claimed.yaml"
+    src.write_text(CLAIMED)
+    volume = "/var/lib/hostfleet/volumes/k8s-claim-data"
+    try:
+        run, res = apply(lab, src)
+        assert run.rc == 0, run.stdout[-4000:]
+        claim, writer = res["objects"]
+        assert (claim["kind"], claim["changed"], claim["volume"], claim["used_by"]) == ("PersistentVolumeClaim", False, volume, ["Deployment k8s-claim-writer"])
+        assert claim["ignored_fields"] == ["metadata.namespace", "spec.accessModes", "spec.storageClassName", "spec.resources"]
+        assert writer["status"]["readyReplicas"] == 1
+        notes = {h: lab.ssh(h, f"cat {volume}/note 2>/dev/null || true").stdout.strip() for h in lab.hosts}
+        assert sorted(notes.values()) == ["", "", "kept"], notes
+
+        run, res = apply(lab, src, state="absent")
+        assert run.rc == 0, run.stdout[-4000:]
+        writer, claim = res["objects"]
+        assert (writer["kind"], writer["changed"]) == ("Deployment", True)
+        assert (claim["kind"], claim["changed"]) == ("PersistentVolumeClaim", False) and claim["msg"].startswith("kept")
+        assert units(lab, "hf-k8s-claim-*") == dict.fromkeys(lab.hosts, "0")
+        assert {h: lab.ssh(h, f"cat {volume}/note 2>/dev/null || true").stdout.strip() for h in lab.hosts} == notes
+    finally:
+        apply(lab, src, state="absent")
+        for host in lab.hosts:
+            lab.ssh(host, f"rm -rf {volume}")
