@@ -4,6 +4,8 @@
 # Everything heavy lives outside the repository, under HOSTFLEET_CACHE:
 #   venv-2.19/             ansible-core 2.19 on Python 3.11   (requirements/venv-2.19.txt)
 #   venv-2.21/             ansible-core 2.21 on Python 3.13   (requirements/venv-2.21.txt)
+#   venv-nox/              nox + antsibull-nox on Python 3.13 (requirements/venv-nox.txt): runs noxfile.py
+#   nox/                   nox's session venvs (lint, sanity, build; reused across runs)
 #   ansible-test-home/     HOME given to ansible-test: its cached sanity venvs (~/.ansible/test/venv)
 #   lab/                   the lab's host image and SSH key (tests/lab/labctl.py)
 #   ruff/                  ruff's cache
@@ -15,6 +17,8 @@ HF_LAB_INSTANCE="${HOSTFLEET_LAB_INSTANCE:-0}"
 HF_LAB_DIR="${HOSTFLEET_LAB_DIR:-/var/tmp/hostfleet-lab${HF_LAB_INSTANCE#0}}"
 HF_VENV_219="$HF_CACHE/venv-2.19"
 HF_VENV_221="$HF_CACHE/venv-2.21"
+HF_VENV_NOX="$HF_CACHE/venv-nox"
+HF_NOX_ENVDIR="$HF_CACHE/nox"
 HF_ANSIBLE_TEST_HOME="$HF_CACHE/ansible-test-home"
 export HOSTFLEET_CACHE="$HF_CACHE" HOSTFLEET_LAB_DIR="$HF_LAB_DIR" HOSTFLEET_LAB_INSTANCE="$HF_LAB_INSTANCE"
 export RUFF_CACHE_DIR="$HF_CACHE/ruff"
