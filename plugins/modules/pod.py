@@ -66,8 +66,9 @@ options:
       - "Supported PodSpec fields: C(containers), C(restartPolicy) (Always, OnFailure, Never; default Always),
         C(terminationGracePeriodSeconds) (default 30), C(volumes) (C(hostPath), C(emptyDir), C(persistentVolumeClaim)),
         C(securityContext) (C(runAsUser), C(runAsGroup), C(runAsNonRoot)), C(hostname), C(activeDeadlineSeconds),
-        C(runtimeClassName) (V(process) or V(podman), see below), C(hostNetwork) (only V(true): every pod uses its
-        host's network; its containers share it and reach each other on C(localhost)), and
+        C(runtimeClassName) (V(process) or V(podman), see below), C(hostNetwork) (without O(pod_network) only V(true):
+        every pod uses its host's network; with O(pod_network), V(false) by default: see there; either way the pod's
+        containers share one network and reach each other on C(localhost)), and
         the scheduling fields C(nodeSelector), C(affinity), C(topologySpreadConstraints), C(tolerations),
         C(priorityClassName), which are kept for controllers and have no effect on one host."
       - "Supported container fields: C(name), C(command) (required, an absolute path first), C(args) (with
@@ -140,6 +141,32 @@ options:
       - How many seconds O(wait) waits before failing.
     type: int
     default: 120
+  pod_network:
+    description:
+      - The node's pod network. Without it, every pod uses the host's network, as always.
+      - "With it, each pod that does not say C(hostNetwork: true) gets its own network namespace C(/run/netns/hf-<pod>)
+        with one address from O(pod_network.cidr) on C(eth0), loopback up and a default route via the bridge
+        O(pod_network.bridge) (made on the host if missing, with the CIDR's first address as the gateway). The host
+        reaches every pod at its address; pods on the bridge reach each other. The namespace is made by a oneshot unit
+        C(hf-<pod>._netns.service) (C(ip netns add), a veth pair) that the containers bind to (C(NetworkNamespacePath=),
+        or C(podman run --network=ns:...)): it outlives container restarts and is removed with the pod."
+      - A pod keeps its address across restarts and re-runs (it is kept in the pod's record); removing the pod frees it.
+        The call fails, naming O(pod_network.cidr), when no address is free. C(httpGet) and C(tcpSocket) probes and
+        handlers with the default host connect to the pod's address. C(hostPort) is not supported yet on the pod
+        network. Routes between hosts, Services and DNS are not part of this option yet (see docs/network.md).
+    type: dict
+    suboptions:
+      cidr:
+        description:
+          - The node's pod CIDR, an IPv4 network (/8 to /29) such as V(10.244.3.0/24). Its first address is the
+            bridge's (the pods' gateway); pods get the next ones.
+        type: str
+        required: true
+      bridge:
+        description:
+          - The name of the host's bridge the pods' veth pairs join (1-15 of C([a-z0-9_-]), a letter first).
+        type: str
+        default: hf0
   lease:
     description:
       - The workload's lease that the calling run holds (workload modules pass it with every act; see
@@ -199,6 +226,20 @@ EXAMPLES = r"""
               persistentVolumeClaim: {claimName: web-data}
     wait: true
 
+- name: Two pods listening on the same port on one host, each in its own network namespace
+  hostfleet.workloads.pod:
+    owner: api
+    pod_network: {cidr: 10.244.3.0/24}
+    pods:
+      - name: api-a
+        spec:
+          containers:
+            - {name: http, command: [/usr/bin/python3, -m, http.server, "8080"], readinessProbe: {tcpSocket: {port: 8080}}}
+      - name: api-b
+        spec:
+          containers:
+            - {name: http, command: [/usr/bin/python3, -m, http.server, "8080"], readinessProbe: {tcpSocket: {port: 8080}}}
+
 - name: Remove every pod of the owner (the web-data volume is kept)
   hostfleet.workloads.pod:
     owner: web
@@ -225,6 +266,7 @@ pods:
     restart_count: {description: "Restarts of all containers since the pod was (re)started by this module.", type: int}
     last_exit_code: {description: "The most recent exit code of any container, or null.", type: int}
     units: {description: "The containers' systemd service names.", type: list, elements: str}
+    pod_ip: {description: "The pod's address on the pod network (see O(pod_network)), or null on the host's network.", type: str, sample: 10.244.3.2}
     containers:
       description: Per container, C(name), C(unit), C(unit_state), C(state) (running, waiting with a reason such as
         CrashLoopBackOff, or terminated with exitCode and reason), C(ready), C(ready_since), C(restart_count),

@@ -89,6 +89,7 @@ pods:
       phase: Running
       ready: true
       restart_count: 0
+      pod_ip: null
       units: [hf-web-a.http.service]
 owner_record:
   description: The owner's stored record when O(owner) is given, else null.

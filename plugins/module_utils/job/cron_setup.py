@@ -65,11 +65,11 @@ def _source(module):
 def runner_files(state_dir):
     """{path: content} of the runner: the modules cron_run imports, as this module carries them."""
     from ansible_collections.hostfleet.workloads.plugins.module_utils import timefmt
-    from ansible_collections.hostfleet.workloads.plugins.module_utils.node import events, fence, hook, podspec, quantity, status
+    from ansible_collections.hostfleet.workloads.plugins.module_utils.node import events, fence, hook, podnet, podspec, quantity, status
 
     base = os.path.join(state_dir, "lib", "ansible_collections", "hostfleet", "workloads", "plugins", "module_utils")
     files = {os.path.join(base, package, "__init__.py"): "" for package in LIB_PACKAGES}
-    for module in (converge, events, fence, fileio, hook, podspec, quantity, status, systemctl, render, timefmt, tracking, cron_run):
+    for module in (converge, events, fence, fileio, hook, podnet, podspec, quantity, status, systemctl, render, timefmt, tracking, cron_run):
         relative = module.__name__.split(".module_utils.", 1)[1].replace(".", "/") + ".py"
         files[os.path.join(base, relative)] = _source(module)
     files[os.path.join(state_dir, "bin", "hostfleet-cron")] = BIN_SOURCE

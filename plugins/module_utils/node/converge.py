@@ -18,7 +18,7 @@ import shutil
 import stat
 import time
 
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node import events, fence, fileio, systemctl
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import events, fence, fileio, podnet, systemctl
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import hook as hook_script
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import status as pod_status
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import units as render
@@ -298,11 +298,13 @@ def _volume_dirs(host, pod):
     return result
 
 
-def plan(host, owner_kind, owner_name, pods, state, python, observed_units=None, prune=True, remove=(), delete_volumes=()):
+def plan(host, owner_kind, owner_name, pods, state, python, observed_units=None, prune=True, remove=(), delete_volumes=(), network=None):
     """Compare desired pods with the host and return a Plan. Reads only.
 
     With ``prune`` the owner's pods become exactly ``pods``; without it, only
     the pods named in ``remove`` go (controllers change a few pods per step).
+    ``network`` is the node's pod network (podnet.validate_config), for the pods
+    whose spec says ``hostNetwork: false``.
     """
     owner = owner_id(owner_kind, owner_name)
     records = host.records()
@@ -323,6 +325,16 @@ def plan(host, owner_kind, owner_name, pods, state, python, observed_units=None,
         _check_host_paths(pods)
         _check_host_ports(records, pods, owner_kind, owner_name, prune, remove)
         sources = _env_sources(host, pods)
+    addresses = {}
+    on_pod_network = sorted(pod["name"] for pod in pods if state == "present" and pod["spec"].get("hostNetwork", True) is False)
+    if on_pod_network:
+        if network is None:
+            raise SpecError("pod_network", f"is required: pods {', '.join(on_pod_network)} are on the pod network (hostNetwork: false)")
+        # The owner's pods that this converge removes free their addresses at once (apply stops them before it starts).
+        mine = {"kind": owner_kind, "name": owner_name}
+        leaving = {n for n, r in records.items() if r.get("owner") == mine and n not in wanted and (prune or n in remove)}
+        held = podnet.held_addresses({n: r for n, r in records.items() if n not in leaving})
+        addresses = podnet.allocate(network["cidr"], held, on_pod_network)
     hook_source = hook_script_source()
     if _read(host.hook_path) != hook_source:
         result.writes[host.hook_path] = (hook_source, 0o755)
@@ -341,9 +353,13 @@ def plan(host, owner_kind, owner_name, pods, state, python, observed_units=None,
             env_counts[container["name"]] = len(variables)
             # Only the user's names are known to $(VAR) in command/args (HOSTNAME/POD_NAME are exported, not defined).
             env_names[container["name"]] = defined
-        desired_units = render.render_pod(pod, owner, env_names, host.state_dir, python, host.run_dir)
+        pod_network = podnet.pod_network_record(network, addresses[name]) if name in addresses else None
+        desired_units = render.render_pod(pod, owner, env_names, host.state_dir, python, host.run_dir, pod_network)
         kept_units |= set(desired_units)
         record = _pod_record(pod, owner_kind, owner_name)
+        if pod_network:
+            # The pod's address is kept here (podnet.held_addresses): it stays the pod's until the record goes.
+            record["network"] = pod_network
         existing = records.get(name)
         if existing is None:
             result.created.append(name)
@@ -369,6 +385,10 @@ def plan(host, owner_kind, owner_name, pods, state, python, observed_units=None,
                 parsed = render.parse_unit_name(unit)
                 if parsed[2] is None:
                     changed_containers.add(parsed[1])
+                elif parsed[2] == "netns" and existing is not None:
+                    # A new address or bridge: the namespace is made again, and the containers (bound to it) with it.
+                    result.restart_units.add(unit)
+                    changed_containers |= {c["name"] for c in pod["spec"]["containers"]}
                 elif parsed[3] == "timer" and existing is not None:
                     result.restart_units.add(unit)
         for container in pod["spec"]["containers"]:

@@ -375,9 +375,24 @@ def _exits_zero(argv, timeout, **kwargs):
     return done.returncode == 0
 
 
-def run_handler(handler, env, spec, timeout, exec_prefix=None, target=None):
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
+
+
+def probe_host(host, pod_ip):
+    """Where an httpGet/tcpSocket handler connects: a pod on the pod network is reached at its own address (as the
+    kubelet's default host, the pod IP) when the spec names no other host; the hook itself runs in the host's network."""
+    return pod_ip if pod_ip and host in LOOPBACK_HOSTS else host
+
+
+def pod_ip_of(record):
+    """The pod's address on the pod network (its record's, podnet.py), or None on the host's network."""
+    network = (record or {}).get("network")
+    return network.get("ip") if isinstance(network, dict) else None
+
+
+def run_handler(handler, env, spec, timeout, exec_prefix=None, target=None, pod_ip=None):
     """Run an exec/httpGet/tcpSocket/sleep handler; True on success. ``exec_prefix``: run exec inside a podman
-    container; ``target``: inside a process container (container_process)."""
+    container; ``target``: inside a process container (container_process); ``pod_ip``: the pod's own address."""
     if "exec" in handler and target is not None:
         try:
             enter, close = enter_container(target)
@@ -405,9 +420,9 @@ def run_handler(handler, env, spec, timeout, exec_prefix=None, target=None):
         get = handler["httpGet"]
         try:
             if get["scheme"] == "HTTPS":
-                conn = http.client.HTTPSConnection(get["host"], get["port"], timeout=timeout, context=ssl._create_unverified_context())  # noqa: S323 - probes skip verification, as the kubelet does
+                conn = http.client.HTTPSConnection(probe_host(get["host"], pod_ip), get["port"], timeout=timeout, context=ssl._create_unverified_context())  # noqa: S323 - probes skip verification, as the kubelet does
             else:
-                conn = http.client.HTTPConnection(get["host"], get["port"], timeout=timeout)
+                conn = http.client.HTTPConnection(probe_host(get["host"], pod_ip), get["port"], timeout=timeout)
             headers = {h["name"]: h["value"] for h in get.get("httpHeaders", [])}
             headers.setdefault("User-Agent", "hostfleet-probe/1.0")
             conn.request("GET", get["path"], headers=headers)
@@ -418,7 +433,7 @@ def run_handler(handler, env, spec, timeout, exec_prefix=None, target=None):
             return False
     if "tcpSocket" in handler:
         try:
-            with socket.create_connection((handler["tcpSocket"]["host"], handler["tcpSocket"]["port"]), timeout=timeout):
+            with socket.create_connection((probe_host(handler["tcpSocket"]["host"], pod_ip), handler["tcpSocket"]["port"]), timeout=timeout):
                 return True
         except OSError:
             return False
@@ -450,7 +465,7 @@ def cmd_probe(state_dir, pod, container, kind):
     elif target is not None:
         ok = run_handler(probe, load_env(state_dir, pod, container), spec, probe["timeoutSeconds"], target=target)
     else:
-        ok = run_handler(probe, load_env(state_dir, pod, container), spec, probe["timeoutSeconds"], exec_prefix)
+        ok = run_handler(probe, load_env(state_dir, pod, container), spec, probe["timeoutSeconds"], exec_prefix, pod_ip=pod_ip_of(record))
     counters_path = os.path.join(rdir, f"probe-{kind}.json")
     counters = read_json(counters_path, {"successes": 0, "failures": 0})
     if ok:
@@ -482,14 +497,14 @@ def cmd_probe(state_dir, pod, container, kind):
 
 
 def cmd_handler(state_dir, pod, container, which):
-    _record, spec = load_container(state_dir, pod, container)
+    record, spec = load_container(state_dir, pod, container)
     handler = ((spec or {}).get("lifecycle") or {}).get(which)
     if not handler:
         return 0
     if which == "preStop" and not os.environ.get("MAINPID"):
         return 0  # the process already ended by itself: nothing to stop gracefully
     grace = 30
-    return 0 if run_handler(handler, load_env(state_dir, pod, container), spec, grace) else 1
+    return 0 if run_handler(handler, load_env(state_dir, pod, container), spec, grace, pod_ip=pod_ip_of(record)) else 1
 
 
 def main(argv):

@@ -868,10 +868,12 @@ def _check_scheduling_fields(spec, path):
         raise SpecError(f"{path}.priorityClassName", message)
 
 
-def validate_pod_spec(spec, path="spec"):
+def validate_pod_spec(spec, path="spec", pod_network=False):
     """Validate a PodSpec and return its normal form (plain JSON types, defaults filled in).
 
-    Raises SpecError naming the first offending field.
+    With ``pod_network`` (the node has one: the pod module's pod_network), a pod without ``hostNetwork: true`` gets
+    its own network namespace, and its normal form says ``hostNetwork: false``; without, every pod uses the host's
+    network and the normal form is as it always was. Raises SpecError naming the first offending field.
     """
     _known(spec, POD_FIELDS, path)
     restart_policy = _str(spec, "restartPolicy", path, default="Always")
@@ -888,12 +890,24 @@ def validate_pod_spec(spec, path="spec"):
         runtime = RUNTIME_PODMAN if any(isinstance(c, dict) and c.get("image") is not None for c in containers) else RUNTIME_PROCESS
     elif runtime not in RUNTIMES:
         raise SpecError(f"{path}.runtimeClassName", f"Unsupported value: {runtime!r}: supported values: {', '.join(RUNTIMES)}")
-    # Every pod uses its host's network namespace (its containers share it and reach each other on localhost);
-    # a private pod network would change what a port means, so asking for one is refused, never ignored.
-    if _bool(spec, "hostNetwork", path, default=True) is not True:
+    # Without a pod network, every pod uses its host's network namespace (its containers share it and reach each other
+    # on localhost); a private pod network would change what a port means, so asking for one is refused, never ignored.
+    host_network = _bool(spec, "hostNetwork", path, default=not pod_network)
+    if not pod_network and host_network is not True:
         raise SpecError(
-            f"{path}.hostNetwork", "false is not supported: pods on hostfleet use their host's network (hostNetwork: true); remove the field or set it to true"
+            f"{path}.hostNetwork",
+            "false is not supported without the node's pod network (the pod module's pod_network option): pods use their host's network "
+            "(hostNetwork: true); remove the field or set it to true",
         )
+    if not host_network:
+        # Checked before the containers, whose own check of a podman hostPort speaks of the host's network.
+        for i, container in enumerate(containers):
+            for j, port in enumerate(container.get("ports") or [] if isinstance(container, dict) else []):
+                if isinstance(port, dict) and port.get("hostPort") is not None:
+                    raise SpecError(
+                        f"{path}.containers[{i}].ports[{j}].hostPort",
+                        "is not supported yet for a pod on the pod network (hostNetwork: false): set hostNetwork: true to use a host port",
+                    )
     result_containers = []
     names = set()
     for i, container in enumerate(containers):
@@ -908,6 +922,9 @@ def validate_pod_spec(spec, path="spec"):
         "terminationGracePeriodSeconds": _int(spec, "terminationGracePeriodSeconds", path, default=30, minimum=0),
         "volumes": volumes,
     }
+    if not host_network:
+        # Only then: a host-network pod's normal form stays as it was.
+        result["hostNetwork"] = False
     if runtime == RUNTIME_PODMAN:
         # Only then: a process pod's normal form (and so every existing revision hash) stays as it was.
         result["runtimeClassName"] = runtime
@@ -923,8 +940,8 @@ def validate_pod_spec(spec, path="spec"):
     return result
 
 
-def validate_pod(pod, path):
-    """A pod entry of the node module: name, labels, annotations, revision, spec."""
+def validate_pod(pod, path, pod_network=False):
+    """A pod entry of the node module: name, labels, annotations, revision, spec (see validate_pod_spec for ``pod_network``)."""
     _known(pod, {"name", "labels", "annotations", "revision", "spec"}, path)
     name = dns_label(pod.get("name") if pod.get("name") is not None else _missing(f"{path}.name"), f"{path}.name")
     revision = _str(pod, "revision", path, default="")
@@ -935,5 +952,5 @@ def validate_pod(pod, path):
         "labels": labels(pod.get("labels"), f"{path}.labels"),
         "annotations": annotations(pod.get("annotations"), f"{path}.annotations"),
         "revision": revision,
-        "spec": validate_pod_spec(pod.get("spec") if pod.get("spec") is not None else _missing(f"{path}.spec"), f"{path}.spec"),
+        "spec": validate_pod_spec(pod.get("spec") if pod.get("spec") is not None else _missing(f"{path}.spec"), f"{path}.spec", pod_network),
     }

@@ -11,7 +11,7 @@ import sys
 import time
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils import kinds
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge, systemctl
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge, podnet, systemctl
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import lease as node_lease
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import units as render
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, clean_abs_path, dns_label, labels, validate_pod
@@ -37,6 +37,7 @@ POD_ARGS = dict(
     wait=dict(type="bool", default=False),
     wait_timeout=dict(type="int", default=120),
     lease=dict(type="dict"),
+    pod_network=dict(type="dict", options=dict(cidr=dict(type="str", required=True), bridge=dict(type="str", default="hf0"))),
 )
 
 POD_INFO_ARGS = dict(
@@ -85,11 +86,13 @@ def _settled(pod):
 
 def run_pod(module):
     params = module.params
+    network_lock = None
     try:
         # Everything that names a path or a unit is checked before anything is read or touched.
         clean_abs_path(params["state_dir"], "state_dir")
         owner = dns_label(params["owner"], "owner")
-        pods = [validate_pod(pod, f"pods[{i}]") for i, pod in enumerate(params["pods"])]
+        network = podnet.validate_config(params["pod_network"]) if params["pod_network"] is not None else None
+        pods = [validate_pod(pod, f"pods[{i}]", network is not None) for i, pod in enumerate(params["pods"])]
         seen = set()
         for i, pod in enumerate(pods):
             if pod["name"] in seen:
@@ -108,7 +111,12 @@ def run_pod(module):
         lease = node_lease.validate(params["lease"], ops=("acquire",)) if params["lease"] is not None else None
         if lease is not None and (lease["kind"] or params["owner_kind"], lease["name"] or owner) != (params["owner_kind"], owner):
             raise SpecError("lease", f"is the lease of {lease['kind']} {lease['name']}, not of the owner {params['owner_kind']} {owner}")
-        plan = converge.plan(host, params["owner_kind"], owner, pods, params["state"], sys.executable, units_before, params["prune"], remove, delete_volumes)
+        if network is not None and not module.check_mode:
+            # Addresses are planned from the pod records and written with them: one converge at a time on this host.
+            network_lock = podnet.lock(host.state_dir).__enter__()
+        plan = converge.plan(
+            host, params["owner_kind"], owner, pods, params["state"], sys.executable, units_before, params["prune"], remove, delete_volumes, network
+        )
     except SpecError as exc:
         module.fail_json(msg=f"invalid pod spec: {exc}", field=exc.path)
     except (converge.NodeError, systemctl.SystemctlError, OSError) as exc:
@@ -133,6 +141,8 @@ def run_pod(module):
                 converge._write_atomic(record_path, json.dumps(params["owner_record"], sort_keys=True) + "\n", 0o600)
         except (systemctl.SystemctlError, OSError) as exc:
             module.fail_json(msg=f"converging pods failed: {exc}", plan=plan.summary())
+    if network_lock is not None:
+        network_lock.__exit__(None, None, None)
 
     observed = converge.observe(host, params["owner_kind"], owner)
     if params["wait"] and not module.check_mode:

@@ -111,6 +111,8 @@ def pod_status(record, units, host, now):
         "restart_count": sum(c["restart_count"] for c in containers),
         "last_exit_code": exits[-1]["last_exit_code"] if exits else None,
         "units": sorted(c["unit"] for c in containers),
+        # Its own address on the node's pod network (podnet.py); null for a pod on the host's network.
+        "pod_ip": (record.get("network") or {}).get("ip"),
         "containers": containers,
         "host_ports": sorted({(p.get("protocol", "TCP"), p["hostPort"]) for c in spec["containers"] for p in c.get("ports", []) if p.get("hostPort")}),
         "requests": {

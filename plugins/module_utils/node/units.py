@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import podnet
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, unit_value_problem
 
 UNIT_PREFIX = "hf-"
@@ -33,6 +34,14 @@ def container_unit(pod, container):
 def probe_units(pod, container, kind):
     base = f"{UNIT_PREFIX}{pod}.{container}.{kind}"
     return f"{base}.timer", f"{base}.service"
+
+
+# The unit of a pod's network namespace (podnet.py). '_' is in no DNS-1123 label, so no container unit is named so.
+NETNS_UNIT_KIND = "_netns"
+
+
+def netns_unit(pod):
+    return f"{UNIT_PREFIX}{pod}.{NETNS_UNIT_KIND}.service"
 
 
 def podman_name(pod, container):
@@ -57,7 +66,7 @@ def podman_exec(pod, container, security, command):
     return [PODMAN, "exec"] + _podman_user(security) + [podman_name(pod, container)] + list(command)
 
 
-def _podman_run(spec, container, pod, cid, env_names, volumes):
+def _podman_run(spec, container, pod, cid, env_names, volumes, network=None):
     """The ``podman run`` of one container, in the style of ``podman generate systemd --new``."""
     name = container["name"]
     argv = [
@@ -73,8 +82,8 @@ def _podman_run(spec, container, pod, cid, env_names, volumes):
         # ExecStop= then) and --replace would otherwise wait podman's 10 s with the old container still serving.
         f"--stop-timeout={spec['terminationGracePeriodSeconds']}",
         f"--name={podman_name(pod, name)}",
-        # The host's network, as hostNetwork: true (and as process containers): the pod's containers share it.
-        "--network=host",
+        # The host's network (hostNetwork: true), or the pod's namespace (podnet.py): the pod's containers share it.
+        f"--network=ns:{podnet.netns_path(pod)}" if network else "--network=host",
         f"--hostname={spec.get('hostname') or pod}",
         f"--pull={PODMAN_PULL[container['imagePullPolicy']]}",
         "--log-driver=journald",
@@ -106,11 +115,16 @@ def _podman_run(spec, container, pod, cid, env_names, volumes):
 
 
 def parse_unit_name(unit):
-    """(pod, container, probe kind or None, suffix) for one of our unit names, else None."""
+    """(pod, container, probe kind or None, suffix) for one of our unit names, else None.
+
+    A pod's network namespace unit is (pod, None, "netns", "service").
+    """
     if not unit.startswith(UNIT_PREFIX):
         return None
     stem, _sep, suffix = unit[len(UNIT_PREFIX) :].rpartition(".")
     parts = stem.split(".")
+    if len(parts) == 2 and parts[1] == NETNS_UNIT_KIND and suffix == "service":
+        return parts[0], None, "netns", suffix
     if len(parts) == 2 and suffix == "service":
         return parts[0], parts[1], None, suffix
     if len(parts) == 3 and parts[2] in PROBE_UNIT_KIND.values() and suffix in ("service", "timer"):
@@ -321,17 +335,64 @@ def config_env_file(state_dir, kind, name):
     return f"{state_dir}/{CONFIG_FOLDERS[kind]}/{name}.env"
 
 
-def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet"):
+def render_netns_unit(pod, owner, network):
+    """The oneshot unit that makes (and, stopped, removes) a pod's network namespace: the pod's own end of a veth pair
+    as eth0 with the pod's address, loopback up, a default route via the bridge, which it also makes if missing.
+
+    ``network`` is the pod record's (podnet.pod_network_record). The namespace outlives container restarts (they
+    only bind to it) and goes with the pod's units.
+    """
+    netns, veth, bridge = podnet.netns_name(pod), podnet.veth_name(pod), network["bridge"]
+    address, gateway = f"{network['ip']}/{network['prefix']}", network["gateway"]
+    bridge_address = f"{gateway}/{network['prefix']}"
+    field = "pod_network"
+
+    def ip(*argv, ignore=False):
+        return ("-" if ignore else "") + exec_line([podnet.IP] + list(argv), field=field)
+
+    return (
+        HEADER
+        + "[Unit]\n"
+        + f"Description={unit_value('text', f'hostfleet network namespace of pod {pod}', 'name')}\n"
+        + f"X-HostfleetOwner={unit_value('text', owner, 'owner')}\n"
+        + "StartLimitIntervalSec=0\n"
+        + "\n[Service]\n"
+        + "Type=oneshot\n"
+        + "RemainAfterExit=yes\n"
+        # What an unclean end (a killed host, a failed start) left would make the adds fail with "File exists".
+        + f"ExecStartPre={ip('link', 'delete', veth, ignore=True)}\n"
+        + f"ExecStartPre={ip('netns', 'delete', netns, ignore=True)}\n"
+        # The node's bridge is shared by its pods: made by whichever pod starts first, kept (an add that finds it fails).
+        + f"ExecStartPre={ip('link', 'add', bridge, 'type', 'bridge', ignore=True)}\n"
+        + f"ExecStartPre={ip('addr', 'add', bridge_address, 'dev', bridge, ignore=True)}\n"
+        + f"ExecStartPre={ip('link', 'set', bridge, 'up')}\n"
+        + f"ExecStart={ip('netns', 'add', netns)}\n"
+        + f"ExecStart={ip('link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns)}\n"
+        + f"ExecStart={ip('link', 'set', veth, 'master', bridge, 'up')}\n"
+        + f"ExecStart={ip('-n', netns, 'link', 'set', 'lo', 'up')}\n"
+        + f"ExecStart={ip('-n', netns, 'addr', 'add', address, 'dev', 'eth0')}\n"
+        + f"ExecStart={ip('-n', netns, 'link', 'set', 'eth0', 'up')}\n"
+        + f"ExecStart={ip('-n', netns, 'route', 'add', 'default', 'via', gateway)}\n"
+        # After a stop and after a failed start alike: deleting the veth removes both ends.
+        + f"ExecStopPost={ip('link', 'delete', veth, ignore=True)}\n"
+        + f"ExecStopPost={ip('netns', 'delete', netns, ignore=True)}\n"
+    )
+
+
+def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet", network=None):
     """All unit files of one pod: {unit name: content}.
 
     ``env_names`` maps each container to the names defined in its environment
     file (for $(VAR) in command/args); ``python`` is the target's interpreter
-    that runs the hook.
+    that runs the hook; ``network`` is the pod's pod-network record (podnet.py),
+    None for the host's network.
     """
     spec = pod["spec"]
     name = pod["name"]
     hook = f"{state_dir}/bin/hostfleet-hook"
     units = {}
+    if network:
+        units[netns_unit(name)] = render_netns_unit(name, owner, network)
     for container in spec["containers"]:
         cname = container["name"]
         unit = container_unit(name, cname)
@@ -380,6 +441,9 @@ def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet
         ]
         if timers:
             lines.append(f"Wants={' '.join(timers)}\n")
+        if network:
+            # Stopped with the namespace (the pod goes); a container restart leaves the namespace as it is.
+            lines += [f"BindsTo={netns_unit(name)}\n", f"After={netns_unit(name)}\n"]
         mounts = []
         for i, mount in enumerate(container["volumeMounts"]):
             volume = dict(spec["volumes"][mount["name"]], name=mount["name"])
@@ -395,7 +459,7 @@ def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet
         cid = f"{run_dir}/pods/{name}/{cname}/ctr-id"
         if podman:
             # Kubernetes' $(VAR) only in command[1:] and args, which follow the image: our options (paths) are literal.
-            run = _podman_run(spec, container, name, cid, env_names.get(cname, ()), mounts)
+            run = _podman_run(spec, container, name, cid, env_names.get(cname, ()), mounts, network)
             # conmon is the main process and tells systemd when the container runs (podman generate systemd --new).
             start = [
                 "Type=notify\n",
@@ -454,6 +518,8 @@ def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet
             "KillMode=mixed\n",
             f"EnvironmentFile={unit_value('path', f'{state_dir}/pods/{name}/env/{cname}.env', 'state_dir')}\n",
         ]
+        if network and not podman:
+            lines.append(f"NetworkNamespacePath={unit_value('path', podnet.netns_path(name), 'name')}\n")
         if not podman:
             lines.append(f"WorkingDirectory={unit_value('path', container['workingDir'] or '/', f'containers[{cname}].workingDir')}\n")
         lines.append(f"SyslogIdentifier={unit_value('text', f'{name}/{cname}', 'name')}\n")

@@ -287,7 +287,7 @@ def probe_env(tmp_path, run_dir, monkeypatch):
     systemctl_calls = []
     real_run = subprocess.run
 
-    def scripted_handler(handler, env, spec, timeout, exec_prefix=None, target=None):
+    def scripted_handler(handler, env, spec, timeout, exec_prefix=None, target=None, pod_ip=None):
         calls.append(handler)
         return outcomes.pop(0)
 
