@@ -170,3 +170,19 @@ def test_podman_pods_on_the_pod_network(lab, clean):
         assert lab.ssh(HOST, f"curl -s --max-time 3 http://{address}:8080/").stdout.strip() == "podman"
     rerun = lab.run([pod_task("rerun", [podman_pod("net-p1"), podman_pod("net-p2")])], hosts=HOST)
     assert rerun.rc == 0 and rerun.result("rerun", HOST)["changed"] is False
+
+
+def test_check_mode_and_a_changed_cidr(lab, clean):
+    # Check mode plans the address and touches nothing; a new CIDR re-creates the namespace and restarts the containers.
+    checked = lab.run([pod_task("check", [web("net-m")])], hosts=HOST, check=True)
+    result = checked.result("check", HOST)
+    assert checked.rc == 0 and result["changed"] and result["created"] == ["net-m"], checked.stdout[-3000:]
+    assert lab.ssh(HOST, "test -e /run/netns/hf-net-m; echo $?; test -e /var/lib/hostfleet/pods/net-m; echo $?").stdout.split() == ["1", "1"]
+    run = lab.run([pod_task("create", [web("net-m")], wait=True, wait_timeout=60)], hosts=HOST)
+    assert run.rc == 0 and ips(run.result("create", HOST)) == {"net-m": "10.244.3.2"}, run.stdout[-3000:]
+    moved = lab.run([pod_task("move", [web("net-m")], wait=True, wait_timeout=60, pod_network={"cidr": "10.244.4.0/24"})], hosts=HOST)
+    assert moved.rc == 0, moved.stdout[-3000:] + moved.stderr[-3000:]
+    result = moved.result("move", HOST)
+    assert result["updated"] == ["net-m"] and ips(result) == {"net-m": "10.244.4.2"} and result["pods"][0]["ready"]
+    assert fetch(lab, "10.244.4.2") == "net-m"
+    assert "10.244.3.2" not in lab.ssh(HOST, "ip -n hf-net-m -4 -o addr").stdout
