@@ -17,7 +17,7 @@ import pytest
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.cronjob.oncalendar import to_on_calendar
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.cronjob.schedule import parse_schedule
 
-# Judged against budgets and latencies: one at a time, with the other `timing` tests (tests/integration/conftest.py).
+# Judged against budgets and latencies: one at a time, with the other `timing` tests (tests/lab/xdist_groups.py).
 pytestmark = pytest.mark.xdist_group("timing")
 
 NAMES = ("forbid", "replace", "allow", "keep", "broken")

@@ -11,7 +11,7 @@ from ansible_collections.hostfleet.workloads.plugins.module_utils.node import fe
 from integration.sampler import AvailabilitySampler, http_template
 from lab import labctl
 
-# Judged against budgets and latencies: one at a time, with the other `timing` tests (tests/integration/conftest.py).
+# Judged against budgets and latencies: one at a time, with the other `timing` tests (tests/lab/xdist_groups.py).
 pytestmark = pytest.mark.xdist_group("timing")
 
 NODE = "node1"

@@ -7,7 +7,7 @@ import pytest
 from integration.sampler import AvailabilitySampler, Report, Sample, http_template
 from lab import labctl
 
-# Judged against budgets and latencies: one at a time, with the other `timing` tests (tests/integration/conftest.py).
+# Judged against budgets and latencies: one at a time, with the other `timing` tests (tests/lab/xdist_groups.py).
 pytestmark = pytest.mark.xdist_group("timing")
 
 NAME = "sampled"

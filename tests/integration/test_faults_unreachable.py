@@ -13,7 +13,7 @@ from integration.playbook import Lab
 from integration.sampler import AvailabilitySampler, http_template
 from lab import labctl
 
-# Judged against budgets and latencies: one at a time, with the other `timing` tests (tests/integration/conftest.py).
+# Judged against budgets and latencies: one at a time, with the other `timing` tests (tests/lab/xdist_groups.py).
 pytestmark = pytest.mark.xdist_group("timing")
 
 # No multiplexed SSH connection: a master opened before the fault would hide it (or hang through it).

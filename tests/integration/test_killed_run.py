@@ -16,7 +16,7 @@ import yaml
 
 from integration.playbook import CALLBACKS
 
-# Judged against budgets and latencies: one at a time, with the other `timing` tests (tests/integration/conftest.py).
+# Judged against budgets and latencies: one at a time, with the other `timing` tests (tests/lab/xdist_groups.py).
 pytestmark = pytest.mark.xdist_group("timing")
 
 NAME = "killed"

@@ -21,7 +21,7 @@ from integration.playbook import CALLBACKS
 from integration.sampler import AvailabilitySampler, http_template
 from lab import labctl
 
-# Judged against budgets and latencies: one at a time, with the other `timing` tests (tests/integration/conftest.py).
+# Judged against budgets and latencies: one at a time, with the other `timing` tests (tests/lab/xdist_groups.py).
 pytestmark = pytest.mark.xdist_group("timing")
 
 BIN = Path(sys.executable).parent

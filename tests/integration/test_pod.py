@@ -142,7 +142,7 @@ def test_bad_input_is_refused_and_touches_nothing(lab, clean, bad_pod, field):
         assert lab.ssh(host, snapshot, check=False).stdout == before[host]
 
 
-@pytest.mark.xdist_group("timing")  # a restart within 1 s, measured (tests/integration/conftest.py)
+@pytest.mark.xdist_group("timing")  # a restart within 1 s, measured (tests/lab/xdist_groups.py)
 def test_kill_9_comes_back_within_a_second(lab, clean):
     host = lab.hosts[0]
     run = lab.run([pod_task("create", [sleeper("it-kill")], wait=True)], hosts=host)
