@@ -379,7 +379,7 @@ class Fleet:
                     pending.clear()
                     break
                 for key, _events in ready:
-                    fd = t.cast(int, key.fd)
+                    fd = key.fd
                     chunk = os.read(fd, _READ_SIZE)
                     if chunk:
                         running[fd][2].extend(chunk)

@@ -260,10 +260,10 @@ class WorkloadTask:
         templates = {h: e.get("template") for h, e in (record.get("revisions") or {}).items() if isinstance(e, dict)}
         return grace_ends(observation.unseen, observation.unreachable_since, templates, self.grace or 0)
 
-    def with_placement(self, record: dict | None, observation: Observation, step=None) -> dict | None:
+    def with_placement(self, record: dict, observation: Observation, step=None) -> dict:
         """The record to store: the controller's, plus where the pods are once ``step`` is applied and since when
         each unreachable node has been so (controllers/unreachable.py)."""
-        if not self.track_placement or record is None:
+        if not self.track_placement:
             return record
         seen = {n.name: [p for p in observation.pods if p.node == n.name] for n in observation.nodes if n.ready}
         starts = [(s.node, s.name, s.revision) for s in step.starts] if step is not None else []
@@ -408,7 +408,7 @@ class WorkloadTask:
         or until the timeout. Returns (last step, the observation it was planned from, steps taken as JSON, timed_out).
         """
         deadline = time.time() + timeout
-        steps = []
+        steps: list[dict] = []
         while True:
             now = time.time()
             step = reconcile(record, observation, now)

@@ -121,7 +121,7 @@ def parse_indexes(text: str, completions: int) -> list:
     """The inverse of :func:`format_indexes`; intervals ascending, not overlapping, each below ``completions``."""
     if not isinstance(text, str) or not text:
         raise ValueError("must be a non-empty string of indexes like '1,3-5,7'")
-    result = []
+    result: list[int] = []
     last = -1
     for part in text.split(","):
         first, dash, end = part.partition("-")

@@ -85,7 +85,7 @@ class Requirement:
         return actual > int(self.values[0]) if self.operator == "Gt" else actual < int(self.values[0])
 
     def to_json(self) -> dict:
-        result = {"key": self.key, "operator": self.operator}
+        result: dict = {"key": self.key, "operator": self.operator}
         if self.values:
             result["values"] = list(self.values)
         return result
@@ -142,7 +142,7 @@ class LabelSelector:
         return LabelSelector(tuple(sorted(merged.items())), self.match_expressions)
 
     def to_json(self) -> dict:
-        result = {}
+        result: dict = {}
         if self.match_labels:
             result["matchLabels"] = dict(self.match_labels)
         if self.match_expressions:

@@ -442,14 +442,14 @@ class _PlacementIndex:
                 result.append(min(counts.values()))
         return tuple(result)
 
-    def _group(self, group: tuple) -> None:
+    def _group(self, group: tuple, minimums: tuple) -> None:
         """Judge ``group`` on the spread constraints and push its best node with the full rank."""
         self.group_versions[group] += 1
         why = None
         excess = domain_load = 0
         for i, constraint in enumerate(self.spread):
             domain = group[i]
-            skew = None if domain is None else self.counts[i][domain] + self.self_match[i] - self.minimums[i]
+            skew = None if domain is None else self.counts[i][domain] + self.self_match[i] - minimums[i]
             if constraint.hard and why is None:
                 if skew is None:
                     why = SPREAD_MISSING_LABEL
@@ -484,7 +484,7 @@ class _PlacementIndex:
             self.minimums = minimums
             dirty = set(self.local_heaps)
         for group in dirty:
-            self._group(group)
+            self._group(group, minimums)
         heap = self.group_heap
         while heap:
             rank, group, version = heap[0]
@@ -492,7 +492,8 @@ class _PlacementIndex:
                 return rank[-1], ""  # the node's name
             heapq.heappop(heap)
         reasons = Counter(self.local_reason[name] or self.group_reason[self.group_of[name]] for name in fleet.nodes)
-        return None, unschedulable_message(len(fleet.nodes), reasons)
+        # (never None here: with the heap empty, a node that passed its own filters is in a group that failed the spread)
+        return None, unschedulable_message(len(fleet.nodes), reasons)  # type: ignore[arg-type]
 
 
 def unschedulable_message(total: int, reasons: Mapping[str, int]) -> str:

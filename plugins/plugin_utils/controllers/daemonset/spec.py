@@ -82,7 +82,7 @@ class DaemonSetSpec:
 
     def to_json(self) -> dict:
         """The spec in normal form (Kubernetes shape, defaults filled in)."""
-        strategy = {"type": self.strategy}
+        strategy: dict = {"type": self.strategy}
         if self.rolling:
             strategy["rollingUpdate"] = {"maxUnavailable": self.max_unavailable, "maxSurge": self.max_surge}
         return {

@@ -92,7 +92,7 @@ class DeploymentSpec:
 
     def to_json(self) -> dict:
         """The spec in normal form (Kubernetes shape, defaults filled in)."""
-        strategy = {"type": self.strategy}
+        strategy: dict = {"type": self.strategy}
         if self.rolling:
             strategy["rollingUpdate"] = {"maxSurge": self.max_surge, "maxUnavailable": self.max_unavailable}
         return {
