@@ -150,7 +150,7 @@ def reconcile_replicaset(
         waiting += [f"{p.count} pod(s) cannot be placed: {p.reason}" for p in pending]
     return Step(
         actions=actions,
-        templates={h: infos[h].pod_template(h) for h in started},
+        templates={h: info.pod_template(h) for h in started if (info := infos[h]) is not None},  # (all: only those start)
         pending=pending,
         lost=tuple(p.name for p in view.lost),
         record=rec,

@@ -38,6 +38,13 @@ class Preamble:
     selector: LabelSelector
     template: TemplateInfo
 
+    @property
+    def replica_count(self) -> int:
+        """``replicas`` of a kind that has them (parsed with ``replicas=True``)."""
+        if self.replicas is None:
+            raise ValueError("this kind has no replicas")
+        return self.replicas
+
 
 def validate_name(name) -> str:
     """The name of a Deployment, ReplicaSet, StatefulSet or DaemonSet: room is left for the pod names' suffix."""

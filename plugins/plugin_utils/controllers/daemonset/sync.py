@@ -211,7 +211,7 @@ def reconcile_daemonset(
     waiting = [] if done else _waiting(plan, view, spec, pending, numbers)
     return Step(
         actions=actions,
-        templates={h: infos[h].pod_template(h) for h in sorted(started)},
+        templates={h: info.pod_template(h) for h in sorted(started) if (info := infos[h]) is not None},  # (all: only those start)
         pending=pending,
         lost=tuple(p.name for p in view.lost),
         record=rec,

@@ -72,9 +72,10 @@ def undo(record: dict, to_revision: int | None = None, now: float = 0.0) -> Undo
             raise RollbackError("no revision to roll back to: only one revision in the history")
         target = older[-1]
     else:
-        target = find_revision(rec["revisions"], int(to_revision))
-        if target is None:
+        found = find_revision(rec["revisions"], int(to_revision))
+        if found is None:
             raise RollbackError(f"unable to find specified revision {to_revision} in history")
+        target = found
     if target == current:
         return UndoResult(rec, False, f"skipped rollback (current template already matches revision {_number(rec, target)})")
     user_hash = rec["template_hash"]

@@ -154,7 +154,7 @@ def parse_deployment_spec(name: str, spec: dict, stored_selector: dict | None = 
         raise SpecError(f"{path}.progressDeadlineSeconds", f"must be greater than minReadySeconds ({min_ready}), got {deadline}")
     return DeploymentSpec(
         name=head.name,
-        replicas=head.replicas,
+        replicas=head.replica_count,
         selector=head.selector,
         template=head.template,
         strategy=strategy,

@@ -66,11 +66,12 @@ def reconcile(
     progress.sync_paused(rec, spec.paused, now)
     if not spec.paused:
         target = effective_target(rec, user_hash)
-        if infos.get(target) is None:
+        info = infos.get(target)
+        if info is None:
             rec["rolled_back_from"] = None  # the override's template is gone or invalid: back to the user's
-            target = user_hash
+            target, info = user_hash, spec.template
         if target != rec["current_hash"]:
-            _start_rollout(rec, spec.name, target, infos[target], now)
+            _start_rollout(rec, spec.name, target, info, now)
     rec["paused"] = spec.paused
     current = rec["current_hash"]
 
@@ -87,9 +88,10 @@ def reconcile(
             message = _condition_message(rec)
             if spec.rollback_on_failure:
                 back_to, why = rollback_target(rec, user_hash)
-                if back_to is not None and infos.get(back_to) is not None:
+                back_info = infos.get(back_to) if back_to is not None else None
+                if back_to is not None and back_info is not None:
                     message = mark_rolled_back(rec, user_hash, back_to, now)
-                    _start_rollout(rec, spec.name, back_to, infos[back_to], now, rolled_back=message)
+                    _start_rollout(rec, spec.name, back_to, back_info, now, rolled_back=message)
                     rec["rolled_back_from"]["to_revision"] = rec["revisions"][back_to]["revision"]
                     current = back_to
                     observed = counts.count(view, current, spec.min_ready_seconds, now)
@@ -155,7 +157,7 @@ def reconcile(
     waiting += _waiting(planner, view, current, spec, numbers) if not done else []
     return Step(
         actions=actions,
-        templates={h: infos[h].pod_template(h) for h in sorted(started)},
+        templates={h: info.pod_template(h) for h in sorted(started) if (info := infos[h]) is not None},  # (all: only those start)
         pending=pending,
         lost=tuple(p.name for p in view.lost),
         record=rec,
@@ -261,7 +263,8 @@ def _waiting(planner: Planner, view: PodView, current: str | None, spec: Deploym
     lines = []
     not_available = [p.name for p in planner.staying(current) if not is_available(p, spec.min_ready_seconds, planner.now)]
     if not_available:
-        lines.append(f"{len(not_available)} pod(s) of revision {numbers.get(current)} to become available: {', '.join(not_available)}")
+        number = numbers.get(current) if current is not None else None
+        lines.append(f"{len(not_available)} pod(s) of revision {number} to become available: {', '.join(not_available)}")
     old = [p for p in planner.staying() if p.revision != current]
     if old:
         lines.append(f"{len(old)} pod(s) of older revisions still running")

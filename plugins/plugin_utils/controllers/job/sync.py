@@ -49,9 +49,9 @@ def reconcile_job(
     now: float = 0.0,
 ) -> Step:
     """Plan the next step of a Job. ``pods_by_node``: the node layer's pod statuses of this Job, per ready node."""
-    nodes = [n if isinstance(n, Node) else Node.from_json(n) for n in nodes]
+    fleet_nodes = [n if isinstance(n, Node) else Node.from_json(n) for n in nodes]
     usage = {k: v if isinstance(v, NodeUsage) else NodeUsage.from_json(v) for k, v in (other_usage or {}).items()}
-    lost_nodes = {n.name for n in nodes if not n.ready}
+    lost_nodes = {n.name for n in fleet_nodes if not n.ready}
     raw = [(node, pod) for node in sorted(pods_by_node) for pod in pods_by_node[node]]
     decision = tracking.sync(spec.normal, record, [tracking.job_pod(pod, node) for node, pod in raw], lost_nodes, now, spec.name)
     rec = decision.record
@@ -63,8 +63,8 @@ def reconcile_job(
     revision = spec.template_hash
     planner = Planner(
         owner=spec.name,
-        view=classify(observed, nodes),
-        nodes=nodes,
+        view=classify(observed, fleet_nodes),
+        nodes=fleet_nodes,
         other_usage=usage,
         templates={revision: spec.template},
         counters={},

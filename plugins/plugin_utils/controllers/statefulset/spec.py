@@ -217,7 +217,7 @@ def parse_statefulset_spec(name: str, spec: dict, stored_selector: dict | None =
         return with_claim_volumes(raw_template, tuple(c["metadata"]["name"] for c in claims), name, f"{path}.template")
 
     head = parse_preamble(name, spec, FIELDS, stored_selector, path, prepare_template=add_claim_volumes)
-    replicas = head.replicas
+    replicas = head.replica_count
     claim_names = tuple(c["metadata"]["name"] for c in claims)
     service = spec.get("serviceName")
     service = dns_label(service, f"{path}.serviceName") if service not in (None, "") else ""

@@ -88,9 +88,10 @@ def reconcile_statefulset(
 
     def start_pod(ident: fencing.Identity, revision: str, node: str | None) -> None:
         placed = planner.start_named(revision, ident.name, node, template_key=ident.name)
-        if placed is not None:
+        info = infos[revision]
+        if placed is not None and info is not None:  # (info always is when placed: start_named starts only those)
             new_pins[ident.ordinal] = placed
-            templates[ident.name] = pod_template(infos[revision], revision, spec.name, ident.ordinal, claims)
+            templates[ident.name] = pod_template(info, revision, spec.name, ident.ordinal, claims)
 
     # 3-4. ordinals, condemned, update
     halted, waiting = ordered.sync_replicas(spec, planner, idents, ready_nodes, current, target, start_pod)
