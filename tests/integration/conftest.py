@@ -27,5 +27,3 @@ def lab():
     """This worker's lab's hosts, brought up once per session (idempotent; `scripts/test` brings it down)."""
     inventory = labctl.up(LAB_HOSTS)
     return Lab(Path(inventory), [name for name, _ip in labctl.hosts()][:LAB_HOSTS])
-
-

@@ -87,7 +87,10 @@ def test_two_pods_on_one_port_each_with_its_own_address_kept_and_freed(lab, clea
     assert addresses == {"net-a": "10.244.3.2", "net-b": "10.244.3.3"}
     # From the host, each answers on its own address; its sidecar reached it on localhost.
     assert {name: fetch(lab, ip) for name, ip in addresses.items()} == {"net-a": "net-a", "net-b": "net-b"}
-    journal = lambda: lab.ssh(HOST, "journalctl -q -o cat -u hf-net-a.side.service").stdout  # noqa: E731
+
+    def journal():
+        return lab.ssh(HOST, "journalctl -q -o cat -u hf-net-a.side.service").stdout
+
     deadline = time.time() + 10
     while "got net-a" not in journal() and time.time() < deadline:
         time.sleep(0.3)

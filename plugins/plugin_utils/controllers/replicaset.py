@@ -81,8 +81,6 @@ class ReplicaSetRecord(Record):
         return None if value is None else int(value)
 
 
-
-
 def reconcile_replicaset(
     spec: ReplicaSetSpec,
     record: dict | None,

@@ -60,7 +60,7 @@ def test_records_of_the_current_release_load_and_answer_the_base(fixture):
     old = V1[fixture]
     kind = old["kind"]
     record = load_record(kind, old, old["name"])
-    assert type(record) is TYPES[kind]
+    assert record.__class__ is TYPES[kind]  # exactly this kind's class, not a subclass
     assert (record.kind, record.name, record.schema) == (kind, old["name"], TYPES[kind].SCHEMA)
     assert record.generation == (old.get("generation") or 1 if kind == "Job" else old["generation"])
     assert record.seq == old["seq"]

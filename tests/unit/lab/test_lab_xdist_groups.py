@@ -52,5 +52,3 @@ def test_no_xdist_no_change(pytester):
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_one="def test_a(request):\n    assert '@' not in request.node.nodeid\n")
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
-
-

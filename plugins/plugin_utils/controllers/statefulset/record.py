@@ -79,7 +79,6 @@ class StatefulSetRecord(Record):
         return list(self.data.get("claim_templates") or [])
 
 
-
 def pins(record: dict) -> dict[int, str]:
     return {int(k): str(v) for k, v in (record.get("pins") or {}).items()}
 
