@@ -69,6 +69,11 @@ def _python(core: str) -> str:
     return version
 
 
+def _install_only(session: nox.Session) -> bool:
+    """nox --install-only (scripts/test installs a session's venv so first): session.run runs nothing."""
+    return session.run("true", external=True, silent=True) is None
+
+
 def _pinned(session: nox.Session, *packages: str, core: str = "2.21") -> None:
     """pip install PACKAGES at the versions of scripts/setup's venv for CORE (its pip freeze as constraints)."""
     session.install("-c", CORES[core][0], *packages)
@@ -117,6 +122,8 @@ def shellcheck(session: nox.Session) -> None:
 
 def _sanity(session: nox.Session, core: str) -> None:
     _pinned(session, "ansible-core", core=core)
+    if _install_only(session):
+        return
     collections = prepare_collections(session, install_in_site_packages=False, install_out_of_tree=True)
     if collections is None:
         session.error("no collection tree for ansible-test (nox --no-venv?)")
@@ -180,6 +187,8 @@ def _tarball(session: nox.Session) -> Path:
 
 def _docs(session: nox.Session, core: str) -> None:
     _pinned(session, "ansible-core", core=core)
+    if _install_only(session):
+        return
     tarball = _tarball(session)
     tmp = Path(session.create_tmp())
     collections, empty = tmp / "installed", tmp / "empty"
