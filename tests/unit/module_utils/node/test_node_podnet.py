@@ -210,7 +210,8 @@ def test_podman_containers_join_the_namespace():
 # --- converge -----------------------------------------------------------------------------------------
 
 
-def plan(host, pods, owner="web", network=NETWORK, **kwargs):
+def plan(host, pods, owner="web", **kwargs):
+    network = kwargs.pop("network", NETWORK)  # None: no pod network
     return converge.plan(host, "Deployment", owner, pods, kwargs.pop("state", "present"), PY, network=network, **kwargs)
 
 
