@@ -13,7 +13,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from integration.playbook import Lab  # noqa: E402
 from lab import labctl  # noqa: E402
 from lab.workers import worker_lab  # noqa: E402
-from lab.xdist_groups import pytest_collection_modifyitems  # noqa: E402, F401  # pylint: disable=unused-import  (a hook: one worker per module)
+
+# The collection hook that keeps a module's tests on one xdist worker, re-exported for pytest to find here.
+from lab.xdist_groups import pytest_collection_modifyitems  # noqa: E402, F401  # pylint: disable=unused-import
 
 # Under pytest-xdist each worker has a lab instance of its own (tests/lab/workers.py). Set at import, before
 # any test or fixture runs: labctl reads these at each call and every playbook, ssh and lab.py inherits them.
