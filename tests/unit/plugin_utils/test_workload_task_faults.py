@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from plugin_utils_helpers import spec
+from workload_action_helpers import Clock
 
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils import workload_task
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.sync import reconcile
@@ -90,17 +91,6 @@ def test_what_counts_as_a_lost_connection():
 
 
 # -- the loop against a simulated fleet ---------------------------------------------------------------
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def time(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
 
 
 class SimFleet:
