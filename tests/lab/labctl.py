@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 # Bump when PACKAGES or _prepare_rootfs change: cached images with another version are rebuilt.
-IMAGE_VERSION = "3"
+IMAGE_VERSION = "4"
 SUITE = "bookworm"
 # Podman 4.3.1 for pod containers (docs/lab.md, "Podman in the hosts"), its dependencies named
 # where debootstrap's resolver would choose otherwise or not at all: it takes the first of
@@ -64,7 +64,9 @@ PODMAN_PACKAGES = (
     "catatonit",
     "busybox-static",
 )
-PACKAGES = ("systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "iproute2", "sudo", "procps", "curl", *PODMAN_PACKAGES)
+# nftables and dnsmasq-base: Services and cluster DNS (docs/network.md).
+PACKAGES = ("systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "iproute2", "sudo", "procps", "curl", "nftables", "dnsmasq-base",
+            *PODMAN_PACKAGES)
 # Timers that would wake up in the middle of tests and do work (or try the network).
 # Debian also enables podman-auto-update.service for default.target: at every boot it would
 # look for updates (no registry here) and `podman image prune -f` (0.2-0.3 s per host).
