@@ -16,6 +16,8 @@ Fields (Kubernetes names and meaning):
 * ``topologySpreadConstraints``: ``maxSkew`` over the domains of
   ``topologyKey``; ``DoNotSchedule`` filters nodes, ``ScheduleAnyway`` ranks them.
 * ``containers[].resources.requests``: cpu and memory checked against capacity.
+* ``containers[].ports[].hostPort`` (defaulting to ``containerPort`` with ``hostNetwork: true``): one pod per node
+  may take each.
 
 ``affinity.podAffinity`` is refused (not supported). ``tolerations`` and
 ``priorityClassName`` are checked as Kubernetes validates them (by the node
@@ -248,11 +250,24 @@ def parse_constraints(spec: dict, path: str = "spec") -> Constraints:
     )
 
 
+def _port_number(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def host_ports(spec: dict) -> tuple[tuple[str, int], ...]:
-    """The (protocol, hostPort) pairs of a pod spec's containers (validated by the node layer's podspec)."""
+    """The (protocol, hostPort) pairs of a pod spec's containers (validated by the node layer's podspec).
+
+    With ``hostNetwork: true`` a port's hostPort defaults to its containerPort, as Kubernetes defaults it: the
+    container listens on the host's own address, so two such pods never share a host.
+    """
+    on_host = spec.get("hostNetwork") is True
     found = set()
     for container in spec.get("containers") or ():
         for port in (container or {}).get("ports") or ():
-            if isinstance(port, dict) and isinstance(port.get("hostPort"), int) and not isinstance(port.get("hostPort"), bool):
+            if not isinstance(port, dict):
+                continue
+            if _port_number(port.get("hostPort")):
                 found.add((str(port.get("protocol") or "TCP"), port["hostPort"]))
+            elif on_host and _port_number(port.get("containerPort")):
+                found.add((str(port.get("protocol") or "TCP"), port["containerPort"]))
     return tuple(sorted(found))
