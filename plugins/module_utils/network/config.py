@@ -104,3 +104,13 @@ def read_node_config(state_dir):
     except ValueError as exc:
         raise NetworkConfigError(f"{path}: not JSON ({exc})") from None
     return check_node_config(data, path)
+
+# Routes the cluster network sets carry this routing protocol number, so a run finds its own (and only those) to remove.
+ROUTE_PROTOCOL = 147
+# Priority of the per-peer Service policy rules (before the main table's 32766).
+SERVICE_RULE_PRIORITY = 1000
+# The oneshot unit that re-applies the routes and the network sync at boot, and the script it runs (under <state_dir>/bin).
+NETWORK_UNIT = "hostfleet-network.service"
+ROUTES_SCRIPT = "hostfleet-routes"
+# VXLAN adds 50 bytes (outer IPv4 20, UDP 8, VXLAN 8, inner Ethernet 14) to every packet.
+VXLAN_OVERHEAD = 50
