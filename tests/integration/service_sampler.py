@@ -314,6 +314,12 @@ class ServiceSampler:
             time.sleep(self.interval / 2)
         raise AssertionError(f"no request satisfied the condition within {timeout} s; last: {self.requests[-3:]}")
 
+    def report_so_far(self):
+        """The requests answered or failed so far, as a report (the clients keep running)."""
+        with self._lock:
+            requests = sorted(self.requests, key=lambda r: (r.host, r.t))
+        return ServiceReport(requests, self.started, time.time(), hosts=self.hosts)
+
     def stop(self):
         ended = time.time()
         for proc in self._procs.values():
