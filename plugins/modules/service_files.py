@@ -68,8 +68,8 @@ node:
   type: dict
 pods:
   description:
-    - The host's pods as Services see them, C(name), C(labels), C(ip) (on the pod network; else null), C(host_network),
-      C(ready), C(phase), C(hostname), C(subdomain), C(ports) (the containers' declared ports).
+    - The host's pods as Services see them, C(name), C(namespace), C(labels), C(ip) (on the pod network; else null),
+      C(host_network), C(ready), C(phase), C(hostname), C(subdomain), C(ports) (the containers' declared ports).
   returned: always
   type: list
   elements: dict
@@ -87,6 +87,7 @@ synced:
 import json
 import os
 import subprocess
+import sys
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -125,6 +126,7 @@ def pod_views(state_dir):
         network = record.get("network") or {}
         views.append({
             "name": name,
+            "namespace": record.get("namespace") or "default",
             "labels": record.get("labels") or {},
             "ip": network.get("ip"),
             "host_network": not network.get("ip"),
@@ -141,8 +143,13 @@ def pod_views(state_dir):
 def run_sync(module, state_dir):
     """Runs the host's network sync so nftables and DNS follow the files; False when it is not there."""
     if network_sync is not None:
-        network_sync.install_script(state_dir)
-        network_sync.run_sync(state_dir)
+        try:
+            network_sync.install_script(state_dir, sys.executable)
+            done = network_sync.run_sync(state_dir)
+        except (RuntimeError, ValueError, OSError) as exc:
+            module.fail_json(msg=f"the network sync failed: {exc}")
+        for problem in done.get("problems") or []:
+            module.warn(f"network sync: {problem}")
         return True
     script = os.path.join(state_dir, "bin", "hostfleet-net")
     if not os.path.exists(script):

@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """A Service's endpoints, from the pods every reachable node reported, and the Service file made of them.
 
-As Kubernetes' EndpointSlice controller: the pods the selector picks, each with its address (its pod IP; a
+As Kubernetes' EndpointSlice controller: the pods of the Service's namespace that the selector picks, each with its address (its pod IP; a
 ``hostNetwork`` pod's is its host's address), its node, its readiness and, per Service port, the port the
 ``targetPort`` means on that pod (a name the pod does not declare leaves that port out for it). Pods that finished
 (Succeeded, Failed) are not endpoints. Nodes not reached this run contribute none: their endpoints leave the Service
@@ -18,7 +18,9 @@ FINISHED = ("Succeeded", "Failed")
 
 def pod_endpoint(service, node, node_info, pod):
     """The endpoint ``pod`` (a node module's pod view) gives ``service`` (normal form), or None."""
-    if pod.get("phase") in FINISHED or not service_files.selects(service["selector"], pod.get("labels")):
+    if pod.get("phase") in FINISHED or (pod.get("namespace") or "default") != service["namespace"]:
+        return None  # a Service selects the pods of its own namespace only
+    if not service_files.selects(service["selector"], pod.get("labels")):
         return None
     ip = node_info.get("address") if pod.get("host_network") else pod.get("ip")
     if not ip:

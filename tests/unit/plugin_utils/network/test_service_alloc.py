@@ -132,6 +132,7 @@ def test_endpoints_select_resolve_named_ports_and_use_the_host_address_for_host_
         "node2": {"node_index": 2, "address": "10.77.6.12", "pods": [
             pod_view("web-b", {"app": "web"}, ip="10.244.2.3", ready=False, ports=[{"name": "http", "protocol": "TCP", "containerPort": 8080}]),
             pod_view("db", {"app": "db"}, ip="10.244.2.4"),
+            dict(pod_view("web-elsewhere", {"app": "web"}, ip="10.244.2.5"), namespace="other"),
             pod_view("web-done", {"app": "web"}, phase="Succeeded")]},
         "node1": {"node_index": 1, "address": "10.77.6.11", "pods": [pod_view("web-a", {"app": "web", "x": "y"}, host_network=True)]},
     }
