@@ -189,10 +189,24 @@ def _check_host_paths(pods):
 
 
 def _host_ports(spec):
+    # A pod that said hostNetwork: true on a node with a pod network (podspec) takes its containerPorts on the host.
+    on_host = spec.get("hostNetwork") is True
     for c, container in enumerate(spec.get("containers", [])):
         for p, port in enumerate(container.get("ports", [])):
             if port.get("hostPort"):
                 yield (port.get("protocol", "TCP"), port["hostPort"]), f"spec.containers[{c}].ports[{p}].hostPort"
+            elif on_host and port.get("containerPort"):
+                yield (port.get("protocol", "TCP"), port["containerPort"]), f"spec.containers[{c}].ports[{p}].containerPort"
+
+
+def stays_on_host_network(record, host_network_spec):
+    """Whether a pod stays on the host's network, as it runs, although the node now has a pod network.
+
+    Once a node has a pod network, a pod without ``hostNetwork`` joins it; but a pod already running on the host's
+    network (its ``record`` has no ``network``) whose spec, validated as before the node had one
+    (``host_network_spec``), has the record's hash is left as it runs (no restart): only a changed spec moves it.
+    """
+    return record is not None and "network" not in record and record.get("spec_hash") == spec_hash(host_network_spec)
 
 
 def _check_host_ports(records, pods, owner_kind, owner_name, prune, remove):
@@ -298,13 +312,15 @@ def _volume_dirs(host, pod):
     return result
 
 
-def plan(host, owner_kind, owner_name, pods, state, python, observed_units=None, prune=True, remove=(), delete_volumes=(), network=None):
+def plan(
+    host, owner_kind, owner_name, pods, state, python, observed_units=None, prune=True, remove=(), delete_volumes=(), network=None, host_ip=None
+):
     """Compare desired pods with the host and return a Plan. Reads only.
 
     With ``prune`` the owner's pods become exactly ``pods``; without it, only
     the pods named in ``remove`` go (controllers change a few pods per step).
     ``network`` is the node's pod network (podnet.validate_config), for the pods
-    whose spec says ``hostNetwork: false``.
+    whose spec says ``hostNetwork: false``. ``host_ip`` is the node's address (node.json), for the downward API.
     """
     owner = owner_id(owner_kind, owner_name)
     records = host.records()
@@ -347,8 +363,10 @@ def plan(host, owner_kind, owner_name, pods, state, python, observed_units=None,
 
     for name, pod in sorted(wanted.items()):
         env_files, env_names, env_counts = {}, {}, {}
+        # status.podIP: the pod's own address, or the host's for a pod on the host's network (as Kubernetes).
+        fields = {"status.hostIP": host_ip, "status.podIP": addresses[name] if name in addresses else host_ip}
         for container in pod["spec"]["containers"]:
-            variables, _skipped, defined = render.container_env(container, sources, pod["name"], pod["spec"].get("hostname") or pod["name"])
+            variables, _skipped, defined = render.container_env(container, sources, pod["name"], pod["spec"].get("hostname") or pod["name"], fields)
             env_files[container["name"]] = render.render_env_file(variables)
             env_counts[container["name"]] = len(variables)
             # Only the user's names are known to $(VAR) in command/args (HOSTNAME/POD_NAME are exported, not defined).
@@ -697,8 +715,8 @@ def _log_events(result):
     events.log_converge(result.owner, result.created, result.deleted, result.updated, result.revisions)
 
 
-def observe(host, owner_kind=None, owner_name=None, selector=None, names=None, units=None):
-    """Status of the pods on this host (of one owner, matching labels, or by name)."""
+def observe(host, owner_kind=None, owner_name=None, selector=None, names=None, units=None, host_ip=None):
+    """Status of the pods on this host (of one owner, matching labels, or by name); ``host_ip``: the node's address."""
     if units is None:
         units = systemctl.list_units(f"{render.UNIT_PREFIX}*")
     now = time.time()
@@ -710,5 +728,10 @@ def observe(host, owner_kind=None, owner_name=None, selector=None, names=None, u
             continue
         if selector and any(record.get("labels", {}).get(k) != v for k, v in selector.items()):
             continue
-        result.append(pod_status.pod_status(record, units, host, now))
+        status = pod_status.pod_status(record, units, host, now)
+        # status.hostIP, and status.podIP of a pod on the host's network, as Kubernetes reports them.
+        status["host_ip"] = host_ip
+        if status["pod_ip"] is None:
+            status["pod_ip"] = host_ip
+        result.append(status)
     return result

@@ -493,19 +493,36 @@ def config_key(value, path):
     return value
 
 
+# The downward API's fields a host knows when it writes a container's environment (units.container_env).
+FIELD_PATHS = ("metadata.name", "status.podIP", "status.hostIP")
+
+
+def _field_ref(ref, path):
+    _known(ref, {"fieldPath", "apiVersion"}, path)
+    api_version = ref.get("apiVersion")
+    if api_version not in (None, "v1"):
+        raise SpecError(f"{path}.apiVersion", f"Unsupported value: {api_version!r}: supported values: 'v1'")
+    field_path = ref.get("fieldPath") if ref.get("fieldPath") is not None else _missing(f"{path}.fieldPath")
+    if field_path not in FIELD_PATHS:
+        raise SpecError(f"{path}.fieldPath", f"Unsupported value: {field_path!r}: supported values on hosts: {', '.join(FIELD_PATHS)}")
+    return {"kind": "field", "fieldPath": field_path}
+
+
 def _value_from(value, path):
-    """env[].valueFrom: configMapKeyRef or secretKeyRef (the files under <state_dir>/configmaps|secrets on the host)."""
+    """env[].valueFrom: configMapKeyRef or secretKeyRef (the files under <state_dir>/configmaps|secrets on the host), or fieldRef."""
     _expect(value, dict, path)
-    for key in ("fieldRef", "resourceFieldRef", "fileKeyRef"):
+    for key in ("resourceFieldRef", "fileKeyRef"):
         if value.get(key) is not None:
-            raise SpecError(f"{path}.{key}", "is not supported on hosts (only configMapKeyRef and secretKeyRef are)")
-    _known(value, {"configMapKeyRef", "secretKeyRef"}, path)
-    sources = [k for k in ("configMapKeyRef", "secretKeyRef") if value.get(k) is not None]
+            raise SpecError(f"{path}.{key}", "is not supported on hosts (only configMapKeyRef, secretKeyRef and fieldRef are)")
+    _known(value, {"configMapKeyRef", "secretKeyRef", "fieldRef"}, path)
+    sources = [k for k in ("configMapKeyRef", "secretKeyRef", "fieldRef") if value.get(k) is not None]
     if not sources:
-        raise SpecError(path, "is empty: set configMapKeyRef or secretKeyRef (any other source is an unknown field on hosts)")
+        raise SpecError(path, "is empty: set configMapKeyRef, secretKeyRef or fieldRef (any other source is an unknown field on hosts)")
     if len(sources) != 1:
-        raise SpecError(path, "exactly one of configMapKeyRef, secretKeyRef must be set")
+        raise SpecError(path, "exactly one of configMapKeyRef, secretKeyRef, fieldRef must be set")
     kind = sources[0]
+    if kind == "fieldRef":
+        return _field_ref(_expect(value[kind], dict, f"{path}.fieldRef"), f"{path}.fieldRef")
     ref = value[kind]
     rpath = f"{path}.{kind}"
     _known(ref, {"name", "key", "optional"}, rpath)
@@ -527,7 +544,7 @@ def _value_from_sources(env, env_from):
     extra = []
     for item in env:
         ref = item.get("valueFrom")
-        if ref is None or (ref["kind"], ref["name"]) in have:
+        if ref is None or ref["kind"] == "field" or (ref["kind"], ref["name"]) in have:
             continue
         have.add((ref["kind"], ref["name"]))
         extra.append({"kind": ref["kind"], "name": ref["name"], "optional": True, "prefix": "", "keysOnly": True})
@@ -925,6 +942,9 @@ def validate_pod_spec(spec, path="spec", pod_network=False):
     if not host_network:
         # Only then: a host-network pod's normal form stays as it was.
         result["hostNetwork"] = False
+    elif pod_network:
+        # Said on a node with a pod network: the containers' ports are then the host's (hostPort defaults to containerPort).
+        result["hostNetwork"] = True
     if runtime == RUNTIME_PODMAN:
         # Only then: a process pod's normal form (and so every existing revision hash) stays as it was.
         result["runtimeClassName"] = runtime

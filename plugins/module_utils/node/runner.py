@@ -11,6 +11,7 @@ import sys
 import time
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils import kinds
+from ansible_collections.hostfleet.workloads.plugins.module_utils.network import config as network_config
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge, podnet, systemctl
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import lease as node_lease
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import units as render
@@ -79,6 +80,42 @@ def _all_owner_records(host):
     return result
 
 
+def _validate_pods_either_network(raw_pods):
+    """The pods' normal forms, checked before the host is read (its node.json says which network they join): a pod
+    valid on neither network is refused, naming the field (the pod network's complaint about hostNetwork aside)."""
+    result = []
+    for i, pod in enumerate(raw_pods):
+        try:
+            result.append(validate_pod(pod, f"pods[{i}]", False))
+        except SpecError as on_host:
+            try:
+                result.append(validate_pod(pod, f"pods[{i}]", True))
+            except SpecError as on_pod_network:
+                raise on_pod_network if on_host.path.endswith(".spec.hostNetwork") else on_host from None
+    return result
+
+
+def _validate_pods_on_node_network(raw_pods, records):
+    """The pods' normal forms on a node whose pod network is node.json's: a pod running on the host's network whose
+    spec did not change stays there as it runs (converge.stays_on_host_network); every other pod joins the pod
+    network unless it says hostNetwork: true."""
+    result = []
+    for i, pod in enumerate(raw_pods):
+        try:
+            before = validate_pod(pod, f"pods[{i}]", False)
+        except SpecError:
+            before = None  # hostNetwork: false, or invalid (the validation below names the field)
+        if before is not None and converge.stays_on_host_network(records.get(before["name"]), before["spec"]):
+            result.append(before)
+        else:
+            result.append(validate_pod(pod, f"pods[{i}]", True))
+    return result
+
+
+def _host_ip(node_config):
+    return node_config["address"] if node_config is not None else None
+
+
 def _settled(pod):
     """A pod a waiting caller can stop waiting for: ready, or finished for good."""
     return pod["ready"] or pod["phase"] in ("Succeeded", "Failed")
@@ -92,7 +129,10 @@ def run_pod(module):
         clean_abs_path(params["state_dir"], "state_dir")
         owner = dns_label(params["owner"], "owner")
         network = podnet.validate_config(params["pod_network"]) if params["pod_network"] is not None else None
-        pods = [validate_pod(pod, f"pods[{i}]", network is not None) for i, pod in enumerate(params["pods"])]
+        if network is not None:
+            pods = [validate_pod(pod, f"pods[{i}]", True) for i, pod in enumerate(params["pods"])]
+        else:
+            pods = _validate_pods_either_network(params["pods"])
         seen = set()
         for i, pod in enumerate(pods):
             if pod["name"] in seen:
@@ -106,7 +146,14 @@ def run_pod(module):
             raise SpecError("remove", f"{', '.join(both)} cannot be both in pods and in remove")
         # Claim names, as spec.volumes[].persistentVolumeClaim.claimName: labels, so never a path (volumes/<claim>).
         delete_volumes = [dns_label(n, f"delete_volumes[{i}]") for i, n in enumerate(params["delete_volumes"])]
+        node_config = network_config.read_node_config(params["state_dir"])
         host = converge.Host(params["state_dir"])
+        if network is None and node_config is not None:
+            # The node's pod network (the cluster_network task's node.json) is the default, as Kubernetes' hostNetwork: false.
+            network = {"cidr": node_config["cidr"], "bridge": node_config["bridge"]}
+            pods = _validate_pods_on_node_network(params["pods"], host.records())
+        elif network is None:
+            pods = [validate_pod(pod, f"pods[{i}]") for i, pod in enumerate(params["pods"])]
         units_before = systemctl.list_units(f"{render.UNIT_PREFIX}*")
         lease = node_lease.validate(params["lease"], ops=("acquire",)) if params["lease"] is not None else None
         if lease is not None and (lease["kind"] or params["owner_kind"], lease["name"] or owner) != (params["owner_kind"], owner):
@@ -115,11 +162,12 @@ def run_pod(module):
             # Addresses are planned from the pod records and written with them: one converge at a time on this host.
             network_lock = podnet.lock(host.state_dir).__enter__()
         plan = converge.plan(
-            host, params["owner_kind"], owner, pods, params["state"], sys.executable, units_before, params["prune"], remove, delete_volumes, network
+            host, params["owner_kind"], owner, pods, params["state"], sys.executable, units_before, params["prune"], remove, delete_volumes, network,
+            _host_ip(node_config),
         )
     except SpecError as exc:
         module.fail_json(msg=f"invalid pod spec: {exc}", field=exc.path)
-    except (converge.NodeError, systemctl.SystemctlError, OSError) as exc:
+    except (converge.NodeError, systemctl.SystemctlError, network_config.NetworkConfigError, OSError) as exc:
         module.fail_json(msg=str(exc))
 
     record_path = _owner_record_path(host, params["owner_kind"], owner)
@@ -144,12 +192,13 @@ def run_pod(module):
     if network_lock is not None:
         network_lock.__exit__(None, None, None)
 
-    observed = converge.observe(host, params["owner_kind"], owner)
+    host_ip = _host_ip(node_config)
+    observed = converge.observe(host, params["owner_kind"], owner, host_ip=host_ip)
     if params["wait"] and not module.check_mode:
         deadline = time.time() + params["wait_timeout"]
         while not all(_settled(p) for p in observed) and time.time() < deadline:
             time.sleep(0.2)
-            observed = converge.observe(host, params["owner_kind"], owner)
+            observed = converge.observe(host, params["owner_kind"], owner, host_ip=host_ip)
         if not all(_settled(p) for p in observed):
             module.fail_json(
                 msg=f"pods not ready after {params['wait_timeout']}s: {', '.join(p['name'] for p in observed if not _settled(p))}",
@@ -203,12 +252,12 @@ def run_pod_info(module):
         selector = labels(params["selector"], "selector") if params["selector"] else None
         names = [dns_label(n, f"names[{i}]") for i, n in enumerate(params["names"])] if params["names"] is not None else None
         host = converge.Host(params["state_dir"])
-        pods = converge.observe(host, params["owner_kind"] if owner else None, owner, selector, names)
+        pods = converge.observe(host, params["owner_kind"] if owner else None, owner, selector, names, host_ip=_host_ip(network_config.read_node_config(params["state_dir"])))
         record = _read_owner_record(host, params["owner_kind"], owner) if owner else None
         records = _all_owner_records(host) if owner is None else ({f"{params['owner_kind']}/{owner}": record} if record is not None else {})
     except SpecError as exc:
         module.fail_json(msg=f"invalid argument: {exc}", field=exc.path)
-    except (systemctl.SystemctlError, OSError) as exc:
+    except (systemctl.SystemctlError, network_config.NetworkConfigError, OSError) as exc:
         module.fail_json(msg=str(exc))
     extra = {}
     if lease is not None:

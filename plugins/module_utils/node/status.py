@@ -114,7 +114,15 @@ def pod_status(record, units, host, now):
         # Its own address on the node's pod network (podnet.py); null for a pod on the host's network.
         "pod_ip": (record.get("network") or {}).get("ip"),
         "containers": containers,
-        "host_ports": sorted({(p.get("protocol", "TCP"), p["hostPort"]) for c in spec["containers"] for p in c.get("ports", []) if p.get("hostPort")}),
+        # A pod that said hostNetwork: true on a node with a pod network takes its containerPorts (podspec).
+        "host_ports": sorted(
+            {
+                (p.get("protocol", "TCP"), p.get("hostPort") or p["containerPort"])
+                for c in spec["containers"]
+                for p in c.get("ports", [])
+                if p.get("hostPort") or (spec.get("hostNetwork") is True and p.get("containerPort"))
+            }
+        ),
         "requests": {
             "cpu": sum(c["resources"]["requests"].get("cpu", 0) for c in spec["containers"]),
             "memory": sum(c["resources"]["requests"].get("memory", 0) for c in spec["containers"]),

@@ -161,7 +161,7 @@ def expand(text, variables):
     return "".join(out)
 
 
-def container_env(container, sources, pod_name, hostname):
+def container_env(container, sources, pod_name, hostname, fields=None):
     """The container's environment in Kubernetes' order: envFrom sources, then env (which may use $(VAR)).
 
     ``sources`` maps ("configMap"|"secret", name) or ("file", path) to a dict of
@@ -170,7 +170,9 @@ def container_env(container, sources, pod_name, hostname):
     kubelet skips invalid keys. Returns (variables as an ordered dict, skipped
     keys, the names the user defined). HOSTNAME and POD_NAME are exported too,
     but Kubernetes does not define them for $(VAR): only the user's names are
-    known to the expansion, here and in command/args.
+    known to the expansion, here and in command/args. ``fields`` maps the
+    downward API's field paths (podspec.FIELD_PATHS but metadata.name) to
+    their values on this host; a field without one is an error naming it.
     """
     variables = {"HOSTNAME": hostname, "POD_NAME": pod_name}
     defined = {}
@@ -190,6 +192,15 @@ def container_env(container, sources, pod_name, hostname):
         if ref is None:
             variables[item["name"]] = defined[item["name"]] = expand(item["value"], defined)
             continue
+        if ref["kind"] == "field":
+            value = pod_name if ref["fieldPath"] == "metadata.name" else (fields or {}).get(ref["fieldPath"])
+            if value is None:
+                raise SpecError(
+                    f"containers[{container['name']}].env[{item['name']}].valueFrom.fieldRef.fieldPath",
+                    f"{ref['fieldPath']} is not known on this host: it needs the node's cluster network (the cluster_network task's node.json)",
+                )
+            variables[item["name"]] = defined[item["name"]] = value
+            continue
         # As in Kubernetes, a value from a ConfigMap or Secret is taken as it is ($(VAR) is not expanded in it).
         data = sources.get((ref["kind"], ref["name"]))
         if data is None or ref["key"] not in data:
@@ -202,9 +213,9 @@ def container_env(container, sources, pod_name, hostname):
     return variables, skipped, list(defined)
 
 
-def resolve_env(container, sources, pod_name, hostname):
+def resolve_env(container, sources, pod_name, hostname, fields=None):
     """(variables, skipped keys) of container_env."""
-    variables, skipped, _defined = container_env(container, sources, pod_name, hostname)
+    variables, skipped, _defined = container_env(container, sources, pod_name, hostname, fields)
     return variables, skipped
 
 

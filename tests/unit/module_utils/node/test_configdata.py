@@ -190,7 +190,7 @@ def test_a_missing_required_key_names_the_variable():
 @pytest.mark.parametrize(
     "env,path,message",
     [
-        ([{"name": "A", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}], "env[0].valueFrom.fieldRef", "not supported on hosts"),
+        ([{"name": "A", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}}], "env[0].valueFrom.resourceFieldRef", "not supported on hosts"),
         ([{"name": "A", "value": "x", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}}], "env[0].valueFrom", "may not be specified"),
         ([{"name": "A", "valueFrom": {"configMapKeyRef": {"name": "c"}}}], "env[0].valueFrom.configMapKeyRef.key", "is required"),
         ([{"name": "A", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "../x"}}}], "env[0].valueFrom.configMapKeyRef.key", "not a valid"),
