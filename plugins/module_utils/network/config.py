@@ -114,3 +114,17 @@ NETWORK_UNIT = "hostfleet-network.service"
 ROUTES_SCRIPT = "hostfleet-routes"
 # VXLAN adds 50 bytes (outer IPv4 20, UDP 8, VXLAN 8, inner Ethernet 14) to every packet.
 VXLAN_OVERHEAD = 50
+# How the cluster_network task links two nodes: auto is direct when they share a link, VXLAN otherwise.
+MODES = ("auto",) + VIA
+# The cluster_network task's options (its action plugin and its module's documentation both follow these).
+CLUSTER_NETWORK_ARGS = {
+    "cluster_cidr": {"type": "str", "default": DEFAULT_CLUSTER_CIDR},
+    "node_prefix": {"type": "int", "default": DEFAULT_NODE_PREFIX},
+    "service_cidr": {"type": "str", "default": DEFAULT_SERVICE_CIDR},
+    "cluster_domain": {"type": "str", "default": DEFAULT_CLUSTER_DOMAIN},
+    "bridge": {"type": "str", "default": DEFAULT_BRIDGE},
+    "mode": {"type": "str", "default": "auto", "choices": list(MODES)},
+    "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
+    "nodes": {"type": "str"},
+    "state_dir": {"type": "path", "default": "/var/lib/hostfleet"},
+}
