@@ -24,6 +24,11 @@ from ansible_collections.hostfleet.workloads.plugins.module_utils.node import st
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import units as render
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
 
+try:
+    from ansible_collections.hostfleet.workloads.plugins.module_utils.network import sync as network_sync
+except ImportError:  # the CronJob runner carries only the node layer; the pod converges of the node module install it
+    network_sync = None
+
 RUN_DIR = "/run/hostfleet"
 
 
@@ -248,6 +253,8 @@ class Plan:
     def __init__(self):
         self.created, self.updated, self.relabelled, self.deleted, self.started = [], [], [], [], []
         self.writes = {}  # path -> (content, mode)
+        self.network_sync = False  # run the node's network sync after apply (a node of the cluster network)
+        self.network_problems = []  # what that sync reported (Services it left out, or its failure)
         self.removals = []  # files
         self.tree_removals = []  # directories owned by deleted pods (never persistent volumes)
         self.volumes_deleted = []  # persistent volumes deleted on request (a retention policy says Delete)
@@ -354,6 +361,7 @@ def plan(
     hook_source = hook_script_source()
     if _read(host.hook_path) != hook_source:
         result.writes[host.hook_path] = (hook_source, 0o755)
+    _plan_network_sync(host, result)
     _plan_heartbeat(host, python, result)
 
     units_by_pod = {}
@@ -597,6 +605,28 @@ def carry_over(result, pending, kept_units):
         result.started.append(pod)
 
 
+def _plan_network_sync(host, result):
+    """On a node of the cluster network, the network sync the hook runs (module_utils/network/sync.py) is installed
+    with the hook, and run after apply: the pods this converge started or removed follow in the Service rules."""
+    if network_sync is None or not os.path.exists(os.path.join(host.state_dir, "network", "node.json")):
+        return
+    result.network_sync = True
+    source = network_sync.script_source()
+    path = network_sync.script_path(host.state_dir)
+    if _read(path) != source:
+        result.writes[path] = (source, 0o755)
+
+
+def _run_network_sync(host, result):
+    # After the converge did its work: a failing sync (a bad Service file) is reported, not a failed converge.
+    if not result.network_sync:
+        return
+    try:
+        result.network_problems = list(network_sync.run_sync(host.state_dir).get("problems") or [])
+    except (ValueError, OSError, RuntimeError) as exc:
+        result.network_problems = [f"network sync failed: {exc}"]
+
+
 def _plan_volume_deletions(host, result, records, wanted, claims):
     """Persistent volumes go only when named AND no pod that stays on this host uses them."""
     if not claims:
@@ -707,6 +737,7 @@ def apply(host, result):
         raise systemctl.SystemctlError("; ".join(errors))
     if result.pending_path:
         _unlink(result.pending_path)
+    _run_network_sync(host, result)
     _log_events(result)
 
 

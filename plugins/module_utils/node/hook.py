@@ -78,6 +78,27 @@ def event(reason, pod, container, message, event_type="Normal"):
         pass  # an event lost must not stop a container
 
 
+# The host's network sync (module_utils/network/sync.py), installed next to this hook by the node layer.
+NETWORK_SYNC = "hostfleet-net"
+
+
+def network_sync(state_dir):
+    """Run the network sync after a readiness transition of a container, so that this node's level 2 of the
+    Services (nftables) and its DNS records follow at once (docs/network.md). Nothing to do without the cluster
+    network (no node.json); a failed sync must not stop a container: it says why in the journal."""
+    script = os.path.join(state_dir, "bin", NETWORK_SYNC)
+    if not os.path.exists(os.path.join(state_dir, "network", "node.json")) or not os.path.exists(script):
+        return
+    try:
+        done = subprocess.run([sys.executable, "-I", "-S", script, "sync", state_dir], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True, timeout=60, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        print(f"network sync failed: {exc}", file=sys.stderr)
+        return
+    if done.returncode != 0 or done.stderr:
+        print(f"network sync: {done.stderr.strip()}", file=sys.stderr)
+
+
 def backoff_delay(consecutive_failures):
     """Seconds to wait before the next start: the first restart is immediate, then 10 s doubling, capped at 5 min."""
     if consecutive_failures < 2:
@@ -137,12 +158,16 @@ def cmd_pre(state_dir, pod, container):
         os.unlink(reset_marker)
     delay = backoff_delay(status.get("consecutive_failures", 0))
     status["backoff_until"] = time.time() + delay if delay else None
+    was_running = status.get("running", False)
     write_json(os.path.join(rdir, "status.json"), status)
+    was_ready = os.path.exists(os.path.join(rdir, "ready"))
     for name in ("ready", "startup_ok", "probe-startup.json", "probe-liveness.json", "probe-readiness.json", "kill_reason"):
         try:
             os.unlink(os.path.join(rdir, name))
         except FileNotFoundError:
             pass
+    if was_running or was_ready:
+        network_sync(state_dir)  # readiness cleared: the pod leaves this node's Service rules
     if delay:
         event("BackOff", pod, container, f"Back-off {delay:g}s restarting failed container {container}", "Warning")
         time.sleep(delay)
@@ -170,6 +195,7 @@ def cmd_post(state_dir, pod, container):
     status["backoff_until"] = None
     status.pop("image_error", None)
     write_json(os.path.join(rdir, "status.json"), status)
+    network_sync(state_dir)  # running now: ready at once when the container has no readiness or startup probe
 
 
 def cmd_exited(state_dir, pod, container):
@@ -215,6 +241,7 @@ def cmd_exited(state_dir, pod, container):
         "started_at": status.get("started_at"),
     }
     write_json(os.path.join(rdir, "status.json"), status)
+    network_sync(state_dir)  # the process ended (a kill -9 too): no longer ready
 
 
 def _signal_number(name):
@@ -479,11 +506,15 @@ def cmd_probe(state_dir, pod, container, kind):
         ready_path = os.path.join(rdir, "ready")
         if ok and counters["successes"] >= probe["successThreshold"] and not os.path.exists(ready_path):
             write_json(ready_path, {"since": now})
+            network_sync(state_dir)
         elif not ok and counters["failures"] >= probe["failureThreshold"] and os.path.exists(ready_path):
             os.unlink(ready_path)
+            network_sync(state_dir)
         return
     if kind == "startup" and ok:
         write_json(os.path.join(rdir, "startup_ok"), {"since": now})
+        if not spec.get("readinessProbe"):
+            network_sync(state_dir)  # the startup probe was what held readiness
         return
     if not ok and counters["failures"] >= probe["failureThreshold"]:
         reason = "StartupProbeFailed" if kind == "startup" else "LivenessProbeFailed"

@@ -720,7 +720,7 @@ def image_reference(value, path):
     return value, match.group("tag"), match.group("digest")
 
 
-def _container(value, path, volumes, pod_security, pod_path, runtime):
+def _container(value, path, volumes, pod_security, pod_path, runtime, host_network=True):
     _known(value, CONTAINER_FIELDS | {"image", "imagePullPolicy"}, path)
     name = dns_label(value.get("name") if value.get("name") is not None else _missing(f"{path}.name"), f"{path}.name")
     image = None
@@ -747,7 +747,7 @@ def _container(value, path, volumes, pod_security, pod_path, runtime):
             raise SpecError(f"{path}.args[{i}]", problem)
     _check_argv_size(command + args, f"{path}.args" if args else f"{path}.command")
     ports, named_ports = _ports(value.get("ports"), f"{path}.ports")
-    if image is not None:
+    if image is not None and host_network:
         for i, port in enumerate(ports):
             if port.get("hostPort") is not None and port["hostPort"] != port["containerPort"]:
                 raise SpecError(
@@ -916,19 +916,11 @@ def validate_pod_spec(spec, path="spec", pod_network=False):
             "false is not supported without the node's pod network (the pod module's pod_network option): pods use their host's network "
             "(hostNetwork: true); remove the field or set it to true",
         )
-    if not host_network:
-        # Checked before the containers, whose own check of a podman hostPort speaks of the host's network.
-        for i, container in enumerate(containers):
-            for j, port in enumerate(container.get("ports") or [] if isinstance(container, dict) else []):
-                if isinstance(port, dict) and port.get("hostPort") is not None:
-                    raise SpecError(
-                        f"{path}.containers[{i}].ports[{j}].hostPort",
-                        "is not supported yet for a pod on the pod network (hostNetwork: false): set hostNetwork: true to use a host port",
-                    )
+    # A hostPort of a pod on the pod network is forwarded from the host to the pod (nftables, module_utils/network).
     result_containers = []
     names = set()
     for i, container in enumerate(containers):
-        normal = _container(container, f"{path}.containers[{i}]", volumes, pod_security, path, runtime)
+        normal = _container(container, f"{path}.containers[{i}]", volumes, pod_security, path, runtime, host_network)
         if normal["name"] in names:
             raise SpecError(f"{path}.containers[{i}].name", f"duplicate container name {normal['name']!r}")
         names.add(normal["name"])
