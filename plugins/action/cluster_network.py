@@ -110,7 +110,8 @@ class ActionModule(ActionBase):
 
     @staticmethod
     def plan(conf, fleet, hosts, reachable, observed):
-        """Every reachable node's node.json (the unreachable ones keep theirs and stay everyone's peers)."""
+        """Every node's node.json, the unreachable ones' too (they are not written: those nodes keep theirs, and stay
+        everyone's peers)."""
         own = {h: observed[h]["node_config"] for h in reachable if observed[h].get("node_config")}
         networks = {h: observed[h].get("networks") or [] for h in reachable}
         addresses = {h: node_address(h, fleet.host_vars(h), networks[h]) for h in reachable}
@@ -133,4 +134,4 @@ class ActionModule(ActionBase):
                 if a < b:
                     memory = [p["via"] for n in (a, b) if n in own for p in own[n]["peers"] if p["node"] in (a, b) and p["node"] != n]
                     vias[(a, b)] = cidrs.via(conf.mode, networks.get(a), addresses[a], networks.get(b), addresses[b], memory[0] if memory else None)
-        return {h: c for h, c in cidrs.node_configs(conf, indexes, addresses, vias, time.time()).items() if h in reachable}
+        return cidrs.node_configs(conf, indexes, addresses, vias, time.time())
