@@ -30,6 +30,7 @@ from ansible_collections.hostfleet.workloads.plugins.plugin_utils._fanout import
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.templates import parse_pod_template
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.manifests import load
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.manifests.objects import WORKLOADS, ManifestErrors, build, dependencies, references
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.network.servicespec import parse_service, service_name
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import CAPACITY_VAR, LABELS_VAR, node_from_inventory
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.one_node import choose_nodes, eligible_nodes
 
@@ -117,6 +118,11 @@ class ActionModule(ActionBase):
                 if node is not None and node not in hosts:
                     raise SpecError("spec.nodeName", f"{node!r} is not a node of this play")
                 return []
+            if obj.kind == "Service":
+                service_name(obj.name, "metadata.name")
+                if args["state"] == "present":
+                    parse_service(obj.name, getattr(obj, "namespace", "default"), obj.args["spec"])
+                return []
             action = self._kind_action(obj, args)
             try:
                 _validation, kind_args = action.validate_argument_spec(argument_spec=WORKLOADS[obj.kind][1])
@@ -191,6 +197,8 @@ class ActionModule(ActionBase):
                     report = self._apply_config(obj, args, hosts, task_vars)
                 elif obj.is_claim:
                     report = self._apply_claim(obj, args, objects)
+                elif obj.kind == "Service":
+                    report = self._apply_service(obj, args, task_vars)
                 elif obj.kind == "Pod":
                     report = self._apply_pod(obj, args, hosts, task_vars)
                 else:
@@ -252,6 +260,30 @@ class ActionModule(ActionBase):
         if "diff" in sub:
             diffs = sub["diff"] if isinstance(sub["diff"], list) else [sub["diff"]]
             report["diff"] = [self._titled(obj, d) for d in diffs]
+        return report
+
+    def _apply_service(self, obj, args, task_vars):
+        """A Service: the service task's own action (plugins/action/service.py); it comes after the workloads of this
+        apply (objects.ORDER), so its endpoints are their pods as this run left them."""
+        task = self._task.copy()
+        task.args.clear()
+        task.args.update({"name": obj.name, "namespace": getattr(obj, "namespace", "default"), "spec": copy.deepcopy(obj.args["spec"]),
+                          **{key: args[key] for key in ("state", "nodes", "wait_timeout", "state_dir")}})
+        action = self._shared_loader_obj.action_loader.get(
+            "hostfleet.workloads.service",
+            task=task,
+            connection=self._connection,
+            play_context=self._play_context,
+            loader=self._loader,
+            templar=self._templar,
+            shared_loader_obj=self._shared_loader_obj,
+        )
+        sub = action.run(task_vars=task_vars)
+        ignored = list(obj.ignored) + list(sub.get("ignored_fields") or [])
+        report = {"changed": bool(sub.get("changed")), "failed": bool(sub.get("failed")), "ignored_fields": ignored}
+        report.update({key: sub[key] for key in ("msg", "cluster_ip", "endpoints", "nodes", "unreachable_nodes") if key in sub})
+        if sub.get("diff"):
+            report["diff"] = [self._titled(obj, sub["diff"])]
         return report
 
     @staticmethod

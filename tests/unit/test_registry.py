@@ -136,6 +136,7 @@ def test_the_manifest_loader_knows_every_kind():
         "ConfigMap": "v1",
         "Secret": "v1",
         "PersistentVolumeClaim": "v1",
+        "Service": "v1",
     }
     # The apply order is explicit, and holds every kind exactly once.
     assert sorted(objects.ORDER) == sorted(objects.API_VERSIONS)

@@ -25,6 +25,7 @@ from ansible_collections.hostfleet.workloads.plugins.module_utils.kinds import K
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.configdata import env_text
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, config_key, dns_label
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.manifests.skipped_kinds import SKIPPED_KINDS, name_problem
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.network.servicespec import service_name
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.labels import parse_label_selector
 
 # kind -> (apiVersion, the kind module's argument spec), from the registry of kinds (module_utils/kinds.py)
@@ -35,9 +36,11 @@ API_VERSIONS = {
     "ConfigMap": "v1",
     "Secret": "v1",
     "PersistentVolumeClaim": "v1",
+    "Service": "v1",
 }
 CONFIG_KINDS = ("ConfigMap", "Secret")
 CLAIM_KIND = "PersistentVolumeClaim"
+SERVICE_KIND = "Service"
 
 # Options of the kind modules that are this collection's own, not Kubernetes fields: a manifest cannot set them.
 EXTENSION_ARGS = {"auto_rollback", "rollback_to", "restart", "replace", "run_on", "unsafeMoveOnNodeLoss", "node_grace_seconds"}
@@ -55,6 +58,8 @@ ORDER = (
     "Pod",
     "Job",
     "CronJob",
+    # After the workloads, so that its endpoints are their pods of this run (absent: reversed, so deleted first).
+    "Service",
 )
 
 # Object metadata that the API server keeps and hosts have no use for (reported, never an error).
@@ -311,6 +316,17 @@ def _claim(doc, out):
     return {}
 
 
+def _service(doc, name, out):
+    """A Service: its spec goes whole to the service task's parser (plugin_utils/network/servicespec.py), which names
+    what it ignores or refuses; its name is a DNS-1035 label (a letter first), as Kubernetes checks it."""
+    try:
+        service_name(name)
+    except SpecError as exc:
+        out.error(exc.path, exc.message)
+    spec = doc.get("spec")
+    return {"spec": copy.deepcopy(spec) if spec is not None else {}}
+
+
 def _skipped(document, doc, kind):
     """A document of a kind hosts have no use for: (its name, None) when its basics hold, else (None, the error)."""
     version = doc.get("apiVersion")
@@ -456,6 +472,8 @@ def build(documents):
             args = _pod(doc, metadata, out)
         elif kind == CLAIM_KIND:
             args = _claim(doc, out)
+        elif kind == SERVICE_KIND:
+            args = _service(doc, name, out)
         else:
             args = _workload(kind, name, doc, out)
         where = _where(document.source, kind, name)

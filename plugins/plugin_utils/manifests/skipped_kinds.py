@@ -48,8 +48,6 @@ class SkippedKind(NamedTuple):
 
 
 SKIPPED_KINDS = {
-    # Services are the next change (issue 14): they need the pod network. Until then a manifest's Service is skipped.
-    "Service": SkippedKind(("v1",), "dns1035", "Services are not implemented yet (pods use their host's network)"),
     "ServiceAccount": SkippedKind(("v1",), "subdomain", "no API server: pods get no service account token"),
     "Role": SkippedKind((RBAC,), "path", "no API server to authorize requests"),
     "RoleBinding": SkippedKind((RBAC,), "path", "no API server to authorize requests"),

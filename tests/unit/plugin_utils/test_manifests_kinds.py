@@ -73,9 +73,9 @@ spec:
           storage: 1Gi
 """
 
+SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}
 # One document of each skipped kind, as real manifests write them.
 EXAMPLES = {
-    "Service": {"apiVersion": "v1", "metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}},
     "ServiceAccount": {"apiVersion": "v1", "metadata": {"name": "web", "namespace": "shop"}},
     "Role": {"apiVersion": "rbac.authorization.k8s.io/v1", "metadata": {"name": "pod-reader"}, "rules": [{"apiGroups": [""], "verbs": ["get"]}]},
     "RoleBinding": {"apiVersion": "rbac.authorization.k8s.io/v1", "metadata": {"name": "read-pods"}, "roleRef": {"kind": "Role", "name": "pod-reader"}},
@@ -139,10 +139,11 @@ def test_each_skipped_kind_is_reported_by_name_with_a_reason_and_the_rest_is_bui
     assert objs[1].source == "doc#0" and objs[1].args == {}
 
 
-def test_the_kubernetes_io_statefulset_example_builds_with_its_service_skipped():
+def test_the_kubernetes_io_statefulset_example_builds_with_its_service_applied_after_the_workload():
     objs = build(load.from_text(STATEFULSET_EXAMPLE, "web.yaml"))
     assert [(o.kind, o.name, o.source) for o in objs] == [("StatefulSet", "web", "web.yaml#1"), ("Service", "nginx", "web.yaml#0")]
-    assert objs[1].skipped_because.startswith("Services are not implemented yet")
+    assert not objs[1].skipped_because and objs[1].args["spec"]["clusterIP"] == "None"
+    assert objs[1].ignored == ["metadata.labels"]
     assert "spec.volumeClaimTemplates[0].spec" not in " ".join(objs[0].ignored)  # kept with the StatefulSet, as before
 
 
@@ -155,7 +156,7 @@ def test_the_kubernetes_io_statefulset_example_builds_with_its_service_skipped()
             {"apiVersion": "autoscaling/v2beta1", "metadata": {"name": "h"}},
             "apiVersion: must be 'autoscaling/v2' or 'autoscaling/v1' for a HorizontalPodAutoscaler, got 'autoscaling/v2beta1'",
         ),
-        ("Service", {"apiVersion": "v1", "metadata": {"name": "9lives"}}, "doc#0 (Service): metadata.name: '9lives' is not a DNS-1035 label"),
+        ("Service", {"apiVersion": "v1", "metadata": {"name": "9lives"}}, "doc#0 (Service 9lives): metadata.name: '9lives' is not a DNS-1035 label"),
         ("Namespace", {"apiVersion": "v1", "metadata": {"name": "a.b"}}, "metadata.name: 'a.b' is not a DNS-1123 label"),
         ("Ingress", {"apiVersion": "networking.k8s.io/v1", "metadata": {"name": "Web"}}, "metadata.name: 'Web' is not a DNS-1123 subdomain"),
         ("ClusterRole", {"apiVersion": "rbac.authorization.k8s.io/v1", "metadata": {"name": "a/b"}}, "is not a path segment name"),
@@ -172,7 +173,7 @@ def test_skipped_kinds_still_have_their_basics_checked(kind, body, expected):
 def test_an_unknown_kind_is_still_refused_and_the_message_names_what_is_skipped():
     (error,) = errors_of({"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": "c"}})
     assert "kind: 'Certificate' is not supported" in error
-    assert "reported and not applied: ClusterRole, ClusterRoleBinding" in error and "Service, ServiceAccount" in error
+    assert "reported and not applied: ClusterRole, ClusterRoleBinding" in error and "RoleBinding, ServiceAccount" in error
 
 
 @settings(max_examples=200, deadline=None)
@@ -255,7 +256,7 @@ def test_dependencies_present_and_absent():
         "metadata": {"name": "job"},
         "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [CONTAINER]}}},
     }
-    objs = objects_of(configmap("cfg"), configmap("other"), claim("data"), reader, deployment("plain"), job, {**EXAMPLES["Service"], "kind": "Service"})
+    objs = objects_of(configmap("cfg"), configmap("other"), claim("data"), reader, deployment("plain"), job, SERVICE)
     assert dependencies(objs, "present") == {
         "ConfigMap cfg": [],
         "ConfigMap other": [],
