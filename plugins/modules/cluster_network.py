@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: cluster_network
-short_description: The pod network across hosts: one CIDR per node, routes between hosts (direct or VXLAN)
+short_description: The pod network across hosts (one CIDR per node, routes between hosts, direct or VXLAN)
 version_added: 0.3.0
 description:
   - Gives every node of the play a pod CIDR of its own inside O(cluster_cidr) (one V(/24) by default), allocated
