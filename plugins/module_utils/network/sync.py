@@ -266,11 +266,11 @@ def install_script(state_dir, python=None):  # noqa: ARG001 - callers say which 
 
 
 def main(argv):
-    if len(argv) != 2 or argv[0] != "sync":
-        print(f"usage: {SCRIPT_NAME} sync STATE_DIR", file=sys.stderr)
+    if len(argv) not in (2, 3) or argv[0] != "sync":
+        print(f"usage: {SCRIPT_NAME} sync STATE_DIR [RUN_DIR]", file=sys.stderr)
         return 2
     try:
-        result = sync(argv[1])
+        result = sync(argv[1], argv[2] if len(argv) == 3 else RUN_DIR)
     except (ValueError, OSError, RuntimeError) as exc:
         print(f"{SCRIPT_NAME}: {exc}", file=sys.stderr)
         return 1

@@ -90,8 +90,9 @@ def network_sync(state_dir):
     if not os.path.exists(os.path.join(state_dir, "network", "node.json")) or not os.path.exists(script):
         return
     try:
-        done = subprocess.run([sys.executable, "-I", "-S", script, "sync", state_dir], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              text=True, timeout=60, check=False)
+        # The runtime root is the one this hook keeps the containers' readiness in (RUN_DIR is its pods/ directory).
+        done = subprocess.run([sys.executable, "-I", "-S", script, "sync", state_dir, os.path.dirname(RUN_DIR)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True, timeout=60, check=False)
     except (OSError, subprocess.SubprocessError) as exc:
         print(f"network sync failed: {exc}", file=sys.stderr)
         return
