@@ -117,7 +117,7 @@ def allocate(conf: Settings, nodes: t.Sequence[str], own: t.Mapping[str, t.Mappi
         raise CidrError("cluster_cidr", f"{conf.cluster_cidr} holds {conf.capacity} node CIDRs of /{conf.node_prefix}, not enough for "
                         f"{len(wanted)} nodes (use a larger cluster_cidr or a longer node_prefix)")
     members = set(wanted)
-    statements = []
+    statements: list[tuple[float, int, t.Any, t.Any, t.Any]] = []  # (-age, rank, node, index, cidr)
     for owner in wanted:
         data = own.get(owner)
         if data is None:
@@ -132,8 +132,8 @@ def allocate(conf: Settings, nodes: t.Sequence[str], own: t.Mapping[str, t.Mappi
     taken: set[int] = set()
     for _age, _rank, node, index, cidr in sorted(statements, key=lambda s: (s[0], s[1], str(s[2]))):
         if node in members and node not in assigned and _valid_claim(conf, index, cidr) and index not in taken:
-            assigned[node] = index
-            taken.add(index)
+            assigned[node] = int(index)
+            taken.add(int(index))
     free = (index for index in range(conf.capacity) if index not in taken)
     for node in wanted:
         if node not in assigned:
@@ -176,14 +176,14 @@ def node_configs(conf: Settings, indexes: t.Mapping[str, int], addresses: t.Mapp
                  vias: t.Mapping[tuple[str, str], str], written_at: float) -> dict[str, dict[str, t.Any]]:
     """Each node's node.json: its range and every other node of the cluster as a peer. ``vias`` is keyed by sorted
     pairs; ``written_at`` (the controller's clock) orders the files when they disagree (``allocate``)."""
-    entries = {}
+    entries: dict[str, dict[str, t.Any]] = {}
     for node, index in indexes.items():
         cidr = conf.node_cidr(index)
         entries[node] = {"node": node, "node_index": index, "address": addresses[node], "cidr": cidr, "gateway": gateway(cidr)}
     configs = {}
+    in_order = sorted(indexes, key=lambda name: indexes[name])
     for node, entry in entries.items():
-        peers = [dict(other, via=vias[tuple(sorted((node, other["node"])))]) for name, other in sorted(entries.items(), key=lambda item: item[1]["node_index"])
-                 if name != node]
+        peers = [dict(entries[name], via=vias[(min(node, name), max(node, name))]) for name in in_order if name != node]
         configs[node] = {
             "schema": config.SCHEMA,
             **entry,
