@@ -24,6 +24,7 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.apply_args import APPLY_ARGS, APPLY_MUTUALLY_EXCLUSIVE, APPLY_REQUIRED_ONE_OF
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import namespaces
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, dns_label
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.units import valid_env_name
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils._fanout import Fleet
@@ -89,6 +90,8 @@ class ActionModule(ActionBase):
         """The kind module's arguments for one object: the apply task's fleet options and the object's spec."""
         spec = WORKLOADS[obj.kind][1]
         fleet = {key: args[key] for key in ("state", "nodes", "wait", "wait_timeout", "state_dir") if key in spec}
+        if "namespace" in spec:
+            fleet["namespace"] = obj.namespace
         return {"name": obj.name, **fleet, **copy.deepcopy(obj.args)}
 
     def _kind_action(self, obj, args):
@@ -157,7 +160,11 @@ class ActionModule(ActionBase):
             return {**result, "failed": True, "changed": False, "msg": "wait_timeout: must be at least 1"}
         errors = []
         try:
-            objects = build(self._documents(args))
+            dns_label(args["namespace"], "namespace")
+        except SpecError as exc:
+            return {**result, "failed": True, "changed": False, "msg": str(exc), "field": exc.path}
+        try:
+            objects = build(self._documents(args), args["namespace"])
         except load.LoadError as exc:
             return {**result, "failed": True, "changed": False, "msg": str(exc), "errors": [str(exc)]}
         except ManifestErrors as exc:
@@ -189,7 +196,7 @@ class ActionModule(ActionBase):
                 blockers = [title for title in needs[obj.title] if title in undone]
                 if blockers:
                     why = "it reads" if args["state"] == "present" else "it is read by"
-                    reports.append({"kind": obj.kind, "name": obj.name, "source": obj.source, "changed": False, "skipped": True,
+                    reports.append({"kind": obj.kind, "namespace": obj.namespace, "name": obj.name, "source": obj.source, "changed": False, "skipped": True,
                                     "msg": f"not applied: {why} {', '.join(blockers)}, which failed or was not applied"})
                     undone.add(obj.title)
                     continue
@@ -203,7 +210,7 @@ class ActionModule(ActionBase):
                     report = self._apply_pod(obj, args, hosts, task_vars)
                 else:
                     report = self._apply_workload(obj, args, task_vars)
-                report = {"kind": obj.kind, "name": obj.name, "source": obj.source, "ignored_fields": list(obj.ignored), **report}
+                report = {"kind": obj.kind, "namespace": obj.namespace, "name": obj.name, "source": obj.source, "ignored_fields": list(obj.ignored), **report}
                 reports.append(report)
                 if report.get("failed"):
                     undone.add(obj.title)
@@ -217,7 +224,9 @@ class ActionModule(ActionBase):
             objects=reports,
             ignored_fields=ignored,
             # Not "skipped": Ansible reads that key of a result as the task having been skipped.
-            not_applied=[{"kind": obj.kind, "name": obj.name, "source": obj.source, "reason": obj.skipped_because} for obj in not_applied],
+            not_applied=[
+                {"kind": obj.kind, "namespace": obj.namespace, "name": obj.name, "source": obj.source, "reason": obj.skipped_because} for obj in not_applied
+            ],
         )
         if self._task.diff:
             diffs = [d for r in reports for d in r.pop("diff", [])]
@@ -290,8 +299,9 @@ class ActionModule(ActionBase):
     def _apply_claim(obj, args, objects):
         """A claim changes nothing itself: pods that name it mount <state_dir>/volumes/<name> on their node (the node
         layer makes it). Deleting it never deletes that data: a StatefulSet's retention policy is the only way."""
-        users = sorted(other.title for other in objects if (obj.kind, obj.name) in references(other))
-        report = {"changed": False, "volume": f"{args['state_dir']}/volumes/{obj.name}", "used_by": users}
+        users = sorted(other.title for other in objects if other.namespace == obj.namespace and (obj.kind, obj.name) in references(other))
+        # Outside default the claim's volume is <namespace>_<claim> (module_utils/node/namespaces.py, units.volume_source).
+        report = {"changed": False, "volume": f"{args['state_dir']}/volumes/{namespaces.node_name(obj.namespace, obj.name)}", "used_by": users}
         if args["state"] == "absent":
             report["msg"] = "kept: apply never deletes a volume's data (remove the directory on its hosts when it is no longer needed)"
         return report
@@ -341,12 +351,14 @@ class ActionModule(ActionBase):
     def _apply_pod(self, obj, args, hosts, task_vars):
         """A bare Pod: on its spec.nodeName, else where it already runs while eligible, else on one eligible node."""
         check_mode = bool(self._task.check_mode)
-        base = {"owner": obj.name, "owner_kind": "Pod", "state_dir": args["state_dir"]}
+        # The node layer's names of the pod and its owner (the pod itself): <namespace>_<name> outside default.
+        name = namespaces.node_name(obj.namespace, obj.name)
+        base = {"owner": name, "owner_kind": "Pod", "state_dir": args["state_dir"]}
         with Fleet(self, task_vars, hosts) as fleet:
             seen = fleet.run_module(POD_MODULE, {h: {**base, "state": "absent"} for h in hosts}, check_mode=True, timeout=args["wait_timeout"])
             reachable = [h for h in hosts if not (seen[h].get("unreachable") or seen[h].get("failed"))]
             unreachable = sorted(set(hosts) - set(reachable))
-            present = [h for h in reachable if obj.name in (seen[h].get("deleted") or [])]
+            present = [h for h in reachable if name in (seen[h].get("deleted") or [])]
             targets = []
             if args["state"] == "present":
                 template = _pod_template(obj)
@@ -367,7 +379,7 @@ class ActionModule(ActionBase):
                             "unreachable_nodes": unreachable,
                         }
                     targets = choose_nodes(obj.name, "one", eligible, present)
-            pod = {"name": obj.name, "labels": obj.args.get("labels") or {}, "annotations": obj.args.get("annotations") or {}, "spec": obj.args["spec"]}
+            pod = {"name": name, "labels": obj.args.get("labels") or {}, "annotations": obj.args.get("annotations") or {}, "spec": obj.args["spec"]}
             calls = {h: {**base, "state": "present", "pods": [pod], "wait": args["wait"], "wait_timeout": args["wait_timeout"]} for h in targets}
             calls.update({h: {**base, "state": "absent"} for h in present if h not in targets})
             done = fleet.run_module(POD_MODULE, calls, check_mode=check_mode, timeout=args["wait_timeout"] + 30) if calls else {}
@@ -378,7 +390,7 @@ class ActionModule(ActionBase):
             "failed": bool(failures),
             "nodes": targets,
             "unreachable_nodes": unreachable,
-            "status": next((p for h in targets for p in done.get(h, {}).get("pods") or [] if p.get("name") == obj.name), {}),
+            "status": next((p for h in targets for p in done.get(h, {}).get("pods") or [] if p.get("name") == name), {}),
         }
         if failures:
             report["msg"] = "; ".join(f"{h}: {m}" for h, m in sorted(failures.items()))

@@ -51,6 +51,6 @@ class ActionModule(WorkloadAction):
         return record
 
     def finish(self, result, step, record):
-        typed = DeploymentRecord.from_json(record, self._task.args["name"]) if record else None
+        typed = DeploymentRecord.from_json(record, self.node_name) if record else None
         result["revision"] = (typed.revision_number(typed.current_revision) or 0) if typed else 0
         return result

@@ -47,6 +47,7 @@ class ActionModule(ActionBase):
         _validation, args = self.validate_argument_spec(argument_spec=POD_LOGS_ARGS)
         try:
             dns_label(args["pod"], "pod")
+            dns_label(args["namespace"], "namespace")
             if args["container"] is not None:
                 dns_label(args["container"], "container")
             if args["since"] not in (None, ""):
@@ -59,7 +60,7 @@ class ActionModule(ActionBase):
         hosts = Fleet.select(self, task_vars, args["nodes"])
         if not hosts:
             return dict(result, failed=True, changed=False, msg=f"no node of the play matches nodes={args['nodes']!r}")
-        node_args = {k: args[k] for k in ("pod", "container", "since", "tail", "follow", "state_dir")}
+        node_args = {k: args[k] for k in ("pod", "namespace", "container", "since", "tail", "follow", "state_dir")}
         with Fleet(self, task_vars, hosts) as fleet:
             results = fleet.run_module(NODE_MODULE, dict.fromkeys(hosts, node_args), check_mode=False)
             fleet.emit_warnings(results)

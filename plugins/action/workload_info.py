@@ -19,7 +19,8 @@ from ansible.utils.display import Display
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.kinds import WORKLOAD_KINDS
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import events as node_events
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import namespaces
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, dns_label
 from ansible_collections.hostfleet.workloads.plugins.module_utils.observe_args import WORKLOAD_INFO_ARGS
 from ansible_collections.hostfleet.workloads.plugins.module_utils.timefmt import rfc3339
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils import summaries
@@ -137,9 +138,11 @@ def typed_records(raw):
     return loaded, problems
 
 
-def summarize(results, now, kinds=None, name=None, selector=None, problems=None):
-    """Workloads and pods of every reachable node's report (``results``: {node: module result}), selected.
-    Records that cannot be read are named in ``problems`` (a list) when given."""
+def summarize(results, now, kinds=None, name=None, selector=None, problems=None, namespace=None):
+    """Workloads and pods of every reachable node's report (``results``: {node: module result}), selected (``name``
+    is a Kubernetes name, in ``namespace`` or any). Names are the node layer's (``<namespace>_<name>`` outside
+    default, node/namespaces.py) until ``as_kubernetes_names``. Records that cannot be read are named in ``problems``
+    (a list) when given."""
     stored = newest_records(results)
     records, unreadable = typed_records(stored)
     if problems is not None:
@@ -175,7 +178,8 @@ def summarize(results, now, kinds=None, name=None, selector=None, problems=None)
     for kind, owner_name in sorted(keys, key=lambda k: (kind_rank(k[0]), k[1])):
         if kinds and kind not in kinds:
             continue
-        if name is not None and owner_name != name:
+        owner_namespace, kube_name = namespaces.split(owner_name)
+        if (name is not None and kube_name != name) or (namespace is not None and owner_namespace != namespace):
             continue
         pods = grouped.get((kind, owner_name), [])
         record = records.get(f"{kind}/{owner_name}")
@@ -233,6 +237,21 @@ def collect_events(results, workloads, now):
     return out
 
 
+def as_kubernetes_names(workloads, events=None):
+    """Workloads, pods and events named as Kubernetes names them: ``namespace`` and ``name`` apart (in place)."""
+    for workload in workloads:
+        workload["namespace"], workload["name"] = namespaces.split(workload["name"])
+        for pod in workload["pods"]:
+            pod["namespace"], pod["name"] = namespaces.split(pod["name"])
+    for event in events or ():
+        kind, _sep, owner = event["owner"].partition("/")
+        event["namespace"], owner = namespaces.split(owner)
+        event["owner"] = f"{kind}/{owner}"
+        if event["pod"]:
+            event["pod"] = namespaces.kube_name(event["pod"])
+            event["object"] = f"pod/{event['pod']}"
+
+
 # -- the table -----------------------------------------------------------------------------------------
 
 
@@ -250,16 +269,23 @@ def render_table(workloads, events=None, unreachable=None, now=None):
     """kubectl-get-like lines: one section per kind, then every pod, then the events; sections apart by a blank line."""
     now = time.time() if now is None else now
     sections = []
+    # As `kubectl get -A`: a NAMESPACE column first, once anything is outside default.
+    spaced = any(w.get("namespace", namespaces.DEFAULT) != namespaces.DEFAULT for w in workloads)
+
+    def first(namespace):
+        return [namespace] if spaced else []
+
     for kind in sorted({w["kind"] for w in workloads}, key=kind_rank):
         summary = kind_summary(kind)
-        sections.append(columns([list(summary.header)] + [summary.row(w, now) for w in workloads if w["kind"] == kind]))
+        rows = [first(w.get("namespace")) + list(summary.row(w, now)) for w in workloads if w["kind"] == kind]
+        sections.append(columns([first("NAMESPACE") + list(summary.header)] + rows))
     pods = [(w, p) for w in workloads for p in w["pods"]]
     if pods:
-        header = ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "NODE", "REVISION", "OWNER"]
+        header = first("NAMESPACE") + ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "NODE", "REVISION", "OWNER"]
         rows = [
-            [f"pod/{p['name']}", p["ready_containers"], p["status"], p["restarts"], human_duration(p["age"]), p["node"], _n(p["revision"]),
-             f"{w['kind'].lower()}/{w['name']}"]
-            for w, p in sorted(pods, key=lambda wp: (wp[1]["node"], wp[1]["name"]))
+            first(w.get("namespace")) + [f"pod/{p['name']}", p["ready_containers"], p["status"], p["restarts"], human_duration(p["age"]), p["node"],
+                                         _n(p["revision"]), f"{w['kind'].lower()}/{w['name']}"]
+            for w, p in sorted(pods, key=lambda wp: (wp[1]["node"], wp[0].get("namespace") or "", wp[1]["name"]))
         ]
         sections.append(columns([header] + rows))
     if events:
@@ -291,6 +317,7 @@ class ActionModule(ActionBase):
         _validation, args = self.validate_argument_spec(argument_spec=WORKLOAD_INFO_ARGS)
         try:
             selector = parse_label_selector(args["selector"], "selector") if args["selector"] else None
+            namespace = dns_label(args["namespace"], "namespace") if args["namespace"] is not None else None
             node_events.parse_duration(args["events_since"])
         except (SpecError, node_events.EventError) as exc:
             return dict(result, failed=True, changed=False, msg=f"invalid argument: {exc}")
@@ -308,10 +335,11 @@ class ActionModule(ActionBase):
             display.warning(f"workload_info: node {host} could not be read: {msg}")
         readable = {h: r for h, r in results.items() if h not in unreachable}
         problems = []
-        workloads = summarize(readable, now, args["kind"], args["name"], selector, problems)
+        workloads = summarize(readable, now, args["kind"], args["name"], selector, problems, namespace)
         for problem in problems:
             display.warning(f"workload_info: {problem}")
         found_events = collect_events(readable, workloads, now) if args["events"] else None
+        as_kubernetes_names(workloads, found_events)
         result.update(
             changed=False,
             workloads=workloads,

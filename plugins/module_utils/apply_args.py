@@ -9,6 +9,7 @@ APPLY_ARGS = dict(
     src=dict(type="path"),
     definition=dict(type="raw"),
     state=dict(type="str", default="present", choices=["present", "absent"]),
+    namespace=dict(type="str", default="default"),
     nodes=dict(type="str"),
     wait=dict(type="bool", default=True),
     wait_timeout=dict(type="int", default=600),

@@ -13,6 +13,7 @@ WORKLOAD_KINDS = list(kinds.WORKLOAD_KINDS) + ["Pod"]
 WORKLOAD_INFO_ARGS = {
     "kind": {"type": "list", "elements": "str", "choices": WORKLOAD_KINDS},
     "name": {"type": "str"},
+    "namespace": {"type": "str"},
     "selector": {"type": "dict"},
     "nodes": {"type": "str"},
     "events": {"type": "bool", "default": False},
@@ -22,6 +23,7 @@ WORKLOAD_INFO_ARGS = {
 
 POD_LOGS_ARGS = {
     "pod": {"type": "str", "required": True},
+    "namespace": {"type": "str", "default": "default"},
     "container": {"type": "str"},
     "since": {"type": "raw"},
     "tail": {"type": "int"},

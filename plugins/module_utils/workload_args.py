@@ -5,8 +5,12 @@
 
 from __future__ import annotations
 
-# Options every fleet-wide workload task has: where it runs and how long it waits.
+# metadata.namespace: part of every object's identity, as in Kubernetes (module_utils/node/namespaces.py).
+NAMESPACE_ARGS = dict(namespace=dict(type="str", default="default"))
+
+# Options every fleet-wide workload task has: its identity, where it runs and how long it waits.
 FLEET_ARGS = dict(
+    NAMESPACE_ARGS,
     name=dict(type="str", required=True),
     state=dict(type="str", default="present", choices=["present", "absent"]),
     nodes=dict(type="str"),
@@ -82,6 +86,7 @@ JOB_ARGS = dict(
 )
 
 CRONJOB_ARGS = dict(
+    NAMESPACE_ARGS,
     name=dict(type="str", required=True),
     state=dict(type="str", default="present", choices=["present", "absent"]),
     nodes=dict(type="str"),

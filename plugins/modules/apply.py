@@ -85,6 +85,14 @@ options:
     type: str
     default: present
     choices: [present, absent]
+  namespace:
+    description:
+      - The namespace of the documents that name none in C(metadata.namespace), as C(kubectl apply -n). An object is
+        known by its kind, namespace and name (two Deployments C(web) in two namespaces are two objects); the pods of a
+        workload mount the claims of their own namespace (see the kinds' O(namespace)). ConfigMaps and Secrets are not
+        namespaced on the hosts yet: one name is one object there, whatever its namespace.
+    type: str
+    default: default
   wait:
     description: Wait for each workload to converge (as its kind module's O(wait)) before applying the next object.
     type: bool

@@ -29,6 +29,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
   - hostfleet.workloads.fleet
+  - hostfleet.workloads.namespace
   - hostfleet.workloads.image_pins
 attributes:
   check_mode:

@@ -34,6 +34,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
   - hostfleet.workloads.fleet
+  - hostfleet.workloads.namespace
   - hostfleet.workloads.fleet.node_grace
   - hostfleet.workloads.image_pins
 attributes:

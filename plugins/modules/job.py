@@ -54,6 +54,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
   - hostfleet.workloads.fleet
+  - hostfleet.workloads.namespace
 attributes:
   check_mode:
     support: full

@@ -52,6 +52,13 @@ options:
         made exactly O(pods).
     type: str
     required: true
+  namespace:
+    description:
+      - The namespace of O(owner), of the pods in O(pods) and of the names in O(remove) (a DNS-1123 label). The node
+        names them C(<namespace>_<name>) outside V(default) (see docs/architecture.md, "Namespaces"); the pods still
+        see their own name as hostname and C(POD_NAME), and C(fieldRef) C(metadata.namespace) gives the namespace.
+      - When omitted, names are taken as the node names them (a workload task passes C(<namespace>_<name>) itself).
+    type: str
   owner_kind:
     description:
       - The kind of the owner. Together with O(owner) it identifies the pods' owner.
@@ -253,7 +260,8 @@ pods:
   type: list
   elements: dict
   contains:
-    name: {description: "The pod name.", type: str, sample: web-a}
+    name: {description: "The pod name, as the node names it (C(<namespace>_<name>) outside V(default)).", type: str, sample: web-a}
+    namespace: {description: "The pod's namespace.", type: str, sample: default}
     owner: {description: "The owner, as C(kind) and C(name).", type: dict, sample: {kind: Pod, name: web}}
     labels: {description: "The pod's labels.", type: dict}
     annotations: {description: "The pod's annotations.", type: dict}

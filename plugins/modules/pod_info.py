@@ -30,6 +30,11 @@ options:
     description:
       - Only the pods of this owner (with O(owner_kind)). All pods when omitted.
     type: str
+  namespace:
+    description:
+      - Only the pods of this namespace; O(owner) and O(names) are names in it (the node names them
+        C(<namespace>_<name>) outside V(default)). When omitted, every namespace, and names as the node names them.
+    type: str
   owner_kind:
     description:
       - The kind of O(owner).

@@ -47,6 +47,10 @@ options:
     description: The pod's name (as M(hostfleet.workloads.workload_info) lists it).
     type: str
     required: true
+  namespace:
+    description: The pod's namespace (as M(hostfleet.workloads.workload_info) lists it).
+    type: str
+    default: default
   container:
     description: Only this container's lines. Every container's when omitted.
     type: str
@@ -144,7 +148,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge, events
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge, events, namespaces
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import units as render
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, clean_abs_path, dns_label
 from ansible_collections.hostfleet.workloads.plugins.module_utils.observe_args import POD_LOGS_ARGS
@@ -156,6 +160,7 @@ def main():
     try:
         # As the action checks them: names make unit names, state_dir a path.
         dns_label(params["pod"], "pod")
+        dns_label(params["namespace"], "namespace")
         if params["container"] is not None:
             dns_label(params["container"], "container")
         clean_abs_path(params["state_dir"], "state_dir")
@@ -172,14 +177,16 @@ def main():
     except events.EventError as exc:
         module.fail_json(msg=str(exc))
     host = converge.Host(params["state_dir"])
-    record = host.records().get(params["pod"])
+    # The node layer names the pod <namespace>_<pod> outside default (namespaces.py).
+    pod = namespaces.node_name(params["namespace"], params["pod"])
+    record = host.records().get(pod)
     if record is None:
         module.exit_json(changed=False, found=False, observed_at=time.time())
     containers = [c["name"] for c in record.get("spec", {}).get("containers", [])]
     if params["container"] is not None and params["container"] not in containers:
         module.fail_json(msg=f"pod {params['pod']} has no container {params['container']!r} (it has {', '.join(containers)})", found=True)
     wanted = [params["container"]] if params["container"] is not None else containers
-    units = {render.container_unit(params["pod"], name): name for name in wanted}
+    units = {render.container_unit(pod, name): name for name in wanted}
     start = time.time() - since if since is not None else None
     if record.get("created"):
         # This pod's lines only: an earlier pod of the same name (a StatefulSet identity, a re-created workload) had its own.

@@ -61,6 +61,12 @@ options:
   name:
     description: Only the workload(s) with this name.
     type: str
+  namespace:
+    description:
+      - Only the workloads (and their pods) of this namespace. Every namespace when omitted (as C(kubectl get -A)); the
+        table then has a C(NAMESPACE) column once anything is outside V(default). Each workload, pod and event
+        carries its C(namespace), and names are the Kubernetes names (without the nodes' C(<namespace>_) prefix).
+    type: str
   selector:
     description:
       - A Kubernetes label selector (C(matchLabels), C(matchExpressions)); only the workloads whose pods (or, with no
@@ -139,6 +145,7 @@ workloads:
   contains:
     kind: {description: "C(Deployment), C(ReplicaSet), C(ReplicationController), C(StatefulSet), C(DaemonSet), C(Job), C(CronJob) or C(Pod).", type: str}
     name: {description: "The workload's name.", type: str}
+    namespace: {description: "The workload's namespace.", type: str, sample: default}
     desired: {description: "Desired pods (completions for a Job); null when the record does not keep it.", type: int}
     current: {description: "Pods that are not finished, on the reachable nodes.", type: int}
     ready: {description: "Ready pods.", type: int}
@@ -165,6 +172,7 @@ workloads:
       elements: dict
       contains:
         name: {description: "The pod's name.", type: str}
+        namespace: {description: "The pod's namespace.", type: str, sample: default}
         node: {description: "The node it runs on.", type: str}
         phase: {description: "C(Pending), C(Running), C(Succeeded) or C(Failed).", type: str}
         status: {description: "What C(kubectl get pods) shows as STATUS (C(Running), C(CrashLoopBackOff), C(Completed)...).", type: str}

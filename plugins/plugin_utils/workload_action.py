@@ -24,6 +24,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import namespaces
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, dns_label, validate_pod_spec
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils._fanout import Fleet
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.records import RecordError, load_record
@@ -74,6 +75,15 @@ class WorkloadAction(ActionBase):
     def controller(self):
         return controller(self.KIND)
 
+    @property
+    def node_name(self):
+        """The workload's name on the nodes: its name in ``default``, ``<namespace>_<name>`` elsewhere (namespaces.py)."""
+        return namespaces.node_name(self._task.args.get("namespace"), self._task.args["name"])
+
+    def on_nodes(self, args):
+        """The validated arguments with the workload named as the nodes name it (its pods, record, lease, units)."""
+        return dict(args, name=namespaces.node_name(args["namespace"], args["name"]))
+
     # -- what a kind provides (hooks; the defaults read the registry) ------------------------------
 
     def spec_fields(self, args, record):
@@ -109,7 +119,7 @@ class WorkloadAction(ActionBase):
         return self.controller.reconcile(spec, record, observation, now)
 
     def progress_line(self, step, number):
-        return self.controller.progress_line(self._task.args["name"], self._task.args, step, number)
+        return self.controller.progress_line(namespaces.display(self.node_name), self._task.args, step, number)
 
     def finish(self, result, step, record):
         return result
@@ -142,6 +152,7 @@ class WorkloadAction(ActionBase):
         _validation, args = self.validate_argument_spec(argument_spec=self.controller.info.argument_spec)
         try:
             dns_label(args["name"], "name")
+            dns_label(args["namespace"], "namespace")
             self.check_arguments(args)
             if args["state"] == "present":
                 self.parse(args, None)  # the whole spec, before any node is contacted
@@ -151,6 +162,8 @@ class WorkloadAction(ActionBase):
                 raise SpecError("node_grace_seconds", "must be greater than or equal to 0")
         except SpecError as exc:
             return dict(result, failed=True, msg=f"invalid {self.KIND} spec: {exc}", field=exc.path, changed=False)
+        args = self.on_nodes(args)
+        result["namespace"] = args["namespace"]
         flags = self.controller
         hosts = Fleet.select(self, task_vars, args["nodes"])
         self._task_vars = task_vars  # for the nodes that left the fleet (_deselected)
@@ -365,7 +378,7 @@ class WorkloadAction(ActionBase):
         """
 
         def template_of(data):
-            record = load_record(self.KIND, data, self._task.args["name"])
+            record = load_record(self.KIND, data, self.node_name)
             template = record.template(record.current_revision) if record is not None else None
             return json.dumps(template, indent=2, sort_keys=True) + "\n" if template is not None else ""
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 import re
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.job import tracking
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, clean_abs_path, dns_label, labels, validate_pod
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import namespaces
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, clean_abs_path, labels, node_name, validate_pod
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import _bool as boolean_field
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import _expect as expect_type
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import _int as integer_field
@@ -97,10 +98,11 @@ def timer_settings(starting_deadline_seconds=None):
 
 
 def cronjob_name(name, path="name"):
-    """A CronJob name: a DNS-1123 label of at most 52 characters (it names paths, units and runs)."""
-    dns_label(name, path)
-    if len(name) > MAX_NAME_LENGTH:
-        raise SpecError(path, f"must be at most {MAX_NAME_LENGTH} characters (its Jobs add -<unix minutes>), got {len(name)}")
+    """A CronJob name: a DNS-1123 label of at most 52 characters (it names paths, units and runs), or the node layer's
+    ``<namespace>_<name>`` of one outside ``default`` (node/namespaces.py)."""
+    node_name(name, path)
+    if len(namespaces.kube_name(name)) > MAX_NAME_LENGTH:
+        raise SpecError(path, f"must be at most {MAX_NAME_LENGTH} characters (its Jobs add -<unix minutes>), got {len(namespaces.kube_name(name))}")
     return name
 
 

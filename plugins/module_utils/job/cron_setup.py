@@ -36,7 +36,7 @@ from ansible_collections.hostfleet.workloads.plugins.module_utils.node import un
 TIMERS_WANTS = "/etc/systemd/system/timers.target.wants"
 # Where systemd keeps a Persistent= timer's last trigger: a CronJob created anew must not inherit it.
 TIMER_STAMPS = "/var/lib/systemd/timers"
-LIB_PACKAGES = ("", "node", "job")  # under plugins/module_utils: empty __init__.py files
+LIB_PACKAGES = ("", "node", "job", "network")  # under plugins/module_utils: empty __init__.py files
 BIN_SOURCE = """#!/usr/bin/python3
 # Installed by hostfleet.workloads.cronjob_timer: runs a CronJob's runs on this host (module_utils/job/cron_run.py).
 import time
@@ -65,14 +65,18 @@ def _source(module):
 def runner_files(state_dir):
     """{path: content} of the runner: the modules cron_run imports, as this module carries them."""
     from ansible_collections.hostfleet.workloads.plugins.module_utils import timefmt
-    from ansible_collections.hostfleet.workloads.plugins.module_utils.node import events, fence, hook, podnet, podspec, quantity, status
+    from ansible_collections.hostfleet.workloads.plugins.module_utils.node import events, fence, hook, namespaces, podnet, podspec, quantity, status
 
     base = os.path.join(state_dir, "lib", "ansible_collections", "hostfleet", "workloads", "plugins", "module_utils")
     files = {os.path.join(base, package, "__init__.py"): "" for package in LIB_PACKAGES}
-    for module in (converge, events, fence, fileio, hook, podnet, podspec, quantity, status, systemctl, render, timefmt, tracking, cron_run):
+    for module in (converge, events, fence, fileio, hook, namespaces, podnet, podspec, quantity, status, systemctl, render, timefmt, tracking, cron_run):
         relative = module.__name__.split(".module_utils.", 1)[1].replace(".", "/") + ".py"
         files[os.path.join(base, relative)] = _source(module)
     files[os.path.join(state_dir, "bin", "hostfleet-cron")] = BIN_SOURCE
+    # The pod converge and podspec render the pods' resolv.conf (cluster DNS).
+    from ansible_collections.hostfleet.workloads.plugins.module_utils.network import dns as cluster_dns
+
+    files[os.path.join(base, "network", "dns.py")] = _source(cluster_dns)
     return files
 
 

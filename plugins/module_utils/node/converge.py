@@ -18,7 +18,7 @@ import shutil
 import stat
 import time
 
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node import events, fence, fileio, podnet, systemctl
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import events, fence, fileio, namespaces, podnet, systemctl
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import hook as hook_script
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import status as pod_status
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import units as render
@@ -235,6 +235,8 @@ def _check_host_ports(records, pods, owner_kind, owner_name, prune, remove):
 def _pod_record(pod, owner_kind, owner_name):
     return {
         "name": pod["name"],
+        # Services select pods of their own namespace (a record without it is of `default`, from before namespaces).
+        "namespace": namespaces.namespace_of(pod["name"]),
         "owner": {"kind": owner_kind, "name": owner_name},
         "labels": pod["labels"],
         "annotations": pod["annotations"],
@@ -373,8 +375,11 @@ def plan(
         env_files, env_names, env_counts = {}, {}, {}
         # status.podIP: the pod's own address, or the host's for a pod on the host's network (as Kubernetes).
         fields = {"status.hostIP": host_ip, "status.podIP": addresses[name] if name in addresses else host_ip}
+        # The pod sees its Kubernetes name and namespace, not the node layer's <namespace>_<name> (namespaces.py).
+        namespace, kube_name = namespaces.split(name)
+        fields["metadata.namespace"] = namespace
         for container in pod["spec"]["containers"]:
-            variables, _skipped, defined = render.container_env(container, sources, pod["name"], pod["spec"].get("hostname") or pod["name"], fields)
+            variables, _skipped, defined = render.container_env(container, sources, kube_name, pod["spec"].get("hostname") or kube_name, fields)
             env_files[container["name"]] = render.render_env_file(variables)
             env_counts[container["name"]] = len(variables)
             # Only the user's names are known to $(VAR) in command/args (HOSTNAME/POD_NAME are exported, not defined).
@@ -499,7 +504,7 @@ def plan(
                 result.links[link] = None
         # The pod's own directory (record, env files, emptyDir data) and runtime state go; claims' volumes stay.
         result.tree_removals += [host.pod_dir(name), host.runtime_dir(name), os.path.join(host.run_dir, "volumes", name)]
-    _plan_volume_deletions(host, result, records, wanted, delete_volumes)
+    _plan_volume_deletions(host, result, records, wanted, delete_volumes, owner_name)
     if state == "present":
         _plan_unfence(host, result, {n: r for n, r in records.items() if r.get("owner") == {"kind": owner_kind, "name": owner_name}}, wanted)
     result.pending_path = pending_path(host, owner_kind, owner_name)
@@ -627,7 +632,7 @@ def _run_network_sync(host, result):
         result.network_problems = [f"network sync failed: {exc}"]
 
 
-def _plan_volume_deletions(host, result, records, wanted, claims):
+def _plan_volume_deletions(host, result, records, wanted, claims, owner_name):
     """Persistent volumes go only when named AND no pod that stays on this host uses them."""
     if not claims:
         return
@@ -638,8 +643,10 @@ def _plan_volume_deletions(host, result, records, wanted, claims):
         spec = wanted[name]["spec"] if name in wanted else record.get("spec", {})
         for volume in (spec.get("volumes") or {}).values():
             if volume.get("kind") == "persistentVolumeClaim":
-                in_use[volume["claimName"]] = name
+                in_use[namespaces.node_name(namespaces.namespace_of(name), volume["claimName"])] = name
     for index, claim in enumerate(claims):
+        # Claims are the owner's namespace's (units.volume_source).
+        claim = namespaces.node_name(namespaces.namespace_of(owner_name), claim)
         if claim in in_use:
             raise SpecError(f"delete_volumes[{index}]", f"volume {claim!r} is used by pod {in_use[claim]!r}, which stays on this host")
         if os.path.isdir(os.path.join(host.state_dir, "volumes", claim)):

@@ -35,6 +35,8 @@ from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec i
 OPS = ("read", "acquire", "release")
 MAX_DURATION = 3600
 HOLDER_ID = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
+# A workload's kind and node-layer name (namespaces.py: <namespace>_<name>, two labels of up to 63 characters).
+OWNER_ID = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 LOCK_FILE = ".lock"
 
 
@@ -46,8 +48,8 @@ def validate(request, path="lease", ops=OPS):
     if unknown:
         raise SpecError(f"{path}.{unknown[0]}", "unknown field (expected kind, name, holder, token, duration, op, description)")
     for key in ("kind", "name"):
-        if request.get(key) is not None and not (isinstance(request[key], str) and HOLDER_ID.match(request[key])):
-            raise SpecError(f"{path}.{key}", "must be 1-64 letters, digits, '.', '_' or '-'")
+        if request.get(key) is not None and not (isinstance(request[key], str) and OWNER_ID.match(request[key])):
+            raise SpecError(f"{path}.{key}", "must be 1-128 letters, digits, '.', '_' or '-'")
     op = request.get("op", "acquire")
     if op not in ops:
         raise SpecError(f"{path}.op", f"must be one of {', '.join(ops)}, got {op!r}")

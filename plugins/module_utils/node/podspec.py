@@ -12,7 +12,7 @@ names must be DNS-1123 labels, paths must be absolute and clean.
 # name `annotations`, which is the validator annotations() below, imported by name elsewhere.
 import re
 
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node import quantity
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import namespaces, quantity
 
 # Used with fullmatch: '$' would also match before a trailing newline (the public one is anchored with \A...\Z too).
 DNS1123_LABEL = re.compile(r"\A[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
@@ -125,6 +125,18 @@ def dns_label(value, path):
     _expect(value, str, path)
     if not value or len(value) > 63 or not DNS1123_LABEL.fullmatch(value):
         raise SpecError(path, f"{value!r} is not a DNS-1123 label (lowercase letters, digits and '-', starting and ending alphanumeric, at most 63 characters)")
+    return value
+
+
+def node_name(value, path):
+    """A name of the node layer (namespaces.py): a DNS-1123 label, or ``<namespace>_<label>`` outside ``default``."""
+    _expect(value, str, path)
+    namespace, sep, rest = value.partition(namespaces.SEPARATOR)
+    if not sep:
+        return dns_label(value, path)
+    if namespace == namespaces.DEFAULT or not DNS1123_LABEL.fullmatch(namespace) or len(namespace) > 63:
+        raise SpecError(path, f"{value!r} is not a name in a namespace (<namespace>_<name>, both DNS-1123 labels, the namespace not 'default')")
+    dns_label(rest, path)
     return value
 
 
@@ -494,7 +506,7 @@ def config_key(value, path):
 
 
 # The downward API's fields a host knows when it writes a container's environment (units.container_env).
-FIELD_PATHS = ("metadata.name", "status.podIP", "status.hostIP")
+FIELD_PATHS = ("metadata.name", "metadata.namespace", "status.podIP", "status.hostIP")
 
 
 def _field_ref(ref, path):
@@ -955,7 +967,7 @@ def validate_pod_spec(spec, path="spec", pod_network=False):
 def validate_pod(pod, path, pod_network=False):
     """A pod entry of the node module: name, labels, annotations, revision, spec (see validate_pod_spec for ``pod_network``)."""
     _known(pod, {"name", "labels", "annotations", "revision", "spec"}, path)
-    name = dns_label(pod.get("name") if pod.get("name") is not None else _missing(f"{path}.name"), f"{path}.name")
+    name = node_name(pod.get("name") if pod.get("name") is not None else _missing(f"{path}.name"), f"{path}.name")
     revision = _str(pod, "revision", path, default="")
     if revision and not _REVISION.fullmatch(revision):
         raise SpecError(f"{path}.revision", f"{revision!r} must be 1-63 characters of [A-Za-z0-9._-]")

@@ -12,16 +12,17 @@ import time
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils import kinds
 from ansible_collections.hostfleet.workloads.plugins.module_utils.network import config as network_config
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge, podnet, systemctl
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge, namespaces, podnet, systemctl
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import lease as node_lease
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import units as render
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, clean_abs_path, dns_label, labels, validate_pod
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, clean_abs_path, dns_label, labels, node_name, validate_pod
 
 # The choices of owner_kind (a list, as module argument specs have them).
 OWNER_KINDS = list(kinds.OWNER_KINDS)
 
 COMMON_ARGS = dict(
     owner=dict(type="str"),
+    namespace=dict(type="str"),
     owner_kind=dict(type="str", default="Pod", choices=OWNER_KINDS),
     state_dir=dict(type="path", default="/var/lib/hostfleet"),
 )
@@ -116,6 +117,17 @@ def _host_ip(node_config):
     return node_config["address"] if node_config is not None else None
 
 
+def _in_namespace(params, name):
+    """The node layer's name (namespaces.py) of ``name`` in the call's ``namespace``; without one, ``name`` as given.
+
+    Workload tasks pass node names (``<namespace>_<name>`` outside default) with no namespace; a person calling the
+    module names the namespace instead.
+    """
+    if params["namespace"] is None or not isinstance(name, str):
+        return name
+    return namespaces.node_name(dns_label(params["namespace"], "namespace"), name)
+
+
 def _settled(pod):
     """A pod a waiting caller can stop waiting for: ready, or finished for good."""
     return pod["ready"] or pod["phase"] in ("Succeeded", "Failed")
@@ -127,7 +139,9 @@ def run_pod(module):
     try:
         # Everything that names a path or a unit is checked before anything is read or touched.
         clean_abs_path(params["state_dir"], "state_dir")
-        owner = dns_label(params["owner"], "owner")
+        owner = node_name(_in_namespace(params, params["owner"]), "owner")
+        if params["namespace"] is not None:
+            params["pods"] = [dict(p, name=_in_namespace(params, p.get("name"))) if isinstance(p, dict) else p for p in params["pods"]]
         network = podnet.validate_config(params["pod_network"]) if params["pod_network"] is not None else None
         if network is not None:
             pods = [validate_pod(pod, f"pods[{i}]", True) for i, pod in enumerate(params["pods"])]
@@ -140,7 +154,7 @@ def run_pod(module):
             seen.add(pod["name"])
         if params["state"] == "absent" and pods:
             raise SpecError("pods", "must be empty with state=absent (every pod of the owner is removed)")
-        remove = [dns_label(n, f"remove[{i}]") for i, n in enumerate(params["remove"])]
+        remove = [node_name(_in_namespace(params, n), f"remove[{i}]") for i, n in enumerate(params["remove"])]
         both = sorted(seen & set(remove))
         if both:
             raise SpecError("remove", f"{', '.join(both)} cannot be both in pods and in remove")
@@ -241,7 +255,7 @@ def run_pod_info(module):
     params = module.params
     try:
         clean_abs_path(params["state_dir"], "state_dir")
-        owner = dns_label(params["owner"], "owner") if params["owner"] is not None else None
+        owner = node_name(_in_namespace(params, params["owner"]), "owner") if params["owner"] is not None else None
         lease = node_lease.validate(params["lease"]) if params["lease"] is not None else None
         if lease is not None:
             lease["kind"], lease["name"] = lease["kind"] or params["owner_kind"], lease["name"] or owner
@@ -250,9 +264,11 @@ def run_pod_info(module):
             if lease["kind"] not in OWNER_KINDS:
                 raise SpecError("lease.kind", f"must be one of {', '.join(OWNER_KINDS)}")
         selector = labels(params["selector"], "selector") if params["selector"] else None
-        names = [dns_label(n, f"names[{i}]") for i, n in enumerate(params["names"])] if params["names"] is not None else None
+        names = [node_name(_in_namespace(params, n), f"names[{i}]") for i, n in enumerate(params["names"])] if params["names"] is not None else None
         host = converge.Host(params["state_dir"])
         pods = converge.observe(host, params["owner_kind"] if owner else None, owner, selector, names, host_ip=_host_ip(network_config.read_node_config(params["state_dir"])))
+        if params["namespace"] is not None:
+            pods = [p for p in pods if p["namespace"] == dns_label(params["namespace"], "namespace")]
         record = _read_owner_record(host, params["owner_kind"], owner) if owner else None
         records = _all_owner_records(host) if owner is None else ({f"{params['owner_kind']}/{owner}": record} if record is not None else {})
     except SpecError as exc:

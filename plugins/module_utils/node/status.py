@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import namespaces
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import units as render
 
 
@@ -99,6 +100,8 @@ def pod_status(record, units, host, now):
     exits = sorted((c for c in containers if c["last_exit_code"] is not None), key=lambda c: c["last_exit_at"] or 0)
     return {
         "name": record["name"],
+        # The node layer's name is <namespace>_<name> outside `default` (namespaces.py); records of before have no key.
+        "namespace": record.get("namespace") or namespaces.namespace_of(record["name"]),
         "owner": record.get("owner"),
         "labels": record.get("labels", {}),
         "annotations": record.get("annotations", {}),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node import podnet
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import namespaces, podnet
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, unit_value_problem
 
 UNIT_PREFIX = "hf-"
@@ -84,7 +84,7 @@ def _podman_run(spec, container, pod, cid, env_names, volumes, network=None):
         f"--name={podman_name(pod, name)}",
         # The host's network (hostNetwork: true), or the pod's namespace (podnet.py): the pod's containers share it.
         f"--network=ns:{podnet.netns_path(pod)}" if network else "--network=host",
-        f"--hostname={spec.get('hostname') or pod}",
+        f"--hostname={spec.get('hostname') or namespaces.kube_name(pod)}",
         f"--pull={PODMAN_PULL[container['imagePullPolicy']]}",
         "--log-driver=journald",
         f"--log-opt=tag={pod}/{name}",
@@ -330,7 +330,8 @@ def volume_source(volume, state_dir, pod_name, run_dir="/run/hostfleet"):
     if volume["kind"] in CONFIG_FOLDERS:
         # The object's file tree (one file per key), written by the config_data module; mounted read-only.
         return config_tree(state_dir, volume["kind"], volume["sourceName"])
-    return f"{state_dir}/volumes/{volume['claimName']}"
+    # A claim is a namespaced object: outside `default` its volume is <namespace>_<claim> (namespaces.py).
+    return f"{state_dir}/volumes/{namespaces.node_name(namespaces.namespace_of(pod_name), volume['claimName'])}"
 
 
 # Where the node keeps ConfigMaps and Secrets: <folder>/<name>.env (KEY="value" lines, for env and envFrom) and

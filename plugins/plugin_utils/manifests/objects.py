@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.kinds import KINDS, kind_info
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.configdata import env_text
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.namespaces import DEFAULT as DEFAULT_NAMESPACE
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, config_key, dns_label
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.manifests.skipped_kinds import SKIPPED_KINDS, name_problem
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.network.servicespec import service_name
@@ -63,7 +64,7 @@ ORDER = (
 )
 
 # Object metadata that the API server keeps and hosts have no use for (reported, never an error).
-METADATA_IGNORED = ("namespace", "uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink", "deletionGracePeriodSeconds")
+METADATA_IGNORED = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink", "deletionGracePeriodSeconds")
 # Pod template metadata besides labels/annotations.
 TEMPLATE_METADATA_IGNORED = ("name", "namespace", "creationTimestamp", "uid", "resourceVersion", "generation")
 # PodSpec fields without meaning on plain hosts: no API server to authenticate to, no image pull secrets (the
@@ -116,10 +117,16 @@ class ManifestObject:
     ignored: list = field(default_factory=list)  # field paths reported as ignored
     secret_values: list = field(default_factory=list)  # Secret values (plain and base64), to keep out of every output
     skipped_because: str = ""  # a kind of SKIPPED_KINDS: why hosts have no use for it (never applied)
+    namespace: str = DEFAULT_NAMESPACE  # metadata.namespace: with kind and name, the object's identity
 
     @property
     def title(self):
-        return f"{self.kind} {self.name}"
+        return f"{self.kind} {self.name}" if self.namespace == DEFAULT_NAMESPACE else f"{self.kind} {self.namespace}/{self.name}"
+
+    @property
+    def key(self):
+        """What names the object, as in Kubernetes: (kind, namespace, name)."""
+        return (self.kind, self.namespace, self.name)
 
     @property
     def is_config(self):
@@ -416,8 +423,10 @@ TOP_LEVEL = {
 }
 
 
-def build(documents):
-    """ManifestObjects of the documents in apply order; raises ManifestErrors naming every problem of every document."""
+def build(documents, default_namespace=DEFAULT_NAMESPACE):
+    """ManifestObjects of the documents in apply order; raises ManifestErrors naming every problem of every document.
+
+    A document without ``metadata.namespace`` is in ``default_namespace`` (as ``kubectl apply -n``)."""
     errors, objects, seen = [], [], {}
     for document in documents:
         doc, out = document.body, _Collector()
@@ -455,7 +464,12 @@ def build(documents):
             errors.append(f"{document.source} ({kind}): {exc}")
             continue
         out.drop(metadata, METADATA_IGNORED, "metadata")
-        keep = {"name", "labels", "annotations"} if kind == "Pod" else {"name"}
+        try:
+            namespace = dns_label(metadata["namespace"], "metadata.namespace") if metadata.get("namespace") is not None else default_namespace
+        except SpecError as exc:
+            errors.append(f"{document.source} ({kind} {name}): {exc}")
+            continue
+        keep = {"name", "namespace", "labels", "annotations"} if kind == "Pod" else {"name", "namespace"}
         if kind != "Pod":
             out.drop(metadata, ("labels", "annotations"), "metadata")
         for key in sorted(set(metadata) - keep):
@@ -477,12 +491,13 @@ def build(documents):
         else:
             args = _workload(kind, name, doc, out)
         where = _where(document.source, kind, name)
-        if (kind, name) in seen:
-            out.error("metadata.name", f"{kind} {name} is also defined in {seen[(kind, name)]}")
-        seen.setdefault((kind, name), document.source)
+        if (kind, namespace, name) in seen:
+            also = f" (namespace {namespace})" if namespace != DEFAULT_NAMESPACE else ""
+            out.error("metadata.name", f"{kind} {name} is also defined in {seen[(kind, namespace, name)]}{also}")
+        seen.setdefault((kind, namespace, name), document.source)
         errors += [f"{where}: {e}" for e in out.errors]
         ignored = [i.lstrip(".") for i in out.ignored]
-        objects.append(ManifestObject(kind, name, document.source, args, ignored, secret_values))
+        objects.append(ManifestObject(kind, name, document.source, args, ignored, secret_values, namespace=namespace))
     # Stable: documents keep their order within a kind; the skipped kinds (never applied) come last.
     objects.sort(key=lambda o: ORDER.index(o.kind) if o.kind in ORDER else len(ORDER))
     try:
@@ -522,7 +537,7 @@ def check_references(objects):
 
     Objects applied before (not in these documents) are checked on the host, when the pod starts.
     """
-    data = {(o.kind, o.name): o.args["files"] for o in objects if o.is_config}
+    data = {(o.kind, o.namespace, o.name): o.args["files"] for o in objects if o.is_config}
     errors = []
     for obj in objects:
         if obj.is_config:
@@ -533,9 +548,9 @@ def check_references(objects):
                 ref = (item.get("valueFrom") or {}) if isinstance(item, dict) else {}
                 for ref_kind, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
                     target = ref.get(ref_kind) if isinstance(ref, dict) else None
-                    if not isinstance(target, dict) or not isinstance(target.get("name"), str) or (kind, target["name"]) not in data:
+                    if not isinstance(target, dict) or not isinstance(target.get("name"), str) or (kind, obj.namespace, target["name"]) not in data:
                         continue
-                    files = data[(kind, target.get("name"))]
+                    files = data[(kind, obj.namespace, target.get("name"))]
                     key = target.get("key")
                     where = f"{obj.source} ({obj.title}): {path}.env[{i}].valueFrom.{ref_kind}.key"
                     if key not in files:
@@ -606,10 +621,12 @@ def dependencies(objects, state):
     claim stays while an object that reads it could not be deleted (its pods still run, and restart with it).
     Nothing else orders objects: a failed Deployment does not keep a Job that reads nothing from it from running.
     """
-    present = {(o.kind, o.name): o.title for o in objects if not o.skipped_because}
+    # A pod reads the objects of its own namespace.
+    present = {o.key: o.title for o in objects if not o.skipped_because}
     needs = {o.title: [] for o in objects}
     for obj in objects:
-        for ref in sorted(references(obj)):
+        for kind, name in sorted(references(obj)):
+            ref = (kind, obj.namespace, name)
             if ref in present:
                 if state == "present":
                     needs[obj.title].append(present[ref])

@@ -195,7 +195,7 @@ def test_a_manifest_becomes_the_module_s_arguments():
     (obj,) = build(manifest())
     assert obj.kind == "ReplicationController" and obj.name == "web"
     assert obj.args["selector"] == {"app": "web"} and obj.args["replicas"] == 2
-    assert obj.ignored == ["metadata.namespace"]
+    assert obj.ignored == [] and obj.namespace == "x"
 
 
 @pytest.mark.parametrize(

@@ -158,8 +158,8 @@ def test_fields_without_meaning_on_hosts_are_taken_out_and_reported():
     pod["containers"][0]["terminationMessagePolicy"] = "File"
     body["spec"]["template"]["metadata"]["creationTimestamp"] = None
     (obj,) = objects_of(body)
+    assert obj.namespace == "shop"  # part of the object's identity since issue 14, no longer ignored
     assert set(obj.ignored) == {
-        "metadata.namespace",
         "metadata.uid",
         "metadata.labels",
         "status",

@@ -110,7 +110,7 @@ def configmap(name):
 
 
 def claim(name, **spec):
-    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name, "namespace": "shop"}, "spec": spec}
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name}, "spec": spec}
 
 
 def objects_of(*bodies):
@@ -200,7 +200,7 @@ def test_a_standalone_claim_is_built_and_its_spec_is_listed_as_ignored():
     volume = {"name": "d", "persistentVolumeClaim": {"claimName": "data"}}
     objs = objects_of(deployment(volumes=[volume]), body)
     assert [(o.kind, o.name) for o in objs] == [("PersistentVolumeClaim", "data"), ("Deployment", "web")]
-    assert sorted(objs[0].ignored) == ["metadata.namespace", "spec.accessModes", "spec.resources", "spec.storageClassName", "spec.volumeMode"]
+    assert sorted(objs[0].ignored) == ["spec.accessModes", "spec.resources", "spec.storageClassName", "spec.volumeMode"]
     assert objs[0].is_claim and not objs[0].skipped_because
 
 

@@ -131,6 +131,7 @@ def run_action(fleet, module, args, check_mode=False, diff=False, grace=None):
     action, validated = make_action(module, args, check_mode, diff)
     flags = action.controller
     action.check_arguments(validated)
+    validated = action.on_nodes(validated)
     observer = action.observer(validated)
     task = WorkloadTask(
         fleet, action.KIND, validated["name"], validated["state_dir"], check_mode, grace=grace, track_placement=flags.tracks_placement, observer=observer

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.namespaces import kube_name
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.templates import TemplateInfo
 
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
@@ -34,18 +35,22 @@ def ordinal_of(owner: str, name: str) -> int | None:
 
 
 def claim_names(claim_templates: tuple[str, ...] | list[str], owner: str, ordinal: int) -> list[str]:
-    """The claims of one identity: ``<template>-<owner>-<ordinal>``."""
-    return [f"{t}-{pod_name(owner, ordinal)}" for t in claim_templates]
+    """The claims of one identity: ``<template>-<owner>-<ordinal>``, named in the owner's namespace (the node puts
+    them under ``<namespace>_<claim>`` outside default)."""
+    return [f"{t}-{pod_name(kube_name(owner), ordinal)}" for t in claim_templates]
 
 
 def revision_name(owner: str, revision: str) -> str:
     """Kubernetes' ControllerRevision name (``status.currentRevision`` / ``updateRevision``)."""
-    return f"{owner}-{revision}"
+    return f"{kube_name(owner)}-{revision}"
 
 
-def pod_template(info: TemplateInfo, revision: str, owner: str, ordinal: int, claim_templates: tuple[str, ...] | list[str]) -> dict:
-    """The template of ONE identity for the node layer (see the module docstring)."""
-    name = pod_name(owner, ordinal)
+def pod_template(info: TemplateInfo, revision: str, owner: str, ordinal: int, claim_templates: tuple[str, ...] | list[str], service_name: str = "") -> dict:
+    """The template of ONE identity for the node layer (see the module docstring); with the StatefulSet's
+    ``serviceName``, the pod's ``subdomain`` (as Kubernetes' controller sets it): the cluster DNS names it
+    ``<pod>.<serviceName>``."""
+    # The pod's Kubernetes name: the node layer's is <namespace>_<name> outside default (node/namespaces.py).
+    name = kube_name(pod_name(owner, ordinal))
     template = info.pod_template(revision)
     labels = template["metadata"]["labels"]
     labels[POD_NAME_LABEL] = name
@@ -53,6 +58,8 @@ def pod_template(info: TemplateInfo, revision: str, owner: str, ordinal: int, cl
     labels[REVISION_LABEL] = revision_name(owner, revision)
     spec = template["spec"]
     spec["hostname"] = name
+    if service_name and not spec.get("subdomain"):
+        spec["subdomain"] = service_name
     claims = set(claim_templates)
     volumes = [v for v in spec.get("volumes") or [] if v.get("name") not in claims]
     volumes += [{"name": t, "persistentVolumeClaim": {"claimName": f"{t}-{name}"}} for t in claim_templates]

@@ -38,6 +38,7 @@ import functools
 import json
 from dataclasses import dataclass
 
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.namespaces import kube_name
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, dns_label
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.common.fields import bool_field, choice_field, integer_field
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.common.preamble import parse_preamble
@@ -186,7 +187,7 @@ def with_claim_volumes(template, claim_names: tuple[str, ...], name: str, path: 
     if not isinstance(volumes, list):
         raise SpecError(f"{path}.spec.volumes", f"must be a list, got {type(volumes).__name__}")
     kept = [v for v in volumes if not (isinstance(v, dict) and v.get("name") in claim_names)]
-    result["spec"]["volumes"] = kept + [{"name": c, "persistentVolumeClaim": {"claimName": f"{c}-{name}"}} for c in claim_names]
+    result["spec"]["volumes"] = kept + [{"name": c, "persistentVolumeClaim": {"claimName": f"{c}-{kube_name(name)}"}} for c in claim_names]
     return result
 
 
@@ -226,9 +227,9 @@ def parse_statefulset_spec(name: str, spec: dict, stored_selector: dict | None =
     known_fields(ordinals, {"start"}, f"{path}.ordinals")
     start = integer_field(ordinals, "start", f"{path}.ordinals", 0)
     last = start + max(replicas, 1) - 1
-    for claim in claim_names:  # the longest names this spec produces must still be DNS-1123 labels
-        dns_label(f"{claim}-{name}-{last}", f"{path}.volumeClaimTemplates[{claim_names.index(claim)}].metadata.name")
-    dns_label(f"{name}-{last}", "metadata.name")
+    for claim in claim_names:  # the longest names this spec produces must still be DNS-1123 labels (names in its namespace)
+        dns_label(f"{claim}-{kube_name(name)}-{last}", f"{path}.volumeClaimTemplates[{claim_names.index(claim)}].metadata.name")
+    dns_label(f"{kube_name(name)}-{last}", "metadata.name")
     strategy, partition, unavailable = _update_strategy(spec.get("updateStrategy"), f"{path}.updateStrategy")
     retention = spec.get("persistentVolumeClaimRetentionPolicy")
     retention = {} if retention is None else retention

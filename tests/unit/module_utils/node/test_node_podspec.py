@@ -251,6 +251,8 @@ BAD_NAMES = ["../x", "a;b", "A", "a.b", "a" * 64, "", "-a", "a-", "a b", "a/b", 
 @pytest.mark.parametrize("name", BAD_NAMES)
 @pytest.mark.parametrize("where", ["pod", "container", "volume", "claim", "configMap", "secret", "hostname"])
 def test_non_dns_names_are_refused(where, name):
+    if where == "pod" and name == "a_b":
+        pytest.skip("a pod's node-layer name may be <namespace>_<name> (test_namespaces.py)")
     raw = pod()
     spec = raw["spec"]
     expected = {
