@@ -39,6 +39,15 @@ def set_up_network(lab):
         lab.ssh(host, f"mkdir -p {STATE_DIR}/network && cat > {STATE_DIR}/network/node.json <<'EOF'\n{text}\nEOF")
 
 
+def tear_down_network(lab):
+    """Pods started later by other tests on this lab stay on the host's network, as before this module."""
+    if CLUSTER_NETWORK.exists():
+        run = lab.run([{"name": "net", "hostfleet.workloads.cluster_network": {"state": "absent"}, "run_once": True}])
+        assert run.rc == 0, run.stdout[-3000:]
+    for host in lab.hosts:
+        lab.ssh(host, f"rm -f {STATE_DIR}/network/node.json")
+
+
 def daemonset(lab, state="present"):
     args = {"name": NAME, "state": state, "wait_timeout": 120}
     if state == "present":
@@ -91,6 +100,7 @@ def fleet(lab):
     for name in (NAME, f"{NAME}-np"):
         service(lab, state="absent", name=name)
     daemonset(lab, state="absent")
+    tear_down_network(lab)
 
 
 def test_create_rerun_check_diff_and_delete(fleet):
