@@ -2,7 +2,8 @@
 on hosts, and one object's failure that does not stop the independent objects after it.
 
 - The kubernetes.io StatefulSet example (a headless Service `nginx` + StatefulSet `web`), unchanged: it applies
-  (the Service reported as skipped) and deletes; `unsupported_kinds: error` refuses it naming the Service.
+  (the Service after the StatefulSet, its endpoints the StatefulSet's pods) and deletes (the Service first), also
+  with `unsupported_kinds: error` (nothing in it is unsupported now).
 - A file with a Deployment, a Job that fails and a CronJob: the Deployment and the CronJob are applied, the task
   fails at the end naming the Job; applied again, the Job that had already failed is reported, the task succeeds.
 """
@@ -141,21 +142,16 @@ def test_the_kubernetes_io_statefulset_example_applies_and_deletes_unchanged(lab
     for host in lab.hosts:
         lab.ssh(host, "rm -rf /var/lib/hostfleet/volumes/www-web-*")
 
-    refused, res = apply(lab, src, unsupported_kinds="error")
-    assert refused.rc != 0
-    assert res["errors"] == [
-        f"{src}#0 (Service nginx): kind Service means nothing on hosts (Services are not implemented yet (pods use their host's network)); "
-        "unsupported_kinds=skip reports it and applies the rest"
-    ]
-    assert units(lab, "hf-web-*") == dict.fromkeys(lab.hosts, "0")
-
-    run, res = apply(lab, src)
+    run, res = apply(lab, src, unsupported_kinds="error")
     assert run.rc == 0, run.stdout[-4000:]
-    reason = "Services are not implemented yet (pods use their host's network)"
-    assert res["not_applied"] == [{"kind": "Service", "name": "nginx", "source": f"{src}#0", "reason": reason}]
-    assert any("Service nginx" in w and "not applied" in w for w in res.get("warnings", [])), res.get("warnings")
-    (web,) = res["objects"]
+    assert res["not_applied"] == []
+    web, service = res["objects"]
     assert (web["kind"], web["name"], web["status"]["readyReplicas"]) == ("StatefulSet", "web", 3)
+    # The Service after the StatefulSet: its endpoints are the pods this run started, ready.
+    assert (service["kind"], service["name"], service["changed"], service["cluster_ip"]) == ("Service", "nginx", True, None)
+    assert sorted((e["pod"], e["ready"], e["ports"]) for e in service["endpoints"]) == [(f"web-{i}", True, {"web": 80}) for i in range(3)]
+    files = {h: lab.ssh(h, "cat /var/lib/hostfleet/network/services/default.nginx.json").stdout for h in lab.hosts}
+    assert len(set(files.values())) == 1 and '"cluster_ip": null' in files[lab.hosts[0]], files
     # One identity per host (port 80 on the host's network), each serving from its own volume.
     serving = {h: lab.ssh(h, "systemctl is-active hf-web-*.nginx.service", check=False).stdout.split() for h in lab.hosts}
     assert sorted(s for states in serving.values() for s in states) == ["active"] * 3
@@ -163,8 +159,9 @@ def test_the_kubernetes_io_statefulset_example_applies_and_deletes_unchanged(lab
 
     run, res = apply(lab, src, state="absent")
     assert run.rc == 0, run.stdout[-4000:]
-    assert [s["name"] for s in res["not_applied"]] == ["nginx"]
-    assert [(o["kind"], o["changed"]) for o in res["objects"]] == [("StatefulSet", True)]
+    assert res["not_applied"] == []
+    assert [(o["kind"], o["changed"]) for o in res["objects"]] == [("Service", True), ("StatefulSet", True)]
+    assert all(lab.ssh(h, "test -e /var/lib/hostfleet/network/services/default.nginx.json", check=False).returncode == 1 for h in lab.hosts)
     assert units(lab, "hf-web-*") == dict.fromkeys(lab.hosts, "0")
     # Retain (the default): the identities' volumes stay; this test removes them.
     volumes = sorted(v for h in lab.hosts for v in lab.ssh(h, "ls /var/lib/hostfleet/volumes | grep '^www-web-' || true").stdout.split())
