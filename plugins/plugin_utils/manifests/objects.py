@@ -68,13 +68,13 @@ METADATA_IGNORED = ("uid", "resourceVersion", "generation", "creationTimestamp",
 # Pod template metadata besides labels/annotations.
 TEMPLATE_METADATA_IGNORED = ("name", "namespace", "creationTimestamp", "uid", "resourceVersion", "generation")
 # PodSpec fields without meaning on plain hosts: no API server to authenticate to, no image pull secrets (the
-# host's podman uses its own registry credentials), no cluster DNS or Service environment, no other scheduler.
+# host's podman uses its own registry credentials), no Service environment, no other scheduler. (dnsPolicy and
+# dnsConfig are honoured: the cluster DNS, module_utils/network/dns.py.)
 POD_IGNORED = (
     "serviceAccountName",
     "serviceAccount",
     "automountServiceAccountToken",
     "imagePullSecrets",
-    "dnsPolicy",
     "schedulerName",
     "enableServiceLinks",
     "preemptionPolicy",
@@ -465,7 +465,8 @@ def build(documents, default_namespace=DEFAULT_NAMESPACE):
             continue
         out.drop(metadata, METADATA_IGNORED, "metadata")
         try:
-            namespace = dns_label(metadata["namespace"], "metadata.namespace") if metadata.get("namespace") is not None else default_namespace
+            # As in Kubernetes, an empty namespace is the default one.
+            namespace = dns_label(metadata["namespace"], "metadata.namespace") if metadata.get("namespace") not in (None, "") else default_namespace
         except SpecError as exc:
             errors.append(f"{document.source} ({kind} {name}): {exc}")
             continue

@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.namespaces import kube_name
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.common.fields import integer_field
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.revisions import HASH_LENGTH, SUFFIX_LENGTH, canonical_json
@@ -47,10 +48,13 @@ class Preamble:
 
 
 def validate_name(name) -> str:
-    """The name of a Deployment, ReplicaSet, StatefulSet or DaemonSet: room is left for the pod names' suffix."""
+    """The name of a Deployment, ReplicaSet, StatefulSet or DaemonSet: room is left for the pod names' suffix.
+
+    The node layer's ``<namespace>_<name>`` (node/namespaces.py) is checked by its name in the namespace."""
     if not isinstance(name, str) or not name:
         raise SpecError("metadata.name", "is required")
-    if len(name) > MAX_NAME_LENGTH or not _NAME.match(name):
+    own = kube_name(name)
+    if len(own) > MAX_NAME_LENGTH or not _NAME.match(own):
         raise SpecError(
             "metadata.name",
             f"{name!r} must be lowercase letters, digits and '-', start and end alphanumeric, at most {MAX_NAME_LENGTH} characters"

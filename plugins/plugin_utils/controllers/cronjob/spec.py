@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.job.cron_inputs import MAX_NAME_LENGTH, POLICIES
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.namespaces import kube_name
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import annotations as parse_annotations
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import labels as parse_labels
@@ -87,8 +88,8 @@ class CronJobSpec:
 
 def parse_cronjob_spec(name: str, spec: dict, path: str = "spec") -> CronJobSpec:
     name = validate_job_name(name)
-    if len(name) > MAX_NAME_LENGTH:
-        raise SpecError("metadata.name", f"must be at most {MAX_NAME_LENGTH} characters (its Jobs add -<unix minutes>), got {len(name)}")
+    if len(kube_name(name)) > MAX_NAME_LENGTH:
+        raise SpecError("metadata.name", f"must be at most {MAX_NAME_LENGTH} characters (its Jobs add -<unix minutes>), got {len(kube_name(name))}")
     spec = spec_mapping(spec, FIELDS, path)
     if spec.get("schedule") is None:
         raise SpecError(f"{path}.schedule", "is required")
