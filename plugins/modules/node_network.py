@@ -82,7 +82,6 @@ changes:
 
 import json
 import os
-import subprocess
 import sys
 
 from ansible.module_utils.basic import AnsibleModule
@@ -102,21 +101,24 @@ def _read(path):
         return None
 
 
-def _systemctl(*args, check=True):
-    done = subprocess.run(["systemctl", *args], stdin=subprocess.DEVNULL, capture_output=True, check=False)
-    if check and done.returncode != 0:
-        raise routes.RoutesError(f"systemctl {' '.join(args)} failed: {done.stderr.decode('utf-8', 'replace').strip()}")
-    return done.returncode
+def _command(module, argv, check=True):
+    rc, out, err = module.run_command(argv)
+    if check and rc != 0:
+        raise routes.RoutesError(f"{' '.join(argv)} failed ({rc}): {err.strip() or out.strip()}")
+    return rc, out
+
+
+def _systemctl(module, *args, check=True):
+    return _command(module, ["systemctl", *args], check)[0]
 
 
 def own_device(name):
     return name in (config.VXLAN_DEVICE,) or name.startswith("hfv") or name == "lo"
 
 
-def networks(bridge):
-    out = subprocess.run([routes.IP, "-j", "addr", "show"], stdin=subprocess.DEVNULL, capture_output=True, check=True).stdout
+def networks(module, bridge):
     found = []
-    for link in json.loads(out or b"[]"):
+    for link in json.loads(_command(module, [routes.IP, "-j", "addr", "show"])[1] or "[]"):
         name = link.get("ifname", "")
         if own_device(name) or name == bridge:
             continue
@@ -195,18 +197,18 @@ def present(module, state_dir, node, check_mode):
     if sync.install_script(state_dir, python):
         changes.append(f"{sync.SCRIPT_NAME} installed")
     if units_changed:
-        _systemctl("daemon-reload")
+        _systemctl(module, "daemon-reload")
     for unit in (config.NETWORK_UNIT, dns.UNIT):
-        if _systemctl("is-enabled", "--quiet", unit, check=False) != 0:
-            _systemctl("enable", "--quiet", unit)
+        if _systemctl(module, "is-enabled", "--quiet", unit, check=False) != 0:
+            _systemctl(module, "enable", "--quiet", unit)
             changes.append(f"{unit} enabled")
     # The boot unit is applied above already: marked active without running it again.
-    if _systemctl("is-active", "--quiet", config.NETWORK_UNIT, check=False) != 0:
-        _systemctl("start", config.NETWORK_UNIT)
+    if _systemctl(module, "is-active", "--quiet", config.NETWORK_UNIT, check=False) != 0:
+        _systemctl(module, "start", config.NETWORK_UNIT)
     if dns.UNIT in units_changed:
-        _systemctl("restart", dns.UNIT)
-    elif _systemctl("is-active", "--quiet", dns.UNIT, check=False) != 0:
-        _systemctl("start", dns.UNIT)
+        _systemctl(module, "restart", dns.UNIT)
+    elif _systemctl(module, "is-active", "--quiet", dns.UNIT, check=False) != 0:
+        _systemctl(module, "start", dns.UNIT)
         changes.append(f"{dns.UNIT} started")
     synced = sync.run_sync(state_dir)
     for problem in synced.get("problems") or ():
@@ -225,19 +227,18 @@ def absent(module, state_dir, check_mode):
         if os.path.lexists(path):
             changes.append(f"{unit} removed")
             if not check_mode:
-                _systemctl("disable", "--now", "--quiet", unit, check=False)
+                _systemctl(module, "disable", "--now", "--quiet", unit, check=False)
                 os.unlink(path)
     if changes and not check_mode:
-        _systemctl("daemon-reload")
+        _systemctl(module, "daemon-reload")
     for path in (config.node_config_path(state_dir), os.path.join(state_dir, "bin", config.ROUTES_SCRIPT)):
         if _remove(path, check_mode):
             changes.append(f"{path} removed")
     # The Service rules the network sync made: without node.json it no longer maintains them.
-    listed = subprocess.run(["nft", "list", "table", *NFT_TABLE], stdin=subprocess.DEVNULL, capture_output=True, check=False)
-    if listed.returncode == 0:
+    if _command(module, ["nft", "list", "table", *NFT_TABLE], check=False)[0] == 0:
         changes.append(f"nftables table {' '.join(NFT_TABLE)} deleted")
         if not check_mode:
-            subprocess.run(["nft", "delete", "table", *NFT_TABLE], stdin=subprocess.DEVNULL, capture_output=True, check=True)
+            _command(module, ["nft", "delete", "table", *NFT_TABLE])
     return commands, changes
 
 
@@ -265,7 +266,7 @@ def main():
         module.fail_json(msg=f"state_dir: {state_dir!r} is not an absolute path")
     if params["step"] == "observe":
         node = _previous(state_dir, module)
-        module.exit_json(changed=False, node_config=node, networks=networks(node["bridge"] if node else None))
+        module.exit_json(changed=False, node_config=node, networks=networks(module, node["bridge"] if node else None))
     try:
         if params["state"] == "present":
             if params["node_config"] is None:
@@ -278,7 +279,7 @@ def main():
             before = _read(config.node_config_path(state_dir)) or ""
             commands, changes = absent(module, state_dir, module.check_mode)
             after = ""
-    except (routes.RoutesError, config.NetworkConfigError, OSError, subprocess.CalledProcessError) as exc:
+    except (routes.RoutesError, config.NetworkConfigError, OSError) as exc:
         module.fail_json(msg=str(exc))
     changed = bool(commands or changes)
     result = {"changed": changed, "commands": commands, "changes": changes}

@@ -82,6 +82,15 @@ def test_pod_reaches_pod_on_another_host_direct_then_vxlan(lab, network):
     assert lab.ssh("node1", f"curl -sS --max-time 3 http://{ip_c}:8080/").stdout.strip() == "cnet-c"
     assert f"{cidrs['node3']} via 10.77." in our_routes(lab, "node1")
 
+    # Check mode: what would change, with the commands and node.json's diff, and nothing changed on the host.
+    preview = lab.run([network_task(mode="vxlan")], check=True, diff=True)
+    assert preview.rc == 0, preview.stdout[-3000:]
+    planned = preview.result("net", "node1")
+    assert planned["changed"] is True and any("hfvx" in c for c in planned["commands"]["node1"])
+    assert any('"via": "vxlan"' in d["after"] for d in planned["diff"])
+    assert lab.ssh("node1", "ip link show hfvx", check=False).returncode != 0
+    assert '"via": "direct"' in lab.ssh("node1", "cat /var/lib/hostfleet/network/node.json").stdout
+
     forced = run_network(lab, mode="vxlan")
     assert forced["changed"] is True and forced["nodes"]["node1"]["peers"] == {"node2": "vxlan", "node3": "vxlan"}
     assert forced["nodes"]["node3"]["cidr"] == cidrs["node3"], "the mode changed a range"

@@ -175,3 +175,16 @@ def test_ranges_are_distinct_in_the_cluster_and_never_change_while_recorded(conf
             if node in configs:
                 disks[node] = configs[node]
         previous = dict(indexes)
+
+
+def test_the_address_peers_reach_a_node_at():
+    from ansible_collections.hostfleet.workloads.plugins.action.cluster_network import AddressError, node_address
+
+    nets = ["10.77.2.11/24", "192.168.9.4/24"]
+    assert node_address("node1", {"ansible_host": "10.77.2.11"}, nets) == "10.77.2.11"
+    assert node_address("node1", {"ansible_host": "10.77.2.11", "hostfleet_node_address": "192.168.9.4"}, nets) == "192.168.9.4"
+    assert node_address("node1", {"ansible_host": "node1.example"}, ["10.77.2.11/24"]) == "10.77.2.11"
+    with pytest.raises(AddressError, match=r"^node1: cannot tell which of its addresses \(10.77.2.11, 192.168.9.4\).*set hostfleet_node_address"):
+        node_address("node1", {"ansible_host": "node1.example"}, nets)
+    with pytest.raises(AddressError, match=r"^hostfleet_node_address of node1: '10.1.1.1' is not one of its IPv4 addresses"):
+        node_address("node1", {"hostfleet_node_address": "10.1.1.1"}, nets)
