@@ -308,20 +308,32 @@ def _dns_config(dns_config, field):
     return nameservers, searches, checked
 
 
-def resolv_conf_text(node_config, namespace, dns_policy="ClusterFirst", dns_config=None, host_network=False, field="spec"):
-    """The pod's /etc/resolv.conf as the kubelet makes it, or None when the pod keeps the host's (dnsPolicy Default,
-    or ClusterFirst on the host's network, as in Kubernetes). DnsError names the field of a bad dnsPolicy/dnsConfig."""
+def check_pod_dns(dns_policy, dns_config, host_network=False, field="spec"):
+    """A pod's dnsPolicy and dnsConfig, checked as far as they do not depend on the node: (policy, nameservers,
+    searches, options), or DnsError naming the field. (podspec checks them with the rest of the spec.)"""
+    dns_policy = "ClusterFirst" if dns_policy is None else dns_policy
     if dns_policy not in DNS_POLICIES:
         raise DnsError(f"{field}.dnsPolicy: Unsupported value: {dns_policy!r}: supported values: {', '.join(DNS_POLICIES)}")
     nameservers, searches, options = _dns_config(dns_config, f"{field}.dnsConfig")
     if dns_policy == "None" and not nameservers:
         raise DnsError(f"{field}.dnsConfig.nameservers: must have at least one nameserver when dnsPolicy is None")
+    if dns_config and (dns_policy == "Default" or (dns_policy == "ClusterFirst" and host_network)):
+        # The kubelet would merge it into a copy of the host's resolv.conf; a host file is not ours to rewrite.
+        raise DnsError(f"{field}.dnsConfig: is not supported with the host's resolv.conf (dnsPolicy {dns_policy} here): use dnsPolicy None")
+    if len(nameservers) > MAX_NAMESERVERS:
+        raise DnsError(f"{field}.dnsConfig.nameservers: at most {MAX_NAMESERVERS}, got {len(nameservers)}")
+    return dns_policy, nameservers, searches, options
+
+
+def resolv_conf_text(node_config, namespace, dns_policy=None, dns_config=None, host_network=False, field="spec"):
+    """The pod's /etc/resolv.conf as the kubelet makes it, or None when the pod keeps the host's (dnsPolicy Default,
+    ClusterFirst on the host's network, or no cluster DNS on the node: ``node_config`` None, as a kubelet without
+    one falls back to Default). DnsError names the field of a bad dnsPolicy/dnsConfig."""
+    dns_policy, nameservers, searches, options = check_pod_dns(dns_policy, dns_config, host_network, field)
     cluster = dns_policy == "ClusterFirstWithHostNet" or (dns_policy == "ClusterFirst" and not host_network)
-    if dns_policy == "Default" or (dns_policy == "ClusterFirst" and host_network):
-        if dns_config:
-            raise DnsError(f"{field}.dnsConfig: is not supported with the host's resolv.conf (dnsPolicy {dns_policy} here): use dnsPolicy None")
+    if dns_policy != "None" and not (cluster and node_config is not None):
         return None
-    if cluster:
+    if dns_policy != "None":
         cluster_domain = domain(node_config["cluster_domain"])
         label(namespace, "metadata.namespace")
         base_servers = [ipv4(node_config["dns_ip"], "node.json: dns_ip")]

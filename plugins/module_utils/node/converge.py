@@ -18,6 +18,7 @@ import shutil
 import stat
 import time
 
+from ansible_collections.hostfleet.workloads.plugins.module_utils.network import dns as cluster_dns
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import events, fence, fileio, namespaces, podnet, systemctl
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import hook as hook_script
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import status as pod_status
@@ -204,6 +205,28 @@ def _host_ports(spec):
                 yield (port.get("protocol", "TCP"), port["containerPort"]), f"spec.containers[{c}].ports[{p}].containerPort"
 
 
+def _plan_resolv_conf(host, result, name, pod, field, node_config, on_pod_network):
+    """Plan the pod's resolv.conf into ``result`` (network/dns.py: Kubernetes' one, for its dnsPolicy, once the node has
+    cluster DNS); the path its units bind-mount, or None when the pod keeps the host's /etc/resolv.conf."""
+    spec = pod["spec"]
+    path = cluster_dns.resolv_conf_path(host.state_dir, name)
+    try:
+        text = cluster_dns.resolv_conf_text(node_config, namespaces.namespace_of(name), spec.get("dnsPolicy"), spec.get("dnsConfig"), not on_pod_network, field)
+    except cluster_dns.DnsError as exc:
+        where, _sep, message = str(exc).partition(": ")
+        raise SpecError(where, message) from None
+    before = _read(path)
+    if text is None:
+        if before is not None:
+            result.removals.append(path)
+        return None
+    if before != text:
+        # Read when a container starts (a bind mount of the file as it is then), as the kubelet's.
+        result.writes[path] = (text, 0o644)
+        result.diff.append({"before_header": path, "after_header": path, "before": before or "", "after": text})
+    return path
+
+
 def stays_on_host_network(record, host_network_spec):
     """Whether a pod stays on the host's network, as it runs, although the node now has a pod network.
 
@@ -322,7 +345,8 @@ def _volume_dirs(host, pod):
 
 
 def plan(
-    host, owner_kind, owner_name, pods, state, python, observed_units=None, prune=True, remove=(), delete_volumes=(), network=None, host_ip=None
+    host, owner_kind, owner_name, pods, state, python, observed_units=None, prune=True, remove=(), delete_volumes=(), network=None, host_ip=None,
+    node_config=None,
 ):
     """Compare desired pods with the host and return a Plan. Reads only.
 
@@ -330,6 +354,7 @@ def plan(
     the pods named in ``remove`` go (controllers change a few pods per step).
     ``network`` is the node's pod network (podnet.validate_config), for the pods
     whose spec says ``hostNetwork: false``. ``host_ip`` is the node's address (node.json), for the downward API.
+    ``node_config`` is node.json (network/config.py) when the node has one: its cluster DNS goes into pods' resolv.conf.
     """
     owner = owner_id(owner_kind, owner_name)
     records = host.records()
@@ -385,7 +410,9 @@ def plan(
             # Only the user's names are known to $(VAR) in command/args (HOSTNAME/POD_NAME are exported, not defined).
             env_names[container["name"]] = defined
         pod_network = podnet.pod_network_record(network, addresses[name]) if name in addresses else None
-        desired_units = render.render_pod(pod, owner, env_names, host.state_dir, python, host.run_dir, pod_network)
+        pod_index = next(i for i, p in enumerate(pods) if p["name"] == name)
+        resolv_conf = _plan_resolv_conf(host, result, name, pod, f"pods[{pod_index}].spec", node_config, pod_network is not None)
+        desired_units = render.render_pod(pod, owner, env_names, host.state_dir, python, host.run_dir, pod_network, resolv_conf)
         kept_units |= set(desired_units)
         record = _pod_record(pod, owner_kind, owner_name)
         if pod_network:

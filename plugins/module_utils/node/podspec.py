@@ -12,6 +12,7 @@ names must be DNS-1123 labels, paths must be absolute and clean.
 # name `annotations`, which is the validator annotations() below, imported by name elsewhere.
 import re
 
+from ansible_collections.hostfleet.workloads.plugins.module_utils.network import dns as cluster_dns
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import namespaces, quantity
 
 # Used with fullmatch: '$' would also match before a trailing newline (the public one is anchored with \A...\Z too).
@@ -850,6 +851,9 @@ POD_FIELDS = {
     "activeDeadlineSeconds",
     "runtimeClassName",
     "hostNetwork",
+    "subdomain",
+    "dnsPolicy",
+    "dnsConfig",
 } | set(SCHEDULING_FIELDS)
 
 
@@ -954,6 +958,18 @@ def validate_pod_spec(spec, path="spec", pod_network=False):
         result["runtimeClassName"] = runtime
     if spec.get("hostname") is not None:
         result["hostname"] = dns_label(spec["hostname"], f"{path}.hostname")
+    # Cluster DNS (network/dns.py): only what is set is kept, so a spec without them keeps its hash.
+    if spec.get("subdomain") not in (None, ""):
+        result["subdomain"] = dns_label(spec["subdomain"], f"{path}.subdomain")
+    try:
+        cluster_dns.check_pod_dns(spec.get("dnsPolicy"), spec.get("dnsConfig"), host_network, path)
+    except cluster_dns.DnsError as exc:
+        field, _sep, message = str(exc).partition(": ")
+        raise SpecError(field, message) from None
+    if spec.get("dnsPolicy") not in (None, "ClusterFirst"):
+        result["dnsPolicy"] = spec["dnsPolicy"]
+    if spec.get("dnsConfig"):
+        result["dnsConfig"] = spec["dnsConfig"]
     deadline = _int(spec, "activeDeadlineSeconds", path, minimum=1)
     if deadline is not None:
         result["activeDeadlineSeconds"] = deadline

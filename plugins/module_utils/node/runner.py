@@ -177,7 +177,7 @@ def run_pod(module):
             network_lock = podnet.lock(host.state_dir).__enter__()
         plan = converge.plan(
             host, params["owner_kind"], owner, pods, params["state"], sys.executable, units_before, params["prune"], remove, delete_volumes, network,
-            _host_ip(node_config),
+            _host_ip(node_config), node_config,
         )
     except SpecError as exc:
         module.fail_json(msg=f"invalid pod spec: {exc}", field=exc.path)

@@ -381,6 +381,9 @@ def render_netns_unit(pod, owner, network):
         + f"ExecStart={ip('netns', 'add', netns)}\n"
         + f"ExecStart={ip('link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns)}\n"
         + f"ExecStart={ip('link', 'set', veth, 'master', bridge, 'up')}\n"
+        # A pod reaching its own Service may be DNATed back to itself: with bridge netfilter (br_netfilter) the
+        # bridge then sends the frame out of the port it came in on, which only a hairpin port does (as kubelet's).
+        + f"ExecStart={ip('link', 'set', veth, 'type', 'bridge_slave', 'hairpin', 'on')}\n"
         + f"ExecStart={ip('-n', netns, 'link', 'set', 'lo', 'up')}\n"
         + f"ExecStart={ip('-n', netns, 'addr', 'add', address, 'dev', 'eth0')}\n"
         + f"ExecStart={ip('-n', netns, 'link', 'set', 'eth0', 'up')}\n"
@@ -391,13 +394,14 @@ def render_netns_unit(pod, owner, network):
     )
 
 
-def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet", network=None):
+def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet", network=None, resolv_conf=None):
     """All unit files of one pod: {unit name: content}.
 
     ``env_names`` maps each container to the names defined in its environment
     file (for $(VAR) in command/args); ``python`` is the target's interpreter
     that runs the hook; ``network`` is the pod's pod-network record (podnet.py),
-    None for the host's network.
+    None for the host's network; ``resolv_conf`` the pod's own resolv.conf (cluster DNS, network/dns.py), bound
+    read-only on /etc/resolv.conf in every container, or None for the host's.
     """
     spec = pod["spec"]
     name = pod["name"]
@@ -466,6 +470,8 @@ def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet
             _check(unit_value_problem("bind", source), f"{mpath}.subPath" if mount["subPath"] else f"{mpath}.name")
             _check(unit_value_problem("bind", mount["mountPath"]), f"{mpath}.mountPath")
             mounts.append((source, mount["mountPath"], bool(mount["readOnly"] or volume.get("readOnly"))))
+        if resolv_conf and all(target != "/etc/resolv.conf" for _source, target, _ro in mounts):
+            mounts.append((resolv_conf, "/etc/resolv.conf", True))
         podman = is_podman(spec)
         security = container["securityContext"]
         cid = f"{run_dir}/pods/{name}/{cname}/ctr-id"

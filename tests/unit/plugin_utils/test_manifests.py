@@ -166,11 +166,11 @@ def test_fields_without_meaning_on_hosts_are_taken_out_and_reported():
         "spec.template.metadata.creationTimestamp",
         "spec.template.spec.serviceAccountName",
         "spec.template.spec.imagePullSecrets",
-        "spec.template.spec.dnsPolicy",
         "spec.template.spec.containers[0].terminationMessagePolicy",
     }
     template = obj.args["template"]
-    assert set(template["spec"]) == {"containers"}
+    # dnsPolicy is honoured since the cluster DNS (issue 14): kept for the pods.
+    assert set(template["spec"]) == {"containers", "dnsPolicy"}
     assert template["metadata"] == {"labels": {"app": "web"}}
     assert set(template["spec"]["containers"][0]) == {"name", "command"}
 

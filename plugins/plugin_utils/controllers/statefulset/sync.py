@@ -91,7 +91,7 @@ def reconcile_statefulset(
         info = infos[revision]
         if placed is not None and info is not None:  # (info always is when placed: start_named starts only those)
             new_pins[ident.ordinal] = placed
-            templates[ident.name] = pod_template(info, revision, spec.name, ident.ordinal, claims)
+            templates[ident.name] = pod_template(info, revision, spec.name, ident.ordinal, claims, spec.service_name)
 
     # 3-4. ordinals, condemned, update
     halted, waiting = ordered.sync_replicas(spec, planner, idents, ready_nodes, current, target, start_pod)

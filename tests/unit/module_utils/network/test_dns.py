@@ -23,6 +23,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.network import dns
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge, podnet, podspec
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.statefulset import identity
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.statefulset.spec import parse_statefulset_spec
 
 NODE = {
     "node": "node1",
@@ -451,3 +455,109 @@ def test_dnsmasq_reads_back_exactly_the_records(dnsmasq, items):
     # A name in the cluster domain that is not ours: NXDOMAIN, at once (never forwarded).
     assert dns_query("127.0.0.1", port, "nothing-here.default.svc.cluster.local") == (3, [])
     assert dns_query("127.0.0.1", port, "node2") == (0, ["10.77.5.12"])
+
+
+# ------------------------------------------------------------------------------------------------ pods' resolv.conf
+
+PY = "/usr/bin/python3"
+NETWORK = podnet.validate_config({"cidr": "10.244.1.0/24"})
+NODE_JSON = dict(NODE, cidr="10.244.1.0/24", bridge="hf0")
+
+
+def pod_entry(name, image=False, **spec):
+    container = {"name": "main", "command": ["/bin/sleep", "inf"]}
+    if image:
+        container["image"] = "localhost/busybox:1"
+    return podspec.validate_pod({"name": name, "spec": dict({"containers": [container]}, **spec)}, "pods[0]", pod_network=True)
+
+
+@pytest.fixture
+def host(tmp_path):
+    return converge.Host(str(tmp_path / "state"), unit_dir=str(tmp_path / "units"), wants_dir=str(tmp_path / "wants"), run_dir=str(tmp_path / "run"))
+
+
+def plan(host, pods, node_config=NODE_JSON):
+    return converge.plan(host, "Deployment", "web", pods, "present", PY, network=NETWORK, node_config=node_config)
+
+
+def write(plan_):
+    """What converge.apply does with the files (no systemctl here)."""
+    for path in plan_.removals:
+        if os.path.lexists(path):
+            os.unlink(path)
+    for path, (content, mode) in plan_.writes.items():
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as handle:
+            handle.write(content)
+        os.chmod(path, mode)
+
+
+def unit_lines(plan_, unit, key):
+    content = next(text for path, (text, _mode) in plan_.writes.items() if path.endswith("/" + unit))
+    return [line[len(key) + 1 :] for line in content.splitlines() if line.startswith(key + "=")]
+
+
+def test_a_pod_on_the_pod_network_gets_the_cluster_resolv_conf_bound_on_etc_resolv_conf(host):
+    first = plan(host, [pod_entry("a"), pod_entry("shop_b"), pod_entry("h", hostNetwork=True)])
+    path_a, path_b = dns.resolv_conf_path(host.state_dir, "a"), dns.resolv_conf_path(host.state_dir, "shop_b")
+    assert first.writes[path_a] == (dns.resolv_conf_text(NODE_JSON, "default"), 0o644)
+    # A pod outside default searches its own namespace first (node name <namespace>_<name>).
+    assert "search shop.svc.cluster.local svc.cluster.local cluster.local\n" in first.writes[path_b][0]
+    assert unit_lines(first, "hf-a.main.service", "BindReadOnlyPaths") == [f"{path_a}:/etc/resolv.conf"]
+    # A pod on the host's network keeps the host's (dnsPolicy ClusterFirst, as the kubelet).
+    assert dns.resolv_conf_path(host.state_dir, "h") not in first.writes
+    assert unit_lines(first, "hf-h.main.service", "BindReadOnlyPaths") == []
+    write(first)
+    assert not plan(host, [pod_entry("a"), pod_entry("shop_b"), pod_entry("h", hostNetwork=True)]).changed
+
+
+def test_a_podman_pod_gets_it_as_a_read_only_mount(host):
+    first = plan(host, [pod_entry("a", image=True)])
+    path = dns.resolv_conf_path(host.state_dir, "a")
+    start = unit_lines(first, "hf-a.main.service", "ExecStart")[0]
+    assert f'"--mount=\\"type=bind\\",\\"source={path}\\",\\"destination=/etc/resolv.conf\\",\\"ro\\""' in start
+
+
+def test_dns_policy_default_keeps_the_hosts_and_removes_the_file(host):
+    write(plan(host, [pod_entry("a")]))
+    path = dns.resolv_conf_path(host.state_dir, "a")
+    assert os.path.exists(path)
+    moved = plan(host, [pod_entry("a", dnsPolicy="Default")])
+    assert path in moved.removals and "BindReadOnlyPaths" not in next(t for p, (t, _m) in moved.writes.items() if p.endswith("hf-a.main.service"))
+
+
+def test_without_cluster_dns_on_the_node_pods_keep_the_hosts(host):
+    assert dns.resolv_conf_path(host.state_dir, "a") not in plan(host, [pod_entry("a")], node_config=None).writes
+    only = plan(host, [pod_entry("a", dnsPolicy="None", dnsConfig={"nameservers": ["10.0.0.53"]})], node_config=None)
+    assert only.writes[dns.resolv_conf_path(host.state_dir, "a")][0].splitlines()[1:] == ["nameserver 10.0.0.53"]
+
+
+def test_pod_spec_dns_fields_are_checked_naming_the_field_and_kept_only_when_set():
+    plain = pod_entry("a")["spec"]
+    assert not {"subdomain", "dnsPolicy", "dnsConfig"} & set(plain)
+    # ClusterFirst is the default: saying it changes no spec (nor its hash).
+    assert pod_entry("a", dnsPolicy="ClusterFirst")["spec"] == plain
+    kept = pod_entry("a", subdomain="store", dnsPolicy="None", dnsConfig={"nameservers": ["1.1.1.1"]})["spec"]
+    assert (kept["subdomain"], kept["dnsPolicy"], kept["dnsConfig"]) == ("store", "None", {"nameservers": ["1.1.1.1"]})
+    for spec, field in [
+        ({"subdomain": "Store"}, "pods[0].spec.subdomain"),
+        ({"dnsPolicy": "Cluster"}, "pods[0].spec.dnsPolicy"),
+        ({"dnsConfig": {"nameservers": ["1.1.1.1 x"]}}, "pods[0].spec.dnsConfig.nameservers[0]"),
+        ({"dnsConfig": {"options": [{"name": "ndots", "value": "1\nnameserver 6.6.6.6"}]}}, "pods[0].spec.dnsConfig.options[0].value"),
+        ({"hostNetwork": True, "dnsConfig": {"searches": ["corp.example"]}}, "pods[0].spec.dnsConfig"),
+    ]:
+        with pytest.raises(SpecError) as error:
+            pod_entry("a", **spec)
+        assert error.value.path == field, spec
+
+
+def test_statefulset_pods_get_the_service_name_as_subdomain_as_kubernetes_sets_it():
+    template = {"metadata": {"labels": {"app": "store"}}, "spec": {"containers": [{"name": "main", "command": ["/bin/sleep", "inf"]}]}}
+    spec = parse_statefulset_spec("store", {"replicas": 1, "selector": {"matchLabels": {"app": "store"}}, "serviceName": "store", "template": template})
+    pod = identity.pod_template(spec.template, spec.template.hash, spec.name, 0, (), spec.service_name)
+    assert (pod["spec"]["hostname"], pod["spec"]["subdomain"]) == ("store-0", "store")
+    # The template's own subdomain wins; no serviceName, no subdomain.
+    own = parse_statefulset_spec("store", {"replicas": 1, "selector": {"matchLabels": {"app": "store"}}, "serviceName": "store",
+                                           "template": dict(template, spec=dict(template["spec"], subdomain="other"))})
+    assert identity.pod_template(own.template, own.template.hash, own.name, 0, (), own.service_name)["spec"]["subdomain"] == "other"
+    assert "subdomain" not in identity.pod_template(spec.template, spec.template.hash, spec.name, 0, ())["spec"]
