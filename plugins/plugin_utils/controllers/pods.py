@@ -15,7 +15,12 @@ A pod is, for every controller:
 * **active** otherwise (Pending, Running, Unknown on a ready node).
 
 An active pod is **available** when it is Running and has been ready for at
-least ``minReadySeconds``: ``ready_since + minReadySeconds <= now``.
+least ``minReadySeconds``: ``ready_since + minReadySeconds <= now``; a pod that
+restarted (a container exited and systemd started it again) for at least
+``RESTARTED_READY_SECONDS`` too: a crash-looping container is up for moments
+between back-offs (nginx retries a taken port for 2.5 s), and a task must not
+end on such a moment reporting it available (in Kubernetes it is not ready in
+CrashLoopBackOff).
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ HEALTH_PENDING = 0
 HEALTH_NOT_READY = 1
 HEALTH_READY = 2
 HEALTH_AVAILABLE = 3
+# The kubelet's first crash-loop back-off: a restarted pod counts as available once it outlived it.
+RESTARTED_READY_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,8 @@ class ObservedPod:
 
 
 def is_available(pod: ObservedPod, min_ready_seconds: int, now: float) -> bool:
+    if pod.restart_count > 0:
+        min_ready_seconds = max(min_ready_seconds, RESTARTED_READY_SECONDS)
     return pod.phase == "Running" and pod.ready and pod.ready_since is not None and pod.ready_since + min_ready_seconds <= now
 
 
