@@ -27,6 +27,7 @@ from ansible_collections.hostfleet.workloads.plugins.plugin_utils import summari
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils._fanout import Fleet
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.records import RecordError, load_record
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.registry import controller
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.network import endpoints as service_endpoints
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.labels import parse_label_selector
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.summaries import FINISHED, current_template, human_duration, revision_numbers
 
@@ -265,8 +266,18 @@ def _n(value):
     return "-" if value is None else str(value)
 
 
-def render_table(workloads, events=None, unreachable=None, now=None):
-    """kubectl-get-like lines: one section per kind, then every pod, then the events; sections apart by a blank line."""
+def service_views(results, kinds=None, name=None, selector=None, namespace=None):
+    """The Services the reachable nodes hold (the copy most hold), selected, as `kubectl get svc,endpoints` lists them.
+    A kind filter (workload kinds) or a label selector (the files keep no Service labels) selects none."""
+    if kinds or selector is not None:
+        return []
+    newest = service_endpoints.newest_services({h: r.get("services") or [] for h, r in results.items()})
+    return [service_endpoints.service_view(s) for (ns, svc), s in sorted(newest.items()) if name in (None, svc) and namespace in (None, ns)]
+
+
+def render_table(workloads, events=None, unreachable=None, now=None, services=None):
+    """kubectl-get-like lines: one section per kind, the Services and their endpoints, then every pod, then the
+    events; sections apart by a blank line."""
     now = time.time() if now is None else now
     sections = []
     # As `kubectl get -A`: a NAMESPACE column first, once anything is outside default.
@@ -279,6 +290,8 @@ def render_table(workloads, events=None, unreachable=None, now=None):
         summary = kind_summary(kind)
         rows = [first(w.get("namespace")) + list(summary.row(w, now)) for w in workloads if w["kind"] == kind]
         sections.append(columns([first("NAMESPACE") + list(summary.header)] + rows))
+    if services:
+        sections += [columns(rows) for rows in service_endpoints.service_tables(services)]
     pods = [(w, p) for w in workloads for p in w["pods"]]
     if pods:
         header = first("NAMESPACE") + ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "NODE", "REVISION", "OWNER"]
@@ -340,11 +353,13 @@ class ActionModule(ActionBase):
             display.warning(f"workload_info: {problem}")
         found_events = collect_events(readable, workloads, now) if args["events"] else None
         as_kubernetes_names(workloads, found_events)
+        services = service_views(readable, args["kind"], args["name"], selector, namespace)
         result.update(
             changed=False,
             workloads=workloads,
             pods=sorted((p for w in workloads for p in w["pods"]), key=lambda p: (p["node"], p["name"])),
-            table=render_table(workloads, found_events, unreachable, now),
+            table=render_table(workloads, found_events, unreachable, now, services),
+            services=services,
             unreachable_nodes=unreachable,
             nodes=sorted(readable),
         )

@@ -225,6 +225,16 @@ table:
   sample:
     - "NAME             READY   UP-TO-DATE   AVAILABLE   REVISION   AGE"
     - "deployment/web   4/4     4            4           1          5m"
+services:
+  description:
+    - The Services (M(hostfleet.workloads.service), kind Service in M(hostfleet.workloads.apply)) as the nodes hold them
+      (the copy most nodes hold), as C(kubectl get svc,endpoints) lists them; none when O(kind) or O(selector) is given.
+    - C(namespace), C(name), C(type), C(cluster_ip) (null when headless), C(ports), C(ports_text) (C(80/TCP),
+      C(80:30080/TCP)), C(selector), C(endpoints) (C(pod), C(node), C(ip), C(ready), C(ports)), C(ready_addresses)
+      and C(not_ready_addresses) (C(ip:port)).
+  returned: always
+  type: list
+  elements: dict
 unreachable_nodes:
   description: Nodes that could not be read, with the reason.
   returned: always
@@ -237,6 +247,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.job import cron_run, cron_setup
+from ansible_collections.hostfleet.workloads.plugins.module_utils.network import services
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge, events, runner, systemctl
 from ansible_collections.hostfleet.workloads.plugins.module_utils.observe_args import WORKLOAD_INFO_ARGS
 
@@ -248,6 +259,8 @@ def read_node(state_dir, with_events, events_since):
         "pods": converge.observe(host),
         "owner_records": runner._all_owner_records(host),
         "cronjobs": {},
+        # The Service files every host holds (issue 14): workload_info lists them as `kubectl get svc,endpoints`.
+        "services": services.load_services(state_dir),
     }
     try:
         names = sorted(os.listdir(os.path.join(state_dir, "cronjobs")))

@@ -113,6 +113,11 @@ def test_create_rerun_check_diff_and_delete(fleet):
     files = {host: held(fleet, host) for host in fleet.hosts}
     assert all(f == res["service"] for f in files.values()), files
     assert files["node1"]["cluster_ip"] == ip and files["node1"]["ports"][0]["target_port"] == "http"
+    # workload_info lists it as `kubectl get svc,endpoints`.
+    info = fleet.run([{"name": "info", "hostfleet.workloads.workload_info": {}, "run_once": True}]).result("info", fleet.hosts[0])
+    (listed,) = [s for s in info["services"] if s["name"] == NAME]
+    assert listed["cluster_ip"] == ip and listed["ready_addresses"] == [f"{addresses[h]}:{PORT}" for h in fleet.hosts], listed
+    assert any(line.split()[:5] == [f"service/{NAME}", "ClusterIP", ip, "<none>", "80/TCP"] for line in info["table"]), info["table"]
 
     run, res = service(fleet, SPEC)
     assert run.rc == 0 and res["changed"] is False and res["cluster_ip"] == ip, run.stdout[-3000:]

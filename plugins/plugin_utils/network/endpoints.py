@@ -11,6 +11,8 @@ files of every other host. Pure: no I/O.
 
 from __future__ import annotations
 
+import json
+
 from ansible_collections.hostfleet.workloads.plugins.module_utils.network import services as service_files
 
 FINISHED = ("Succeeded", "Failed")
@@ -74,3 +76,64 @@ def service_file(service, cluster_ip, node_ports, found):
         "endpoints": [dict(e) for e in found] if service["selector"] else [],
     }
     return service_files.check_service(data, f"Service {service['namespace']}/{service['name']}")
+
+
+# -- workload_info: Services as `kubectl get svc,endpoints` shows them ------------------------------------
+
+
+def newest_services(files_by_node):
+    """{(namespace, name): Service file} over the nodes' copies ({node: [Service file]}): the copy most nodes hold
+    (a node that was down during the last service run has an older one), the first node's on a tie."""
+    copies = {}
+    for node in sorted(files_by_node):
+        for data in files_by_node[node] or []:
+            copies.setdefault((data["namespace"], data["name"]), []).append(json.dumps(data, sort_keys=True))
+    return {key: json.loads(max(texts, key=texts.count)) for key, texts in copies.items()}
+
+
+def ports_text(service):
+    """PORT(S) as kubectl prints it: 80/TCP, or 80:30080/TCP for a node port; <none> without ports."""
+    texts = [f"{p['port']}:{p['node_port']}/{p['protocol']}" if p.get("node_port") else f"{p['port']}/{p['protocol']}" for p in service["ports"]]
+    return ",".join(texts) or "<none>"
+
+
+def endpoint_addresses(service, ready=True):
+    """ip:port of the endpoints (ready, or not ready), one per endpoint and resolved port, as kubectl's ENDPOINTS."""
+    out = []
+    for endpoint in service["endpoints"]:
+        if endpoint["ready"] is not ready:
+            continue
+        numbers = sorted(set(endpoint["ports"].values())) or [None]
+        out += [f"{endpoint['ip']}:{n}" if n is not None else endpoint["ip"] for n in numbers]
+    return out
+
+
+def service_view(service):
+    """One Service of workload_info's result."""
+    return {
+        "kind": "Service",
+        "namespace": service["namespace"],
+        "name": service["name"],
+        "type": service["type"],
+        "cluster_ip": service["cluster_ip"],
+        "ports": service["ports"],
+        "ports_text": ports_text(service),
+        "selector": service["selector"],
+        "endpoints": service["endpoints"],
+        "ready_addresses": endpoint_addresses(service, True),
+        "not_ready_addresses": endpoint_addresses(service, False),
+    }
+
+
+def _named(view):
+    return view["name"] if view["namespace"] == "default" else f"{view['namespace']}/{view['name']}"
+
+
+def service_tables(views):
+    """Two kubectl-like sections, [[row], ...] each with its header: the Services, then their endpoints."""
+    services = [["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "SELECTOR"]]
+    services += [[f"service/{_named(v)}", v["type"], v["cluster_ip"] or "None", "<none>", v["ports_text"],
+                  ",".join(f"{k}={val}" for k, val in sorted((v["selector"] or {}).items())) or "<none>"] for v in views]
+    endpoints = [["NAME", "ENDPOINTS", "NOT READY"]]
+    endpoints += [[f"endpoints/{_named(v)}", ",".join(v["ready_addresses"]) or "<none>", ",".join(v["not_ready_addresses"]) or "<none>"] for v in views]
+    return [services, endpoints]

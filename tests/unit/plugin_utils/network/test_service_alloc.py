@@ -179,3 +179,33 @@ def test_current_copy_is_the_majoritys():
     a, b = {"cluster_ip": "10.96.0.5"}, {"cluster_ip": "10.96.0.9"}
     assert current_copy({"n1": {"k": b}, "n2": {"k": a}, "n3": {"k": a}, "n4": {}}, "k") == a
     assert current_copy({"n1": {}}, "k") is None
+
+
+# -- workload_info -------------------------------------------------------------------------------------
+
+
+def test_workload_info_lists_services_and_endpoints_as_kubectl_get_svc_endpoints():
+    from ansible_collections.hostfleet.workloads.plugins.action.workload_info import render_table, service_views
+
+    web, _ = parse_service("web", "default", {"type": "NodePort", "selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]})
+    nodes = {"node1": {"node_index": 1, "address": "10.77.6.11", "pods": [pod_view("web-a", {"app": "web"}, ip="10.244.1.2"),
+                                                                          pod_view("web-b", {"app": "web"}, ip="10.244.1.3", ready=False)]}}
+    data = endpoints.service_file(web, "10.96.0.20", [30080], endpoints.endpoints(web, nodes))
+    headless = endpoints.service_file(parse_service("db", "shop", {"clusterIP": "None", "ports": [{"port": 5432}]})[0], None, None, [])
+    stale = dict(data, endpoints=[])
+    results = {"node1": {"services": [data, headless]}, "node2": {"services": [data]}, "node3": {"services": [stale]}}
+    views = service_views(results)
+    assert [(v["namespace"], v["name"]) for v in views] == [("default", "web"), ("shop", "db")]
+    assert views[0]["endpoints"] == data["endpoints"]  # the copy two nodes of three hold, not node3's stale one
+    assert views[0]["ready_addresses"] == ["10.244.1.2:8080"] and views[0]["not_ready_addresses"] == ["10.244.1.3:8080"]
+    assert service_views(results, kinds=["Deployment"]) == [] and [v["name"] for v in service_views(results, namespace="shop")] == ["db"]
+    table = render_table([], services=views, now=0)
+    assert table == [
+        "NAME              TYPE        CLUSTER-IP   EXTERNAL-IP   PORT(S)        SELECTOR",
+        "service/web       NodePort    10.96.0.20   <none>        80:30080/TCP   app=web",
+        "service/shop/db   ClusterIP   None         <none>        5432/TCP       <none>",
+        "",
+        "NAME                ENDPOINTS         NOT READY",
+        "endpoints/web       10.244.1.2:8080   10.244.1.3:8080",
+        "endpoints/shop/db   <none>            <none>",
+    ]
