@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: service
 short_description: A Kubernetes Service over the fleet (a virtual IP and node ports in front of ready pods)
-version_added: 0.4.0
+version_added: 0.3.0
 description:
   - Runs once for the play's hosts. Every host holds every Service, as the file
     C(<state_dir>/network/services/<namespace>.<name>.json), and its network sync turns the files into nftables rules

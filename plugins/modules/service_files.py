@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: service_files
 short_description: The host side of Services, the Service files every host holds
-version_added: 0.4.0
+version_added: 0.3.0
 description:
   - Reports what the host knows for Services (its Service files, its node network, its pods with their addresses,
     labels, declared ports and readiness) and writes or removes Service files
