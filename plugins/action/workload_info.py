@@ -104,6 +104,9 @@ def pod_view(pod, node, skew, revisions, now):
         "template_hash": pod.get("revision") or "",
         "revision": revisions.get(pod.get("revision") or ""),
         "labels": pod.get("labels") or {},
+        # status.podIP and status.hostIP (null where the node has no cluster network and the pod uses the host's).
+        "pod_ip": pod.get("pod_ip"),
+        "host_ip": pod.get("host_ip"),
         "containers": containers,
     }
     return view

@@ -73,13 +73,16 @@ options:
       - "Supported PodSpec fields: C(containers), C(restartPolicy) (Always, OnFailure, Never; default Always),
         C(terminationGracePeriodSeconds) (default 30), C(volumes) (C(hostPath), C(emptyDir), C(persistentVolumeClaim)),
         C(securityContext) (C(runAsUser), C(runAsGroup), C(runAsNonRoot)), C(hostname), C(activeDeadlineSeconds),
-        C(runtimeClassName) (V(process) or V(podman), see below), C(hostNetwork) (without O(pod_network) only V(true):
-        every pod uses its host's network; with O(pod_network), V(false) by default: see there; either way the pod's
-        containers share one network and reach each other on C(localhost)), and
+        C(runtimeClassName) (V(process) or V(podman), see below), C(hostNetwork) (without a pod network, see
+        O(pod_network), only V(true): every pod uses its host's network; with one, V(false) by default; V(true) then makes
+        the containers' C(containerPort)s host ports, one pod per host each; either way the pod's containers share one
+        network and reach each other on C(localhost)), and
         the scheduling fields C(nodeSelector), C(affinity), C(topologySpreadConstraints), C(tolerations),
         C(priorityClassName), which are kept for controllers and have no effect on one host."
       - "Supported container fields: C(name), C(command) (required, an absolute path first), C(args) (with
-        Kubernetes C($(VAR\\)) expansion), C(env), C(envFrom) (C(configMapRef) reads C(<state_dir>/configmaps/<name>.env),
+        Kubernetes C($(VAR\\)) expansion), C(env) (C(valueFrom): C(configMapKeyRef), C(secretKeyRef), or the downward
+        API's C(fieldRef) of C(metadata.name), C(metadata.namespace), C(status.podIP), C(status.hostIP); the two
+        addresses need the node's node.json), C(envFrom) (C(configMapRef) reads C(<state_dir>/configmaps/<name>.env),
         C(secretRef) reads C(<state_dir>/secrets/<name>.env), and the extension C(fileRef: {path}) reads any
         KEY=VALUE file on the host), C(workingDir), C(securityContext), C(resources) (C(requests) kept for placement;
         C(limits.cpu) and C(limits.memory) become C(CPUQuota=) and C(MemoryMax=), the extension C(limits.pids) becomes
@@ -150,7 +153,10 @@ options:
     default: 120
   pod_network:
     description:
-      - The node's pod network. Without it, every pod uses the host's network, as always.
+      - "The node's pod network. Without it, the node's own when it has one (C(<state_dir>/network/node.json), written by
+        M(hostfleet.workloads.cluster_network), gives C(cidr) and C(bridge)), else every pod uses the host's network, as
+        always. A pod that runs on the host's network and whose spec did not change stays there as it runs when the node
+        gets its pod network (no restart); a changed spec or a new pod joins the pod network."
       - "With it, each pod that does not say C(hostNetwork: true) gets its own network namespace C(/run/netns/hf-<pod>)
         with one address from O(pod_network.cidr) on C(eth0), loopback up and a default route via the bridge
         O(pod_network.bridge) (made on the host if missing, with the CIDR's first address as the gateway). The host
@@ -274,7 +280,9 @@ pods:
     restart_count: {description: "Restarts of all containers since the pod was (re)started by this module.", type: int}
     last_exit_code: {description: "The most recent exit code of any container, or null.", type: int}
     units: {description: "The containers' systemd service names.", type: list, elements: str}
-    pod_ip: {description: "The pod's address on the pod network (see O(pod_network)), or null on the host's network.", type: str, sample: 10.244.3.2}
+    pod_ip: {description: "The pod's address (C(status.podIP)): its own on the pod network (see O(pod_network)), the node's
+      (RV(pods[].host_ip)) on the host's network, null there when the node has no node.json.", type: str, sample: 10.244.3.2}
+    host_ip: {description: "The node's address (C(status.hostIP)) from its node.json, or null without one.", type: str, sample: 10.77.3.11}
     containers:
       description: Per container, C(name), C(unit), C(unit_state), C(state) (running, waiting with a reason such as
         CrashLoopBackOff, or terminated with exitCode and reason), C(ready), C(ready_since), C(restart_count),

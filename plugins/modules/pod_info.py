@@ -94,7 +94,8 @@ pods:
       phase: Running
       ready: true
       restart_count: 0
-      pod_ip: null
+      pod_ip: 10.244.1.4
+      host_ip: 10.77.3.11
       units: [hf-web-a.http.service]
 owner_record:
   description: The owner's stored record when O(owner) is given, else null.

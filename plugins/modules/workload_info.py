@@ -187,6 +187,9 @@ workloads:
         revision: {description: "The revision number of its template (null when unknown).", type: int}
         template_hash: {description: "The hash of its template.", type: str}
         labels: {description: "Its labels.", type: dict}
+        pod_ip: {description: "Its address (C(status.podIP)): its own on the pod network, the node's on the host's network;
+          null on a host's network when the node has no cluster network (M(hostfleet.workloads.cluster_network)).", type: str, sample: 10.244.1.5}
+        host_ip: {description: "Its node's address (C(status.hostIP)) from the node's cluster network, or null without one.", type: str, sample: 10.77.3.11}
         containers: {description: "Per container: C(name), C(unit), C(unit_state) (systemd's active/sub state), C(state)
           (C(running), C(waiting) or C(terminated) with details), C(ready), C(restart_count), C(last_exit_code).", type: list, elements: dict}
 pods:
