@@ -316,7 +316,8 @@ class ActionModule(ActionBase):
 
     def _apply_config(self, obj, args, hosts, task_vars):
         check_mode = bool(self._task.check_mode)
-        call = {"kind": obj.kind, "name": obj.name, "state": args["state"], "state_dir": args["state_dir"]}
+        # A ConfigMap or Secret is its namespace's: <namespace>_<name> on the nodes outside default (namespaces.py).
+        call = {"kind": obj.kind, "name": namespaces.node_name(obj.namespace, obj.name), "state": args["state"], "state_dir": args["state_dir"]}
         if args["state"] == "present":
             call.update(files=obj.args["files"], immutable=obj.args["immutable"])
         with Fleet(self, task_vars, hosts) as fleet:

@@ -89,8 +89,7 @@ options:
     description:
       - The namespace of the documents that name none in C(metadata.namespace), as C(kubectl apply -n). An object is
         known by its kind, namespace and name (two Deployments C(web) in two namespaces are two objects); the pods of a
-        workload mount the claims of their own namespace (see the kinds' O(namespace)). ConfigMaps and Secrets are not
-        namespaced on the hosts yet: one name is one object there, whatever its namespace.
+        workload read the ConfigMaps, Secrets and claims of their own namespace (see the kinds' O(namespace)).
     type: str
     default: default
   wait:

@@ -42,7 +42,7 @@ options:
     required: true
     choices: [ConfigMap, Secret]
   name:
-    description: The object's name (a DNS-1123 label).
+    description: The object's name (a DNS-1123 label), or C(<namespace>_<name>) for one outside the V(default) namespace.
     type: str
     required: true
   state:
@@ -111,14 +111,14 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.apply_args import CONFIG_DATA_ARGS
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import configdata
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, clean_abs_path, dns_label
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, clean_abs_path, node_name
 
 
 def main():
     module = AnsibleModule(argument_spec=CONFIG_DATA_ARGS, supports_check_mode=True)
     params = module.params
     try:
-        dns_label(params["name"], "name")
+        node_name(params["name"], "name")  # <namespace>_<name> outside default (node/namespaces.py)
         clean_abs_path(params["state_dir"], "state_dir")
         files = configdata.decode_files(params["files"]) if params["state"] == "present" else {}
         plan = configdata.plan(params["state_dir"], params["kind"], params["name"], files, params["immutable"], params["state"])

@@ -46,10 +46,12 @@ def deployment(lab, namespace=None, state="present", name=NAME, check=True):
 
 
 def units(lab, pattern):
-    """{host: {unit: InvocationID}} of the running hf-* units matching ``pattern``."""
+    """{host: {unit: InvocationID}} of the loaded container services and probe timers matching ``pattern`` (a probe's
+    own oneshot service gets a new InvocationID at every probe: left out)."""
     found = {}
     for host in lab.hosts:
-        listed = lab.ssh(host, f"systemctl list-units --state=running --plain --no-legend '{pattern}' | awk '{{print $1}}'").stdout.split()
+        listed = lab.ssh(host, f"systemctl list-units --all --plain --no-legend '{pattern}' | awk '{{print $1}}'").stdout.split()
+        listed = [u for u in listed if u.endswith((".main.service", ".timer"))]
         found[host] = {u: lab.ssh(host, f"systemctl show -p InvocationID --value {u}").stdout.strip() for u in listed}
     return found
 
@@ -79,6 +81,7 @@ def test_the_same_name_in_two_namespaces_is_two_deployments_side_by_side(lab):
         assert prod["namespace"] == PROD
         default_units = units(lab, f"hf-{NAME}-*.main.service")
         prod_units = units(lab, f"hf-{PROD}_{NAME}-*.main.service")
+        default_all = units(lab, f"hf-{NAME}-*")
         for host in lab.hosts:
             # Spread one per host each: both namespaces' pods on every host, under their own units.
             assert len(default_units[host]) == 1 and len(prod_units[host]) == 1, (default_units, prod_units)
@@ -105,7 +108,7 @@ def test_the_same_name_in_two_namespaces_is_two_deployments_side_by_side(lab):
         gone = deployment(lab, PROD, state="absent")
         assert gone["changed"]
         assert units(lab, f"hf-{PROD}_{NAME}-*.main.service") == {h: {} for h in lab.hosts}
-        assert units(lab, f"hf-{NAME}-*.main.service") == default_units
+        assert units(lab, f"hf-{NAME}-*") == default_all
     finally:
         clean(lab)
 

@@ -163,7 +163,9 @@ def _env_sources(host, pods):
                 if entry["kind"] == "file":
                     key, path = ("file", entry["path"]), entry["path"]
                 else:
-                    key, path = (entry["kind"], entry["name"]), render.config_env_file(host.state_dir, entry["kind"], entry["name"])
+                    # The pod's namespace's object (<namespace>_<name> outside default, namespaces.py).
+                    own = namespaces.node_name(namespaces.namespace_of(pod["name"]), entry["name"])
+                    key, path = (entry["kind"], entry["name"]), render.config_env_file(host.state_dir, entry["kind"], own)
                 if key not in sources:
                     sources[key] = read_env_source({"resolved_path": path})
                 if sources[key] is None and not entry["optional"]:

@@ -329,7 +329,7 @@ def volume_source(volume, state_dir, pod_name, run_dir="/run/hostfleet"):
         return f"{state_dir}/pods/{pod_name}/volumes/{volume['name']}"
     if volume["kind"] in CONFIG_FOLDERS:
         # The object's file tree (one file per key), written by the config_data module; mounted read-only.
-        return config_tree(state_dir, volume["kind"], volume["sourceName"])
+        return config_tree(state_dir, volume["kind"], namespaces.node_name(namespaces.namespace_of(pod_name), volume["sourceName"]))
     # A claim is a namespaced object: outside `default` its volume is <namespace>_<claim> (namespaces.py).
     return f"{state_dir}/volumes/{namespaces.node_name(namespaces.namespace_of(pod_name), volume['claimName'])}"
 

@@ -100,3 +100,24 @@ def test_a_claim_to_delete_is_the_owners_namespaces(host):
     os.makedirs(os.path.join(host.state_dir, "volumes", "data-web-0"))
     result = converge.plan(host, "StatefulSet", "prod_web", [], "absent", PY, delete_volumes=["data-web-0"])
     assert result.volumes_deleted == ["prod_data-web-0"]
+
+
+def test_a_pod_reads_the_configmaps_of_its_own_namespace(host):
+    for name, value in (("cfg", "default-value"), ("prod_cfg", "prod-value")):
+        path = render.config_env_file(host.state_dir, "configMap", name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as handle:
+            handle.write(f'VALUE="{value}"\n')
+    volumes = [{"name": "conf", "configMap": {"name": "cfg"}}]
+
+    def pod(name):
+        container = dict(MAIN, envFrom=[{"configMapRef": {"name": "cfg"}}], volumeMounts=[{"name": "conf", "mountPath": "/conf"}])
+        return {"name": name, "spec": {"containers": [container], "volumes": volumes}}
+
+    prod = converge.plan(host, "Deployment", "prod_web", validated(pod("prod_web-1")), "present", PY)
+    default = converge.plan(host, "Deployment", "web", validated(pod("web-1")), "present", PY)
+    assert env_of(prod, host, "prod_web-1")["VALUE"] == "prod-value" and env_of(default, host, "web-1")["VALUE"] == "default-value"
+    spec = validated(pod("prod_web-1"))[0]["spec"]
+    conf = dict(spec["volumes"]["conf"], name="conf")
+    assert render.volume_source(conf, "/s", "prod_web-1") == render.config_tree("/s", "configMap", "prod_cfg")
+    assert render.volume_source(conf, "/s", "web-1") == render.config_tree("/s", "configMap", "cfg")
