@@ -1,0 +1,167 @@
+"""Cluster DNS on the lab's 3 real hosts (issue 14 item 3): dnsmasq on every host (hostfleet-dns.service, installed
+by cluster_network), Kubernetes' resolv.conf in the pods. Names are resolved INSIDE pods (their mount and network
+namespaces, entered with nsenter), by the pod's own glibc resolver: the search path and ndots:5 do the rest."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from lab import labctl
+
+# The cluster network, a Deployment, a StatefulSet and two Services are set up once (about 100 s), then each test is seconds.
+pytestmark = pytest.mark.slow
+
+STATE_DIR = "/var/lib/hostfleet"
+PROBE = {"periodSeconds": 1, "failureThreshold": 1, "successThreshold": 1}
+# getaddrinfo inside a pod: the sorted IPv4 addresses of each name, or the error (NXDOMAIN: "Name or service not known").
+RESOLVE = (
+    "import json, socket, sys\n"
+    "out = {}\n"
+    "for name in sys.argv[1:]:\n"
+    "    try:\n"
+    "        out[name] = sorted({a[4][0] for a in socket.getaddrinfo(name, None, socket.AF_INET)})\n"
+    "    except socket.gaierror as exc:\n"
+    "        out[name] = str(exc)\n"
+    "print(json.dumps(out))\n"
+)
+
+
+def address(i):
+    return f"10.77.{labctl.instance()}.1{i}"
+
+
+def workload(lab, kind, args):
+    run = lab.run([{"name": "w", f"hostfleet.workloads.{kind}": dict(args, wait_timeout=120), "run_once": True}])
+    assert run.rc == 0, run.stdout[-3000:]
+    return run.result("w", lab.hosts[0])
+
+
+def service(lab, name, spec=None, state="present"):
+    args = {"name": name, "state": state}
+    if spec is not None:
+        args["spec"] = spec
+    run = lab.run([{"name": "svc", "hostfleet.workloads.service": args, "run_once": True}])
+    assert run.rc == 0, run.stdout[-3000:]
+    return run.result("svc", lab.hosts[0])
+
+
+def where(lab, pod):
+    """(host, pod IP) of a running pod."""
+    for host in lab.hosts:
+        record = lab.ssh(host, f"cat {STATE_DIR}/pods/{pod}/pod.json 2>/dev/null", check=False).stdout
+        if record.strip():
+            return host, json.loads(record)["network"]["ip"]
+    raise AssertionError(f"pod {pod} is on no host")
+
+
+def resolve(lab, pod, *names):
+    """Resolve ``names`` inside ``pod``'s main container (its mount namespace holds its /etc/resolv.conf)."""
+    host, _ip = where(lab, pod)
+    pid = lab.ssh(host, f"systemctl show -P MainPID hf-{pod}.main.service").stdout.strip()
+    assert pid not in ("", "0"), pod
+    words = " ".join(f"'{name}'" for name in names)
+    out = lab.ssh(host, f"nsenter -t {pid} -m -n python3 -c '{RESOLVE.replace(chr(39), chr(34))}' {words}").stdout
+    return json.loads(out)
+
+
+def template(app, command):
+    container = {
+        "name": "main",
+        "command": command,
+        "readinessProbe": dict(PROBE, exec={"command": ["/bin/sh", "-c", "test ! -e /flags/unready"]}),
+        "volumeMounts": [{"name": "flags", "mountPath": "/flags"}],
+    }
+    return {
+        "metadata": {"labels": {"app": app}},
+        "spec": {"terminationGracePeriodSeconds": 1, "containers": [container], "volumes": [{"name": "flags", "emptyDir": {}}]},
+    }
+
+
+@pytest.fixture(scope="module")
+def cluster(lab):
+    run = lab.run([{"name": "net", "hostfleet.workloads.cluster_network": {}, "run_once": True}])
+    assert run.rc == 0, run.stdout[-3000:]
+    workload(lab, "deployment", {"name": "dnsit-backend", "replicas": 2, "template": template("dnsit-backend", ["/bin/sleep", "infinity"])})
+    workload(lab, "statefulset", {"name": "store", "replicas": 2, "serviceName": "store", "template": template("dnsit-store", ["/bin/sleep", "infinity"])})
+    backend = service(lab, "backend", {"selector": {"app": "dnsit-backend"}, "ports": [{"port": 8080}]})
+    service(lab, "store", {"clusterIP": "None", "selector": {"app": "dnsit-store"}, "ports": [{"port": 80}]})
+    yield lab, backend["cluster_ip"]
+    for name in ("backend", "store"):
+        service(lab, name, state="absent")
+    workload(lab, "statefulset", {"name": "store", "state": "absent"})
+    workload(lab, "deployment", {"name": "dnsit-backend", "state": "absent"})
+    run = lab.run([{"name": "net", "hostfleet.workloads.cluster_network": {"state": "absent"}, "run_once": True}])
+    assert run.rc == 0, run.stdout[-3000:]
+
+
+def test_names_resolve_inside_pods_as_in_kubernetes(cluster):
+    lab, cluster_ip = cluster
+    (_host0, ip0), (_host1, ip1) = where(lab, "store-0"), where(lab, "store-1")
+    names = ["backend", "backend.default", "backend.default.svc.cluster.local", "store", "store-0.store", "store-1.store.default.svc.cluster.local",
+             "nothing.default.svc.cluster.local", "node1", "node2", "node3"]
+    for pod in ("store-0", "store-1"):
+        got = resolve(lab, pod, *names)
+        assert got["backend"] == got["backend.default"] == got["backend.default.svc.cluster.local"] == [cluster_ip], got
+        assert got["store"] == sorted([ip0, ip1]), got
+        assert got["store-0.store"] == [ip0] and got["store-1.store.default.svc.cluster.local"] == [ip1], got
+        assert isinstance(got["nothing.default.svc.cluster.local"], str), got  # NXDOMAIN, not an address
+        # The nodes by name: a peer only through our DNS (a host's /etc/hosts names only itself in the lab).
+        assert [got[f"node{i}"] for i in (1, 2, 3)] == [[address(1)], [address(2)], [address(3)]], got
+    host, _ip = where(lab, "store-0")
+    text = lab.ssh(host, "cat /proc/$(systemctl show -P MainPID hf-store-0.main.service)/root/etc/resolv.conf").stdout
+    dns_ip = json.loads(lab.ssh(host, f"cat {STATE_DIR}/network/node.json").stdout)["dns_ip"]
+    assert [line for line in text.splitlines() if not line.startswith("#")] == [
+        f"nameserver {dns_ip}",
+        "search default.svc.cluster.local svc.cluster.local cluster.local",
+        "options ndots:5",
+    ], text
+
+
+def test_a_name_of_the_hosts_resolvers_still_resolves(cluster):
+    """Names outside the cluster domain go to the host's own resolvers (its /etc/resolv.conf): here a stand-in for a
+    site's DNS server, on another lab host."""
+    lab, _cluster_ip = cluster
+    host, _ip = where(lab, "store-0")
+    upstream = next(h for h in lab.hosts if h != host)
+    upstream_ip = address(lab.hosts.index(upstream) + 1)
+    lab.ssh(upstream, f"systemd-run --unit=dnsit-upstream /usr/sbin/dnsmasq -k --conf-file=/dev/null --pid-file --no-resolv --no-hosts --user=root "
+                      f"--listen-address={upstream_ip} --bind-interfaces --address=/upstream.example/192.0.2.10")
+    saved = lab.ssh(host, "cat /etc/resolv.conf").stdout
+    try:
+        lab.ssh(host, f"printf 'nameserver {upstream_ip}\\noptions timeout:1 attempts:2\\n' > /etc/resolv.conf")
+        deadline = time.monotonic() + 10
+        while (got := resolve(lab, "store-0", "upstream.example"))["upstream.example"] != ["192.0.2.10"]:
+            assert time.monotonic() < deadline, got
+            time.sleep(0.5)
+    finally:
+        lab.ssh(host, f"cat > /etc/resolv.conf <<'EOF'\n{saved}EOF")
+        lab.ssh(upstream, "systemctl stop dnsit-upstream", check=False)
+
+
+def test_an_unready_pod_leaves_the_headless_answer_without_a_playbook_run(cluster):
+    lab, _cluster_ip = cluster
+    host, ip1 = where(lab, "store-1")
+    _host0, ip0 = where(lab, "store-0")
+    flag = f"{STATE_DIR}/pods/store-1/volumes/flags/unready"
+
+    def answers():
+        # Asked on store-1's own host (its DNS follows its pods' readiness at once; the others at the next run).
+        return resolve(lab, "store-1", "store", "store-1.store")
+
+    lab.ssh(host, f"touch {flag}")
+    try:
+        deadline = time.monotonic() + 5
+        while (got := answers())["store"] != [ip0]:
+            assert time.monotonic() < deadline, got
+            time.sleep(0.2)
+        assert isinstance(got["store-1.store"], str), got
+    finally:
+        lab.ssh(host, f"rm -f {flag}")
+    deadline = time.monotonic() + 5
+    while (got := answers())["store"] != sorted([ip0, ip1]):
+        assert time.monotonic() < deadline, got
+        time.sleep(0.2)
+    assert got["store-1.store"] == [ip1]
