@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from ansible.utils.display import Display
 
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import namespaces
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils._fanout import Fleet
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.pods import ObservedPod
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.preview import waves
@@ -205,6 +206,7 @@ class WorkloadTask:
             # Host clocks may differ from ours: move host times onto the controller's clock.
             skew = now - float(result.get("observed_at") or now)
             other = NodeUsage()
+            own_namespace = namespaces.namespace_of(self.name)
             mine = []
             for pod in result.get("pods") or []:
                 owner = pod.get("owner") or {}
@@ -217,7 +219,8 @@ class WorkloadTask:
                         other.pods + 1,
                         other.cpu_millis + int(requests.get("cpu") or 0),
                         other.memory_bytes + int(requests.get("memory") or 0),
-                        other.labels + (dict(pod.get("labels") or {}),),
+                        # Anti-affinity and spread see the pods of the workload's own namespace, as in Kubernetes.
+                        other.labels + ((dict(pod.get("labels") or {}),) if namespaces.namespace_of(pod.get("name") or "") == own_namespace else ()),
                         other.host_ports + tuple((str(p[0]), int(p[1])) for p in pod.get("host_ports") or ()),
                     )
             usage[host] = other

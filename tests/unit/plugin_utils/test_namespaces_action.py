@@ -12,6 +12,7 @@ from ansible_collections.hostfleet.workloads.plugins.action import workload_info
 from ansible_collections.hostfleet.workloads.plugins.module_utils.kinds import KINDS
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.manifests import load
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.manifests.objects import ManifestErrors, build, dependencies
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.workload_task import WorkloadTask
 
 SLEEP = ["/bin/sleep", "3600"]
 
@@ -144,3 +145,31 @@ def test_workload_info_shows_each_workload_in_its_namespace():
     alone = wi.summarize({"node1": dict(report, pods=[node_pod("web-a-1", "web")])}, 1100.0)
     wi.as_kubernetes_names(alone)
     assert wi.render_table(alone, now=1100.0)[0].split()[0] != "NAMESPACE"
+
+
+class OneNodeFleet:
+    """A node holding default's `web-1` and prod's `prod_web-1` (labels app=web), as pod_info reports them."""
+
+    hosts = ["a"]
+
+    def run_module(self, module, args_per_host, check_mode=None):
+        held = (("web-1", "web"), ("prod_web-1", "prod_web"))
+        pods = [dict(node_pod(name, owner), labels={"app": "web"}, requests={}, host_ports=[]) for name, owner in held]
+        return {"a": {"pods": pods, "observed_at": 0}}
+
+    def emit_warnings(self, results):
+        pass
+
+    def groups_of(self, host):
+        return ["lab"]
+
+    def host_vars(self, host):
+        return {}
+
+
+@pytest.mark.parametrize("owner, seen", [("api", [{"app": "web"}]), ("staging_api", [])])
+def test_anti_affinity_and_spread_see_the_pods_of_their_own_namespace(owner, seen):
+    observation = WorkloadTask(OneNodeFleet(), "Deployment", owner, "/var/lib/hostfleet", check_mode=False).observe()
+    # Both pods count for capacity; only those of the workload's namespace for labels (anti-affinity, spread).
+    assert observation.usage["a"].pods == 2
+    assert list(observation.usage["a"].labels) == seen
