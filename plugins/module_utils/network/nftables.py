@@ -85,7 +85,7 @@ def _protocol(value, field):
 
 def check_node(node_config):
     """What the rules use of node.json, checked: {index, address, cidr, cluster_cidr, service_cidr, bridge, peers:
-    {index: address}}."""
+    {index: {address, cidr}}}."""
     if not isinstance(node_config, dict):
         raise NftablesInputError("node.json: not an object")
     for field in ("node_index", "address", "cidr", "cluster_cidr", "service_cidr", "bridge", "peers"):
@@ -111,7 +111,8 @@ def check_node(node_config):
         index = _index(peer.get("node_index"), f"node.json: peers[{i}].node_index")
         if index == node["index"] or index in node["peers"]:
             raise NftablesInputError(f"node.json: peers[{i}].node_index: {index} is already another node's")
-        node["peers"][index] = _ipv4(peer.get("address"), f"node.json: peers[{i}].address")
+        node["peers"][index] = {"address": _ipv4(peer.get("address"), f"node.json: peers[{i}].address"),
+                                "cidr": _net4(peer.get("cidr"), f"node.json: peers[{i}].cidr")}
     return node
 
 
@@ -303,9 +304,19 @@ def render(node_config, service_list, pods):
         if entry["local"]:
             chains.append(_chain(f"here{k}", [f"ip dscp {HOP_DSCP:#x} ip dscp set cs0"]))
         else:
-            others = [(f"node{index}", weight) for index, weight in sorted(entry["weights"].items()) if index != node["index"]]
+            others = [(index, weight) for index, weight in sorted(entry["weights"].items()) if index != node["index"]]
             rules = [f"ip dscp {HOP_DSCP:#x} goto refuse"]
-            rules += [f"ip dscp set {HOP_DSCP:#x}", _numgen(others)] if others else ["goto refuse"]
+            if others:
+                rules.append(f"ip dscp set {HOP_DSCP:#x}")
+                # Never back to the node the connection came from (its source is in that node's CIDR, or is its
+                # address after a masquerade): its conntrack would take the packet for its own and send it here again.
+                for origin, _weight in others:
+                    rest = [(f"node{index}", weight) for index, weight in others if index != origin]
+                    peer = node["peers"][origin]
+                    rules.append(f"ip saddr {{ {peer['cidr']}, {peer['address']} }} " + (_numgen(rest) if rest else "goto refuse"))
+                rules.append(_numgen([(f"node{index}", weight) for index, weight in others]))
+            else:
+                rules.append("goto refuse")
             chains.append(_chain(f"here{k}", rules))
         # Level 2, the NAT half: DNAT to a local ready pod.
         if entry["local"]:

@@ -217,17 +217,30 @@ def test_two_levels_nodeport_and_hostport_read_back_from_the_kernel():
     assert back["host_ports"] == {("tcp", 8081): ("10.244.1.5", 8080)}
 
 
-def test_without_local_ready_pods_a_connection_is_sent_on_once_or_refused():
-    # Endpoints on node 2 only (by the Service file), none ready here: one more hop, tagged, to node 2.
-    text, _problems = nftables.render(NODE, [service(endpoints=[endpoint("b", 2)])], [pod("a", "10.244.1.5", ready=False)])
-    here = text.split("chain here0 {\n")[1].split("}")[0]
-    assert f"ip dscp {nftables.HOP_DSCP:#x} goto refuse" in here and f"ip dscp set {nftables.HOP_DSCP:#x}" in here and "goto node2" in here
+def chain_rules(text, name):
+    return text.split(f"\tchain {name} {{\n")[1].split("\n\t}")[0].strip().split("\n\t\t")
+
+
+def test_without_local_ready_pods_a_connection_is_sent_on_once_never_back_or_refused():
+    # Endpoints on nodes 2 and 3 (by the Service file), none ready here: one more hop, tagged, to one of them, but
+    # never back to the node it came from (source in its CIDR or its address).
+    svc = service(endpoints=[endpoint("b", 2), endpoint("c", 3), endpoint("d", 3)])
+    text, _problems = nftables.render(NODE, [svc], [pod("a", "10.244.1.5", ready=False)])
+    assert chain_rules(text, "here0") == [
+        f"ip dscp {nftables.HOP_DSCP:#x} goto refuse",
+        f"ip dscp set {nftables.HOP_DSCP:#x}",
+        "ip saddr { 10.244.2.0/24, 10.77.4.12 } numgen random mod 2 vmap { 0 : goto node3, 1 : goto node3 }",
+        "ip saddr { 10.244.3.0/24, 10.77.4.13 } numgen random mod 1 vmap { 0 : goto node2 }",
+        "numgen random mod 3 vmap { 0 : goto node2, 1 : goto node3, 2 : goto node3 }",
+    ]
     assert "chain lb0" not in text
+    # Only the node it came from has endpoints: refused there.
+    text, _problems = nftables.render(NODE, [service(endpoints=[endpoint("b", 2)])], [])
+    assert "ip saddr { 10.244.2.0/24, 10.77.4.12 } goto refuse" in chain_rules(text, "here0")
     # No endpoint anywhere else either: refused at once (reset), never left to time out.
     text, _problems = nftables.render(NODE, [service(endpoints=[endpoint("a", 1, ready=False)])], [])
-    here = text.split("chain here0 {\n")[1].split("}")[0]
-    assert "goto refuse" in here and "node" not in here
-    assert "meta l4proto tcp reject with tcp reset" in text
+    assert chain_rules(text, "here0") == [f"ip dscp {nftables.HOP_DSCP:#x} goto refuse", "goto refuse"]
+    assert chain_rules(text, "refuse") == ["meta l4proto tcp reject with tcp reset", "reject"]
 
 
 def test_the_rendering_is_deterministic_and_follows_live_readiness():

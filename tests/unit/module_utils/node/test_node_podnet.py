@@ -184,6 +184,7 @@ def test_netns_unit_and_containers_that_join_it():
         ["/usr/sbin/ip", "netns", "add", "hf-a"],
         ["/usr/sbin/ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", "hf-a"],
         ["/usr/sbin/ip", "link", "set", veth, "master", "hf0", "up"],
+        ["/usr/sbin/ip", "link", "set", veth, "type", "bridge_slave", "hairpin", "on"],  # a pod reaching its own Service
         ["/usr/sbin/ip", "-n", "hf-a", "link", "set", "lo", "up"],
         ["/usr/sbin/ip", "-n", "hf-a", "addr", "add", "10.244.3.5/24", "dev", "eth0"],
         ["/usr/sbin/ip", "-n", "hf-a", "link", "set", "eth0", "up"],
