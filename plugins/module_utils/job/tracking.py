@@ -61,6 +61,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.namespaces import kube_name
 from ansible_collections.hostfleet.workloads.plugins.module_utils.timefmt import rfc3339
 
 KIND = "Job"
@@ -165,8 +166,8 @@ def pod_template(template: dict, job: str, index) -> dict:
     result = json.loads(json.dumps(template))
     metadata = result.setdefault("metadata", {})
     labels = metadata.setdefault("labels", {})
-    labels[JOB_NAME_LABEL] = job
-    labels[LEGACY_JOB_NAME_LABEL] = job
+    # The Job's name in its namespace (the node layer's is <namespace>_<name> outside default: node/namespaces.py).
+    labels[JOB_NAME_LABEL] = labels[LEGACY_JOB_NAME_LABEL] = kube_name(job)
     if index is not None:
         labels[INDEX_LABEL] = str(index)
         metadata.setdefault("annotations", {})[INDEX_ANNOTATION] = str(index)

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from node_helpers import MAIN, parse_env_file, validated, write_plan
 
+from ansible_collections.hostfleet.workloads.plugins.module_utils.job import tracking
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge, namespaces
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import units as render
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import DNS1123_LABEL, SpecError, node_name
@@ -121,3 +122,8 @@ def test_a_pod_reads_the_configmaps_of_its_own_namespace(host):
     conf = dict(spec["volumes"]["conf"], name="conf")
     assert render.volume_source(conf, "/s", "prod_web-1") == render.config_tree("/s", "configMap", "prod_cfg")
     assert render.volume_source(conf, "/s", "web-1") == render.config_tree("/s", "configMap", "cfg")
+
+
+def test_a_job_outside_default_labels_its_pods_with_its_kubernetes_name():
+    labels = tracking.pod_template({"metadata": {"labels": {"app": "work"}}, "spec": {"containers": []}}, "prod_work", None)["metadata"]["labels"]
+    assert labels["batch.kubernetes.io/job-name"] == labels["job-name"] == "work"
