@@ -250,6 +250,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.job import cron_run, cron_setup
+from ansible_collections.hostfleet.workloads.plugins.module_utils.network import config as network_config
 from ansible_collections.hostfleet.workloads.plugins.module_utils.network import services
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge, events, runner, systemctl
 from ansible_collections.hostfleet.workloads.plugins.module_utils.observe_args import WORKLOAD_INFO_ARGS
@@ -259,7 +260,8 @@ def read_node(state_dir, with_events, events_since):
     """Everything this node holds about its workloads: pods with status, controllers' records, CronJobs, events."""
     host = converge.Host(state_dir)
     result = {
-        "pods": converge.observe(host),
+        # status.hostIP (and podIP on the host's network) from the node's cluster network, when it has one.
+        "pods": converge.observe(host, host_ip=runner._host_ip(network_config.read_node_config(state_dir))),
         "owner_records": runner._all_owner_records(host),
         "cronjobs": {},
         # The Service files every host holds (issue 14): workload_info lists them as `kubectl get svc,endpoints`.
