@@ -84,11 +84,11 @@ def _protocol(value, field):
 
 
 def check_node(node_config):
-    """What the rules use of node.json, checked: {index, address, cidr, cluster_cidr, service_cidr, bridge, peers:
+    """What the rules use of node.json, checked: {index, address, cidr, gateway, cluster_cidr, service_cidr, bridge, peers:
     {index: {address, cidr}}}."""
     if not isinstance(node_config, dict):
         raise NftablesInputError("node.json: not an object")
-    for field in ("node_index", "address", "cidr", "cluster_cidr", "service_cidr", "bridge", "peers"):
+    for field in ("node_index", "address", "cidr", "gateway", "cluster_cidr", "service_cidr", "bridge", "peers"):
         if field not in node_config:
             raise NftablesInputError(f"node.json: {field} is missing")
     bridge = node_config["bridge"]
@@ -98,11 +98,14 @@ def check_node(node_config):
         "index": _index(node_config["node_index"], "node.json: node_index"),
         "address": _ipv4(node_config["address"], "node.json: address"),
         "cidr": _net4(node_config["cidr"], "node.json: cidr"),
+        "gateway": _ipv4(node_config["gateway"], "node.json: gateway"),
         "cluster_cidr": _net4(node_config["cluster_cidr"], "node.json: cluster_cidr"),
         "service_cidr": _net4(node_config["service_cidr"], "node.json: service_cidr"),
         "bridge": bridge,
         "peers": {},
     }
+    if ipaddress.IPv4Address(node["gateway"]) not in node["cidr"]:
+        raise NftablesInputError(f"node.json: gateway: {node['gateway']} is not in the node's cidr {node['cidr']}")
     if not isinstance(node_config["peers"], list):
         raise NftablesInputError("node.json: peers is not a list")
     for i, peer in enumerate(node_config["peers"]):
@@ -376,6 +379,9 @@ def render(node_config, service_list, pods):
         _chain(
             "nat_postrouting",
             [
+                # Sent on once by this node (level 2 without ready pods): the reply must come back through here, or
+                # this node's conntrack, which saw only the client's side, would drop the client's next packets.
+                f"ct mark & {mask:#x} == {base:#x} ip dscp {HOP_DSCP:#x} snat to {node['gateway']}",
                 # Carried to another node from a host process or from outside the cluster: the reply must come back here.
                 f"ct mark & {mask:#x} == {base:#x} ip saddr != {node['cluster_cidr']} masquerade",
                 # Hairpin: a local pod reached a pod on the same bridge through a Service or a hostPort.
