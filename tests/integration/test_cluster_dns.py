@@ -10,6 +10,7 @@ import time
 import pytest
 
 from lab import labctl
+from lab.images import build_images
 
 # The cluster network, a Deployment, a StatefulSet and two Services are set up once (about 100 s), then each test is seconds.
 pytestmark = pytest.mark.slow
@@ -33,21 +34,6 @@ def address(i):
     return f"10.77.{labctl.instance()}.1{i}"
 
 
-def workload(lab, kind, args):
-    run = lab.run([{"name": "w", f"hostfleet.workloads.{kind}": dict(args, wait_timeout=120), "run_once": True}])
-    assert run.rc == 0, run.stdout[-3000:]
-    return run.result("w", lab.hosts[0])
-
-
-def service(lab, name, spec=None, state="present"):
-    args = {"name": name, "state": state}
-    if spec is not None:
-        args["spec"] = spec
-    run = lab.run([{"name": "svc", "hostfleet.workloads.service": args, "run_once": True}])
-    assert run.rc == 0, run.stdout[-3000:]
-    return run.result("svc", lab.hosts[0])
-
-
 def where(lab, pod):
     """(host, pod IP) of a running pod."""
     for host in lab.hosts:
@@ -67,10 +53,11 @@ def resolve(lab, pod, *names):
     return json.loads(out)
 
 
-def template(app, command):
+def template(app, command, image=None):
     container = {
         "name": "main",
         "command": command,
+        **({"image": image, "imagePullPolicy": "Never"} if image else {}),
         "readinessProbe": dict(PROBE, exec={"command": ["/bin/sh", "-c", "test ! -e /flags/unready"]}),
         "volumeMounts": [{"name": "flags", "mountPath": "/flags"}],
     }
@@ -80,20 +67,33 @@ def template(app, command):
     }
 
 
+def task(name, module, args):
+    return {"name": name, f"hostfleet.workloads.{module}": args, "run_once": True}
+
+
 @pytest.fixture(scope="module")
 def cluster(lab):
-    run = lab.run([{"name": "net", "hostfleet.workloads.cluster_network": {}, "run_once": True}])
+    # The backend's pods are podman pods (their resolv.conf is a --mount), the store's process pods (BindReadOnlyPaths=).
+    image = build_images(lab.hosts, "dnsit", "v1", {"/www/index.html": "backend\n"})
+    backend_template = template("dnsit-backend", ["/bin/httpd", "-f", "-p", "8080", "-h", "/www"], image)
+    # One play (each playbook run costs seconds): the network, the workloads, then their Services.
+    run = lab.run([
+        task("net", "cluster_network", {}),
+        task("backend", "deployment", {"name": "dnsit-backend", "replicas": 2, "template": backend_template, "wait_timeout": 120}),
+        task("store", "statefulset", {"name": "store", "replicas": 2, "serviceName": "store", "template": template("dnsit-store", ["/bin/sleep", "infinity"]),
+                                      "wait_timeout": 120}),
+        task("svc", "service", {"name": "backend", "spec": {"selector": {"app": "dnsit-backend"}, "ports": [{"port": 8080}]}}),
+        task("headless", "service", {"name": "store", "spec": {"clusterIP": "None", "selector": {"app": "dnsit-store"}, "ports": [{"port": 80}]}}),
+    ])
     assert run.rc == 0, run.stdout[-3000:]
-    workload(lab, "deployment", {"name": "dnsit-backend", "replicas": 2, "template": template("dnsit-backend", ["/bin/sleep", "infinity"])})
-    workload(lab, "statefulset", {"name": "store", "replicas": 2, "serviceName": "store", "template": template("dnsit-store", ["/bin/sleep", "infinity"])})
-    backend = service(lab, "backend", {"selector": {"app": "dnsit-backend"}, "ports": [{"port": 8080}]})
-    service(lab, "store", {"clusterIP": "None", "selector": {"app": "dnsit-store"}, "ports": [{"port": 80}]})
-    yield lab, backend["cluster_ip"]
-    for name in ("backend", "store"):
-        service(lab, name, state="absent")
-    workload(lab, "statefulset", {"name": "store", "state": "absent"})
-    workload(lab, "deployment", {"name": "dnsit-backend", "state": "absent"})
-    run = lab.run([{"name": "net", "hostfleet.workloads.cluster_network": {"state": "absent"}, "run_once": True}])
+    yield lab, run.result("svc", lab.hosts[0])["cluster_ip"]
+    run = lab.run([
+        task("svc", "service", {"name": "backend", "state": "absent"}),
+        task("headless", "service", {"name": "store", "state": "absent"}),
+        task("store", "statefulset", {"name": "store", "state": "absent", "wait_timeout": 120}),
+        task("backend", "deployment", {"name": "dnsit-backend", "state": "absent", "wait_timeout": 120}),
+        task("net", "cluster_network", {"state": "absent"}),
+    ])
     assert run.rc == 0, run.stdout[-3000:]
 
 
@@ -165,3 +165,21 @@ def test_an_unready_pod_leaves_the_headless_answer_without_a_playbook_run(cluste
         assert time.monotonic() < deadline, got
         time.sleep(0.2)
     assert got["store-1.store"] == [ip1]
+
+
+def test_podman_pods_get_the_same_resolv_conf_and_resolve_through_it(cluster):
+    lab, cluster_ip = cluster
+    _host0, ip0 = where(lab, "store-0")
+    containers = {h: lab.ssh(h, "podman ps --format '{{.Names}}'").stdout.split() for h in lab.hosts}
+    host, name = next((h, c) for h, names in containers.items() for c in names if c.startswith("hf-dnsit-backend-"))
+    dns_ip = json.loads(lab.ssh(host, f"cat {STATE_DIR}/network/node.json").stdout)["dns_ip"]
+    text = lab.ssh(host, f"podman exec {name} cat /etc/resolv.conf").stdout
+    assert [line for line in text.splitlines() if not line.startswith("#")] == [
+        f"nameserver {dns_ip}",
+        "search default.svc.cluster.local svc.cluster.local cluster.local",
+        "options ndots:5",
+    ], text
+    # busybox's own resolver (not glibc's) reads the same file.
+    for query, expected in (("backend", cluster_ip), ("store-0.store.default.svc.cluster.local", ip0)):
+        out = lab.ssh(host, f"podman exec {name} nslookup {query}", check=False).stdout
+        assert f"Address: {expected}" in out, out
