@@ -89,10 +89,17 @@ def network_sync(state_dir):
     script = os.path.join(state_dir, "bin", NETWORK_SYNC)
     if not os.path.exists(os.path.join(state_dir, "network", "node.json")) or not os.path.exists(script):
         return
+    # The runtime root is the one this hook keeps the containers' readiness in (RUN_DIR is its pods/ directory).
+    argv = [sys.executable, "-I", "-S", script, "sync", state_dir, os.path.dirname(RUN_DIR)]
     try:
-        # The runtime root is the one this hook keeps the containers' readiness in (RUN_DIR is its pods/ directory).
-        done = subprocess.run([sys.executable, "-I", "-S", script, "sync", state_dir, os.path.dirname(RUN_DIR)], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True, timeout=60, check=False)
+        # systemd runs a pod-network container's '+' hooks in the pod's network namespace (NetworkNamespacePath=
+        # applies to them too), where nft would load the rules into a table of the pod's: the host's is PID 1's.
+        if os.readlink("/proc/self/ns/net") != os.readlink("/proc/1/ns/net"):
+            argv = ["nsenter", "--net=/proc/1/ns/net"] + argv
+    except OSError:
+        pass  # PID 1's namespace cannot be read: not a pod's hook run by systemd
+    try:
+        done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=60, check=False)
     except (OSError, subprocess.SubprocessError) as exc:
         print(f"network sync failed: {exc}", file=sys.stderr)
         return
