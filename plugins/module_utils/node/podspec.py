@@ -962,7 +962,8 @@ def validate_pod_spec(spec, path="spec", pod_network=False):
     if spec.get("subdomain") not in (None, ""):
         result["subdomain"] = dns_label(spec["subdomain"], f"{path}.subdomain")
     try:
-        cluster_dns.check_pod_dns(spec.get("dnsPolicy"), spec.get("dnsConfig"), host_network, path)
+        # Only an explicit hostNetwork: true counts here: where a pod runs is the node's to say (the converge checks again).
+        cluster_dns.check_pod_dns(spec.get("dnsPolicy"), spec.get("dnsConfig"), spec.get("hostNetwork") is True, path)
     except cluster_dns.DnsError as exc:
         field, _sep, message = str(exc).partition(": ")
         raise SpecError(field, message) from None

@@ -532,6 +532,20 @@ def test_without_cluster_dns_on_the_node_pods_keep_the_hosts(host):
     assert only.writes[dns.resolv_conf_path(host.state_dir, "a")][0].splitlines()[1:] == ["nameserver 10.0.0.53"]
 
 
+def test_a_template_with_dns_config_passes_the_controller_sides_check():
+    # Controllers validate templates without knowing the node (pod_network False): the converge decides.
+    spec = {"containers": [{"name": "main", "command": ["/bin/true"]}], "dnsConfig": {"options": [{"name": "ndots", "value": "2"}]}}
+    assert podspec.validate_pod_spec(spec, "spec.template.spec")["dnsConfig"] == spec["dnsConfig"]
+
+
+def test_a_dns_config_a_host_network_pod_cannot_have_fails_its_converge_naming_the_field(host):
+    pod = podspec.validate_pod({"name": "a", "spec": {"containers": [{"name": "main", "command": ["/bin/true"]}], "dnsConfig": {"searches": ["x.example"]}}},
+                               "pods[0]")
+    with pytest.raises(SpecError) as error:
+        converge.plan(host, "Deployment", "web", [pod], "present", PY, node_config=NODE_JSON)
+    assert error.value.path == "pods[0].spec.dnsConfig"
+
+
 def test_pod_spec_dns_fields_are_checked_naming_the_field_and_kept_only_when_set():
     plain = pod_entry("a")["spec"]
     assert not {"subdomain", "dnsPolicy", "dnsConfig"} & set(plain)
