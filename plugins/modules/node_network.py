@@ -239,6 +239,10 @@ def absent(module, state_dir, check_mode):
         changes.append(f"nftables table {' '.join(NFT_TABLE)} deleted")
         if not check_mode:
             _command(module, ["nft", "delete", "table", *NFT_TABLE])
+    # With it the sync's record of what it loaded: else a later cluster network whose rules render the same would
+    # see nothing to load and leave the host without its table.
+    if not check_mode and os.path.exists(sync.applied_path()):
+        os.unlink(sync.applied_path())
     return commands, changes
 
 
