@@ -575,3 +575,39 @@ def test_statefulset_pods_get_the_service_name_as_subdomain_as_kubernetes_sets_i
                                            "template": dict(template, spec=dict(template["spec"], subdomain="other"))})
     assert identity.pod_template(own.template, own.template.hash, own.name, 0, (), own.service_name)["spec"]["subdomain"] == "other"
     assert "subdomain" not in identity.pod_template(spec.template, spec.template.hash, spec.name, 0, ())["spec"]
+
+
+_RESOLV_LINE = re.compile(r"nameserver (\d{1,3}(\.\d{1,3}){3})|search( [a-z0-9.-]+)+|options( [A-Za-z0-9_-]+(:[A-Za-z0-9._-]+)?)+")
+hostile_text = st.one_of(st.sampled_from(HOSTILE + ["1.1.1.1", "corp.example", "ndots", "2", "edns0"]), st.text(max_size=8))
+
+
+option_names = st.one_of(st.sampled_from(["ndots", "edns0", "timeout"]), hostile_text)
+option_values = st.one_of(st.sampled_from(["1", "2"]), hostile_text, st.none())
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from([None, *dns.DNS_POLICIES]),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            # Mostly good values, so that a hostile one is often the only bad one.
+            "nameservers": st.lists(st.one_of(addresses, addresses, addresses, hostile_text), max_size=2),
+            "searches": st.lists(st.one_of(labels, labels, hostile_text), max_size=2),
+            "options": st.lists(st.fixed_dictionaries({"name": option_names}, optional={"value": option_values}), max_size=2),
+        },
+    ),
+    st.booleans(),
+)
+def test_no_dns_config_value_adds_a_resolv_conf_line_of_its_own(policy, config, host_network):
+    try:
+        text = dns.resolv_conf_text(NODE, "default", policy, config, host_network)
+    except dns.DnsError as exc:
+        assert str(exc).startswith(("spec.dnsPolicy", "spec.dnsConfig")), exc
+        return
+    if text is None:
+        return
+    lines = text.splitlines()
+    assert lines[0].startswith("# ") and all(_RESOLV_LINE.fullmatch(line) for line in lines[1:]), lines
+    servers = [line.split(" ")[1] for line in lines if line.startswith("nameserver ")]
+    assert 1 <= len(servers) <= 3 and set(servers) <= {NODE["dns_ip"], *(config.get("nameservers") or [])}
