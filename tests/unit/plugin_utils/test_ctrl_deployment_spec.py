@@ -166,7 +166,7 @@ def test_selector_is_immutable():
     assert err.value.path == "spec.selector" and "immutable" in err.value.message
 
 
-@pytest.mark.parametrize("name", ["", "API", "api_1", "-api", "a" * 47, None])
+@pytest.mark.parametrize("name", ["", "API", "api_", "prod_API", "prod_" + "a" * 47, "-api", "a" * 47, None])
 def test_bad_names(name):
     with pytest.raises(SpecError) as err:
         parse_deployment_spec(name, raw_spec())

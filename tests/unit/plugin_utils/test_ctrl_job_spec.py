@@ -316,7 +316,7 @@ def test_spec_is_required():
     assert info.value.path == "spec"
 
 
-@pytest.mark.parametrize("name", ["", None, 3, "Work", "-work", "work-", "work_1", "work.1", "wörk", "a" * 64, "work job"])
+@pytest.mark.parametrize("name", ["", None, 3, "Work", "-work", "work-", "work_", "_1", "work_Job", "work.1", "wörk", "a" * 64, "work job"])
 def test_bad_names(name):
     with pytest.raises(SpecError) as info:
         parse_job_spec(name, raw())

@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node.namespaces import kube_name
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.namespaces import split
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.common.fields import integer_field
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.revisions import HASH_LENGTH, SUFFIX_LENGTH, canonical_json
@@ -53,8 +53,8 @@ def validate_name(name) -> str:
     The node layer's ``<namespace>_<name>`` (node/namespaces.py) is checked by its name in the namespace."""
     if not isinstance(name, str) or not name:
         raise SpecError("metadata.name", "is required")
-    own = kube_name(name)
-    if len(own) > MAX_NAME_LENGTH or not _NAME.match(own):
+    namespace, own = split(name)
+    if len(own) > MAX_NAME_LENGTH or not _NAME.match(own) or not _NAME.match(namespace):
         raise SpecError(
             "metadata.name",
             f"{name!r} must be lowercase letters, digits and '-', start and end alphanumeric, at most {MAX_NAME_LENGTH} characters"

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.job import tracking
 from ansible_collections.hostfleet.workloads.plugins.module_utils.job.cron_inputs import JOB_KEYS
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node.namespaces import kube_name
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.namespaces import split
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.common.fields import bool_field, integer_field
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.common.preamble import spec_mapping
@@ -87,8 +87,8 @@ def validate_job_name(name, path="metadata.name") -> str:
     """A Job's name, or the node layer's ``<namespace>_<name>`` of one (node/namespaces.py), checked by its own name."""
     if not isinstance(name, str) or not name:
         raise SpecError(path, "is required")
-    own = kube_name(name)
-    if len(own) > MAX_NAME_LENGTH or not _NAME.match(own):
+    namespace, own = split(name)
+    if len(own) > MAX_NAME_LENGTH or not _NAME.match(own) or not _NAME.match(namespace):
         raise SpecError(
             path, f"{name!r} must be a DNS-1123 label: lowercase letters, digits and '-', start and end alphanumeric, at most {MAX_NAME_LENGTH} characters"
         )
