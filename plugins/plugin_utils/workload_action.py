@@ -64,6 +64,12 @@ def pin_images(template, image_ids):
     return pinned
 
 
+def _kube_pod(pod):
+    """A pod of the task's result as Kubernetes names it: its name in its namespace, and the namespace."""
+    namespace, name = namespaces.split(pod["name"])
+    return dict(pod, name=name, namespace=namespace)
+
+
 class WorkloadAction(ActionBase):
     BYPASS_HOST_LOOP = True
     # The task's own connection (to the first host) is never used: Fleet opens one per node.
@@ -284,12 +290,12 @@ class WorkloadAction(ActionBase):
             changed=bool(steps) or bool(deselected) or material(final_record) != material(stored),
             # Pods the run could not see are not claimed gone: Unknown within their grace, lost after it.
             status=dict(step.status, unknownReplicas=len(observation.unseen)) if task.track_placement else step.status,
-            pods=[dict(p.to_json(), node=p.node) for p in sorted(observation.pods + unplanned, key=lambda p: (p.node, p.name))],
+            pods=[_kube_pod(dict(p.to_json(), node=p.node)) for p in sorted(observation.pods + unplanned, key=lambda p: (p.node, p.name))],
             nodes={
                 n.name: {
                     "ready": n.ready,
                     "labels": n.labels,
-                    "pods": sorted(p.name for p in observation.pods + unplanned if p.node == n.name),
+                    "pods": sorted(namespaces.kube_name(p.name) for p in observation.pods + unplanned if p.node == n.name),
                     **({"unreachable": observation.unreachable[n.name]} if n.name in observation.unreachable else {}),
                 }
                 for n in observation.nodes

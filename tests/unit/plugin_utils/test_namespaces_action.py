@@ -173,3 +173,10 @@ def test_anti_affinity_and_spread_see_the_pods_of_their_own_namespace(owner, see
     # Both pods count for capacity; only those of the workload's namespace for labels (anti-affinity, spread).
     assert observation.usage["a"].pods == 2
     assert list(observation.usage["a"].labels) == seen
+
+
+def test_a_tasks_result_names_its_pods_as_kubernetes_does(clock):
+    fleet = SimFleet(clock)
+    result = run_action(fleet, "deployment", kind_args("deployment", namespace="prod", replicas=2))
+    assert {(p["namespace"], p["name"].startswith("web-")) for p in result["pods"]} == {("prod", True)}
+    assert all(name.startswith("web-") for node in result["nodes"].values() for name in node["pods"])
