@@ -53,7 +53,7 @@ SKIPPED_KINDS = {
     "RoleBinding": SkippedKind((RBAC,), "path", "no API server to authorize requests"),
     "ClusterRole": SkippedKind((RBAC,), "path", "no API server to authorize requests"),
     "ClusterRoleBinding": SkippedKind((RBAC,), "path", "no API server to authorize requests"),
-    "Namespace": SkippedKind(("v1",), "label", "hosts have one namespace"),
+    "Namespace": SkippedKind(("v1",), "label", "a namespace needs no object on hosts: objects name theirs in metadata.namespace"),
     "NetworkPolicy": SkippedKind(("networking.k8s.io/v1",), "subdomain", "pods use their host's network: no per-pod policy"),
     "Ingress": SkippedKind(("networking.k8s.io/v1",), "subdomain", "no ingress controller"),
     "HorizontalPodAutoscaler": SkippedKind(("autoscaling/v2", "autoscaling/v1"), "subdomain", "no metrics pipeline: replicas are what the manifest says"),
