@@ -21,7 +21,6 @@ import importlib
 import json
 import os
 import re
-import subprocess
 import sys
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.network import config, dns, nftables, services
@@ -50,12 +49,19 @@ def _read_json(path):
         return None
 
 
+# The mark the pod converge puts in a container's runtime dir before it stops a pod it deletes.
+TERMINATING = "terminating"
+
+
 def container_ready(rdir, container):
     """Live readiness of one container from the hook's runtime files (the rule of node/status.py, without systemd:
-    the hook's post/exited keep ``running`` current, its probes keep ``ready``/``startup_ok``)."""
+    the hook's post/exited keep ``running`` current, its probes keep ``ready``/``startup_ok``; a pod the converge is
+    deleting is marked ``terminating`` before its containers are stopped, and is no longer ready)."""
     status = _read_json(os.path.join(rdir, "status.json")) or {}
     if not status.get("running") or status.get("fenced"):
         return False, False
+    if os.path.exists(os.path.join(rdir, TERMINATING)):
+        return True, False
     if container.get("readinessProbe"):
         return True, os.path.exists(os.path.join(rdir, "ready"))
     if container.get("startupProbe"):
@@ -111,6 +117,8 @@ def local_pods(state_dir, node_config, run_dir=RUN_DIR):
 
 
 def _apply(text, nft=NFT):
+    import subprocess  # only when something changed: a no-op sync does without its import time
+
     done = subprocess.run([nft, "-f", "-"], input=text, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"nft -f failed ({done.returncode}): {done.stderr.strip()}")
@@ -171,17 +179,17 @@ _PACKAGE = "ansible_collections.hostfleet.workloads.plugins.module_utils"
 # Put before this module's own source in the installed script: an importer of the embedded modules, so that the
 # imports above work unchanged without the collection on the host (and no module's names clash with another's).
 _PRELUDE = '''
-import importlib.abc
-import importlib.util
 import sys as _sys
+from importlib.machinery import ModuleSpec as _ModuleSpec
 
 
-class _Embedded(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+class _Embedded:
+    # Not importlib.abc's classes: importing those costs more than the whole sync (importlib.resources, pathlib).
     def find_spec(self, name, path=None, target=None):
         if name in _EMBEDDED:
-            return importlib.util.spec_from_loader(name, self, is_package=False)
+            return _ModuleSpec(name, self, is_package=False)
         if any(module.startswith(name + ".") for module in _EMBEDDED):
-            return importlib.util.spec_from_loader(name, self, is_package=True)
+            return _ModuleSpec(name, self, is_package=True)
         return None
 
     def create_module(self, spec):
