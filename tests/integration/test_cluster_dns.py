@@ -120,6 +120,15 @@ def test_names_resolve_inside_pods_as_in_kubernetes(cluster):
     ], text
 
 
+def test_dnsmasq_listens_on_the_dns_address_only(cluster):
+    lab, _cluster_ip = cluster
+    for host in lab.hosts:
+        dns_ip = json.loads(lab.ssh(host, f"cat {STATE_DIR}/network/node.json").stdout)["dns_ip"]
+        pid = lab.ssh(host, "systemctl show -P MainPID hostfleet-dns.service").stdout.strip()
+        sockets = lab.ssh(host, f"ss -lntupH | grep 'pid={pid},' | awk '{{print $1, $5}}' | sort -u").stdout.split("\n")
+        assert sorted(filter(None, sockets)) == [f"tcp {dns_ip}:53", f"udp {dns_ip}:53"], (host, sockets)
+
+
 def test_a_name_of_the_hosts_resolvers_still_resolves(cluster):
     """Names outside the cluster domain go to the host's own resolvers (its /etc/resolv.conf): here a stand-in for a
     site's DNS server, on another lab host."""
