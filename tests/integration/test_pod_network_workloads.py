@@ -108,6 +108,13 @@ def test_a_crash_looping_daemonset_pod_is_not_available(lab):
 # --- with the cluster network -------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module", autouse=True)
+def no_cluster_network_after(lab):
+    """The tests of other modules expect hosts without a cluster network (pods on the host's network)."""
+    yield
+    network(lab, "absent")
+
+
 def network(lab, state="present"):
     run = lab.run([{"name": "net", "hostfleet.workloads.cluster_network": {"state": state}}])
     assert run.rc == 0, run.stdout[-3000:] + run.stderr[-3000:]
