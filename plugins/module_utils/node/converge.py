@@ -651,12 +651,30 @@ def _plan_network_sync(host, result):
         result.writes[path] = (source, 0o755)
 
 
+def _leave_services(host, result):
+    """The pods this converge deletes leave the Service rules BEFORE their containers get SIGTERM (as Kubernetes takes
+    a terminating pod out of its endpoints at once): else new connections reach a process that is exiting, or gone,
+    until its hook's sync. Each container's runtime dir gets a ``terminating`` mark that the sync reads as unready."""
+    if not result.network_sync or not result.deleted:
+        return
+    for name in result.deleted:
+        try:
+            containers = os.listdir(host.runtime_dir(name))
+        except OSError:
+            continue  # never started here: in no rule
+        for container in containers:
+            path = os.path.join(host.runtime_dir(name, container), network_sync.TERMINATING)
+            if os.path.isdir(os.path.dirname(path)):
+                fileio.write_atomic(path, "", 0o644, fsync=False)
+    _run_network_sync(host, result)
+
+
 def _run_network_sync(host, result):
     # After the converge did its work: a failing sync (a bad Service file) is reported, not a failed converge.
     if not result.network_sync:
         return
     try:
-        result.network_problems = list(network_sync.run_sync(host.state_dir).get("problems") or [])
+        result.network_problems = list(network_sync.run_sync(host.state_dir, host.run_dir).get("problems") or [])
     except (ValueError, OSError, RuntimeError) as exc:
         result.network_problems = [f"network sync failed: {exc}"]
 
@@ -717,6 +735,7 @@ def apply(host, result):
         fileio.ensure_dir(os.path.dirname(result.pending_path), 0o700)
         fileio.write_atomic(result.pending_path, json.dumps(journal, sort_keys=True) + "\n", 0o600, fsync=True)
     if result.stop_units:
+        _leave_services(host, result)
         systemctl.stop(result.stop_units)
     for path in result.removals:
         _unlink(path)

@@ -169,7 +169,7 @@ def cmd_pre(state_dir, pod, container):
     was_running = status.get("running", False)
     write_json(os.path.join(rdir, "status.json"), status)
     was_ready = os.path.exists(os.path.join(rdir, "ready"))
-    for name in ("ready", "startup_ok", "probe-startup.json", "probe-liveness.json", "probe-readiness.json", "kill_reason"):
+    for name in ("ready", "startup_ok", "probe-startup.json", "probe-liveness.json", "probe-readiness.json", "kill_reason", "terminating"):
         try:
             os.unlink(os.path.join(rdir, name))
         except FileNotFoundError:
