@@ -42,7 +42,7 @@ IMAGE_IDS_ANNOTATION = "hostfleet.io/image-ids"
 def pulled_images(template):
     """The image references a template asks to pull at every start (imagePullPolicy Always, no digest)."""
     try:
-        spec = validate_pod_spec((template or {}).get("spec") or {}, "spec.template.spec")
+        spec = validate_pod_spec((template or {}).get("spec") or {}, "spec.template.spec", pod_network=None)
     except (SpecError, AttributeError):
         return []  # the spec's own parser reports it
     return [c["image"] for c in spec["containers"] if c.get("imagePullPolicy") == "Always" and "@" not in c["image"]]

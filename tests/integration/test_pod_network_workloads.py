@@ -140,18 +140,18 @@ def pods_of(lab, kind, name):
     return {p["name"]: (h, p) for h in lab.hosts for p in run.result("info", h)["pods"]}
 
 
-def invocations(lab, name):
+def invocations(lab, name, pattern="hf-{name}-*.web.service"):
     """{unit: (InvocationID, ActiveEnterTimestamp)} of the workload's running container units: systemd's word on restarts."""
     found = {}
     for host in lab.hosts:
         out = lab.ssh(
             host,
-            f"for u in $(systemctl list-units --state=running --plain --no-legend 'hf-{name}-*.web.service' | cut -d' ' -f1); do "
+            f"for u in $(systemctl list-units --state=running --plain --no-legend '{pattern.format(name=name)}' | cut -d' ' -f1); do "
             "echo $u $(systemctl show -p InvocationID --value $u) $(systemctl show -p ActiveEnterTimestamp --value $u | tr ' ' _); done",
         ).stdout
         for line in out.splitlines():
             unit, invocation, since = line.split()
-            found[unit] = (invocation, since)
+            found[(host, unit)] = (invocation, since)
     return found
 
 
@@ -159,22 +159,39 @@ def fetch(lab, host, address, port):
     return lab.ssh(host, f"curl -sS --max-time 3 http://{address}:{port}/", check=False).stdout.strip()
 
 
+def bare_pod_task(spec):
+    """The pod module as a person uses it: the owner's whole list of pods, sent again on every run."""
+    pod = {"name": "a2-bare", "labels": {"app": "a2-bare"}, "spec": spec}
+    return {"name": "bare", "hostfleet.workloads.pod": {"owner": "a2-bare", "pods": [pod], "wait": True, "wait_timeout": 60}}
+
+
 @pytest.mark.slow
 def test_at_the_upgrade_host_network_pods_keep_running_changed_pods_join_the_pod_network(lab):
     network(lab, "absent")
     name = "a2-up"
+    bare_spec = {"terminationGracePeriodSeconds": 1, "containers": [container(8091)]}
     try:
         run, _res = workload(lab, "deployment", name, template(name, port=8090), replicas=3)
         assert run.rc == 0, run.stdout[-3000:]
+        run = lab.run([bare_pod_task(bare_spec)])
+        assert run.rc == 0, run.stdout[-3000:]
         before = invocations(lab, name)
-        assert len(before) == 3, before
+        bare_before = invocations(lab, "a2-bare", "hf-{name}.web.service")
+        assert len(before) == 3 and len(bare_before) == 3, (before, bare_before)
         assert all(p["pod_ip"] is None and p["host_ip"] is None for _h, p in pods_of(lab, "Deployment", name).values())
 
         network(lab)
         configs = node_configs(lab)
         run, res = workload(lab, "deployment", name, template(name, port=8090), replicas=3)
         assert run.rc == 0 and res["changed"] is False, run.stdout[-3000:]
+        # The pod module converges the owner's whole list again: its unchanged pod stays on the host's network.
+        run = lab.run([bare_pod_task(bare_spec)])
+        assert run.rc == 0 and not any(run.result("bare", h)["changed"] for h in lab.hosts), run.stdout[-3000:]
         assert invocations(lab, name) == before, "a pod on the host's network was restarted at the upgrade"
+        assert invocations(lab, "a2-bare", "hf-{name}.web.service") == bare_before, "a pod on the host's network was restarted at the upgrade"
+        for host in lab.hosts:
+            bare = run.result("bare", host)["pods"][0]
+            assert bare["pod_ip"] == bare["host_ip"] == configs[host]["address"] and fetch(lab, host, configs[host]["address"], 8091) == "a2-bare"
         for host, pod in pods_of(lab, "Deployment", name).values():
             # status.podIP of a pod on the host's network is its node's address, as in Kubernetes.
             assert pod["pod_ip"] == pod["host_ip"] == configs[host]["address"], pod
@@ -191,6 +208,7 @@ def test_at_the_upgrade_host_network_pods_keep_running_changed_pods_join_the_pod
             assert fetch(lab, host, pod["pod_ip"], 8090) == pod_name
     finally:
         workload(lab, "deployment", name, state="absent")
+        lab.run([{"name": "bare", "hostfleet.workloads.pod": {"owner": "a2-bare", "state": "absent"}}])
 
 
 def spread(pods):

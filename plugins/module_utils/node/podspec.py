@@ -906,7 +906,9 @@ def validate_pod_spec(spec, path="spec", pod_network=False):
 
     With ``pod_network`` (the node has one: the pod module's pod_network), a pod without ``hostNetwork: true`` gets
     its own network namespace, and its normal form says ``hostNetwork: false``; without, every pod uses the host's
-    network and the normal form is as it always was. Raises SpecError naming the first offending field.
+    network and the normal form is as it always was. ``pod_network=None``: not known here (a controller's template,
+    the nodes decide): an explicit ``hostNetwork: false`` is taken and kept, every other normal form is as without.
+    Raises SpecError naming the first offending field.
     """
     _known(spec, POD_FIELDS, path)
     restart_policy = _str(spec, "restartPolicy", path, default="Always")
@@ -926,7 +928,7 @@ def validate_pod_spec(spec, path="spec", pod_network=False):
     # Without a pod network, every pod uses its host's network namespace (its containers share it and reach each other
     # on localhost); a private pod network would change what a port means, so asking for one is refused, never ignored.
     host_network = _bool(spec, "hostNetwork", path, default=not pod_network)
-    if not pod_network and host_network is not True:
+    if pod_network is False and host_network is not True:
         raise SpecError(
             f"{path}.hostNetwork",
             "false is not supported without the node's pod network (the pod module's pod_network option): pods use their host's network "

@@ -29,10 +29,13 @@ from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.labe
 
 
 def _validate_pod_spec(spec, path: str) -> dict:
-    """The one door to the node layer's PodSpec validator."""
+    """The one door to the node layer's PodSpec validator.
+
+    Whether a node has a pod network is the node's to say (its node.json): a template may say ``hostNetwork: false``.
+    """
     from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import validate_pod_spec
 
-    return validate_pod_spec(spec, path)
+    return validate_pod_spec(spec, path, pod_network=None)
 
 
 @dataclass(frozen=True)
