@@ -76,11 +76,15 @@ time.sleep(timeout + 0.2)
 # The pods' server: answers every GET on PORT with its name, VERSION and readiness (the node's readiness file for
 # the pod); /unready and /ready remove and create the marker its readiness probe tests. A restarted container waits
 # ``restart_delay`` seconds before it listens: a killed endpoint then stays dead long enough for the measurement to
-# tell the Service's rules dropping it from the process coming back.
+# tell the Service's rules dropping it from the process coming back. The markers live in an emptyDir (/pod-state):
+# they last as long as the pod, not longer (a later pod of the same name starts afresh).
 SERVER = r"""
 import glob, http.server, json, os, sys, time
 port, pod, version, restart_delay = int(sys.argv[1]), os.environ["POD_NAME"], os.environ.get("VERSION", ""), float(sys.argv[2])
-marker, started = "/tmp/ready-" + pod, "/tmp/started-" + pod
+marker_dir = os.environ.get("MARKER_DIR", "/pod-state")
+marker, started = os.path.join(marker_dir, "ready"), os.path.join(marker_dir, "started")
+if os.path.exists(marker):
+    os.unlink(marker)  # the previous process's: not ready before this one listens
 if os.path.exists(started):
     time.sleep(restart_delay)
 open(started, "w").close()
@@ -114,9 +118,11 @@ def service_template(app, version="v1", port=PORT, grace=2, restart_delay=5.0, *
                 "command": ["/usr/bin/python3", "-u", "-c", SERVER, str(port), str(restart_delay)],
                 "env": [{"name": "VERSION", "value": version}],
                 "ports": [{"name": "http", "containerPort": port}],
-                "readinessProbe": {"exec": {"command": ["/bin/sh", "-c", "test -e /tmp/ready-$POD_NAME"]}, "periodSeconds": 1, "failureThreshold": 1},
+                "readinessProbe": {"exec": {"command": ["/bin/test", "-e", "/pod-state/ready"]}, "periodSeconds": 1, "failureThreshold": 1},
+                "volumeMounts": [{"name": "state", "mountPath": "/pod-state"}],
             }
         ],
+        "volumes": [{"name": "state", "emptyDir": {}}],
     }
     pod_spec.update(spec)
     return {"metadata": {"labels": {"app": app}}, "spec": pod_spec}

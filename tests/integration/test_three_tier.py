@@ -53,8 +53,22 @@ def pod_ip(lab, host, pod):
     return json.loads(lab.ssh(host, f"cat {STATE_DIR}/pods/{pod}/pod.json").stdout)["network"]["ip"]
 
 
-def get_json(lab, host, url):
-    return json.loads(lab.ssh(host, f"curl -sS --fail --max-time 10 {url}").stdout)
+def pod_ips(lab, pods):
+    """{pod: its address} from the pod records on each pod's host (one SSH round trip per host)."""
+    found = {}
+    for host in sorted(set(pods.values())):
+        names = " ".join(pod for pod, on in pods.items() if on == host)
+        read = f"import json, sys; print(json.dumps({{p: json.load(open('{STATE_DIR}/pods/' + p + '/pod.json'))['network']['ip'] for p in sys.argv[1:]}}))"
+        found.update(json.loads(lab.ssh(host, f'python3 -c "{read}" {names}').stdout))
+    return found
+
+
+def get_json(lab, host, url, times=1):
+    """The JSON answers of ``times`` GETs of ``url`` from ``host`` (one SSH round trip)."""
+    lines = lab.ssh(host, f"for i in $(seq {times}); do curl -sS --fail --max-time 10 {url}; echo; done").stdout.splitlines()
+    answers = [json.loads(line) for line in lines if line.strip()]
+    assert len(answers) == times, lines
+    return answers if times > 1 else answers[0]
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +83,8 @@ def cluster(lab):
     clean()
     yield lab
     clean()
+    # The other tests of this lab expect pods on their hosts' network, as before.
+    lab.run([{"name": "network off", "hostfleet.workloads.cluster_network": {"state": "absent"}, "run_once": True}])
 
 
 def test_three_tier_app_from_one_unchanged_manifest(cluster):
@@ -89,7 +105,7 @@ def test_three_tier_app_from_one_unchanged_manifest(cluster):
     # Six replicas of a port-80 server on three hosts: two per host, each on its own address.
     frontends = running_pods(lab, "frontend-", "web")
     assert sorted(frontends.values()) == sorted(lab.hosts * 2), frontends
-    addresses = {pod: pod_ip(lab, host, pod) for pod, host in frontends.items()}
+    addresses = pod_ips(lab, frontends)
     assert len(set(addresses.values())) == 6, addresses
     assert all(ipaddress.ip_address(ip) in ipaddress.ip_network("10.244.0.0/16") for ip in addresses.values()), addresses
 
@@ -103,8 +119,7 @@ def test_three_tier_app_from_one_unchanged_manifest(cluster):
     # as store-0.store (both through the pods' cluster DNS), and the answers came from pods on different hosts.
     answered_on = set()
     for host in lab.hosts:
-        for _ in range(8):
-            answer = get_json(lab, host, f"http://{frontend['cluster_ip']}:80/")
+        for answer in get_json(lab, host, f"http://{frontend['cluster_ip']}:80/", times=8):
             assert answer["backend"].get("greeting") == "hello from the backend", answer
             assert answer["backend"]["backend"].startswith("backend-"), answer
             assert answer["store"] == {"store": "store-0", "ip": answer["store"]["ip"], "value": "written by store-0"}, answer
@@ -164,3 +179,11 @@ def test_service_vip_answers_from_every_host_through_rolling_update_unready_and_
 
     dead_tail = report.last_failure_after(killed_at, horizon=5)
     assert all(t <= PROBE_PERIOD + 1 for t in dead_tail.values()), (dead_tail, report.summary())
+
+    # The cluster network off and on again, the Service unchanged: every host has its rules back (the sync's record
+    # of what it had loaded went with the table).
+    off = lab.run([{"name": "off", "hostfleet.workloads.cluster_network": {"state": "absent"}, "run_once": True}] + network_tasks())
+    assert off.rc == 0, off.stdout[-4000:] + off.stderr[-2000:]
+    for host in lab.hosts:
+        answer = get_json(lab, host, f"http://{vip}:{PORT}/")
+        assert answer["pod"] in running_pods(lab, f"{SMOKE}-", "main"), answer

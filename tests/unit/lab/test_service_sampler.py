@@ -24,7 +24,7 @@ def free_port():
 def test_client_counts_answers_and_refusals_and_ends_with_its_stdin(tmp_path):
     port = free_port()
     pod = f"unit-{os.getpid()}"
-    server = subprocess.Popen([sys.executable, "-c", SERVER, str(port), "0"], env=dict(os.environ, POD_NAME=pod, VERSION="v7"))
+    server = subprocess.Popen([sys.executable, "-c", SERVER, str(port), "0"], env=dict(os.environ, POD_NAME=pod, VERSION="v7", MARKER_DIR=str(tmp_path)))
     try:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -44,9 +44,7 @@ def test_client_counts_answers_and_refusals_and_ends_with_its_stdin(tmp_path):
         assert client.wait(timeout=5) == 0
     finally:
         server.kill()
-        for name in (f"/tmp/ready-{pod}", f"/tmp/started-{pod}"):
-            if os.path.exists(name):
-                os.unlink(name)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ready", "started"]
     answered = [line for line in lines if line["ok"]]
     refused = [line for line in lines if not line["ok"]]
     assert len(answered) >= 3 and len(refused) >= 2, lines
