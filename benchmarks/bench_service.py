@@ -71,8 +71,13 @@ def line(name, report, tail=None, note=""):
     tail_text = ""
     if tail is not None:
         tail_text = f"   kept getting traffic {tail:4.1f} s (limit {PROBE_PERIOD + 1:.0f} s: {'met' if tail <= PROBE_PERIOD + 1 else 'MISSED'})"
+    errors = {}
+    for request in report.failures:
+        kind = (request.error or "").split(":")[0]
+        errors[kind] = errors.get(kind, 0) + 1
+    error_text = f"   failures: {', '.join(f'{n} {kind}' for kind, n in sorted(errors.items(), key=lambda kv: -kv[1]))}" if errors else ""
     return (f"{name:<16} {len(report.requests):>5} requests   {report.success_rate:8.3%} answered ({met} {TARGET:.1%})   "
-            f"longest failure run {run} ({seconds:.1f} s{', ' + host if host else ''}){tail_text}{note}")
+            f"longest failure run {run} ({seconds:.1f} s{', ' + host if host else ''}){tail_text}{note}{error_text}")
 
 
 def phase_rolling(lab, _sampler):
