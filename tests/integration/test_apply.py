@@ -1,6 +1,7 @@
 """hostfleet.workloads.apply on the lab's 3 hosts: a directory of real-world Kubernetes manifests, applied unchanged.
 
-The manifests (tests/integration/manifests/app/) are written as for a cluster: namespaces, service accounts,
+The manifests (tests/integration/manifests/app/) are written as for a cluster (all in the default namespace, since
+a pod reads only its own namespace's ConfigMaps and Secrets; test_apply_kinds.py applies a namespaced claim): service accounts,
 probes, resources, a StatefulSet with volumeClaimTemplates, a DaemonSet with a nodeSelector, a Job, a CronJob, a
 ConfigMap and a Secret used through env, envFrom and volumes.
 """

@@ -276,7 +276,7 @@ spec:
 ---
 apiVersion: apps/v1
 kind: Deployment
-metadata: {name: k8s-claim-writer}
+metadata: {name: k8s-claim-writer, namespace: shop}
 spec:
   replicas: 1
   selector: {matchLabels: {app: k8s-claim-writer}}
@@ -295,13 +295,15 @@ spec:
 def test_a_standalone_claim_binds_its_pods_volume_and_deleting_it_keeps_the_data(lab, tmp_path):
     src = tmp_path / "claimed.yaml"
     src.write_text(CLAIMED)
-    volume = "/var/lib/hostfleet/volumes/k8s-claim-data"
+    # The claim and its pods are in namespace shop: the volume is the namespace's (<namespace>_<claim> on the nodes).
+    volume = "/var/lib/hostfleet/volumes/shop_k8s-claim-data"
     try:
         run, res = apply(lab, src)
         assert run.rc == 0, run.stdout[-4000:]
         claim, writer = res["objects"]
-        assert (claim["kind"], claim["changed"], claim["volume"], claim["used_by"]) == ("PersistentVolumeClaim", False, volume, ["Deployment k8s-claim-writer"])
-        assert claim["ignored_fields"] == ["metadata.namespace", "spec.accessModes", "spec.storageClassName", "spec.resources"]
+        used = ["Deployment shop/k8s-claim-writer"]
+        assert (claim["kind"], claim["changed"], claim["volume"], claim["used_by"]) == ("PersistentVolumeClaim", False, volume, used)
+        assert claim["ignored_fields"] == ["spec.accessModes", "spec.storageClassName", "spec.resources"]
         assert writer["status"]["readyReplicas"] == 1
         notes = {h: lab.ssh(h, f"cat {volume}/note 2>/dev/null || true").stdout.strip() for h in lab.hosts}
         assert sorted(notes.values()) == ["", "", "kept"], notes
@@ -311,7 +313,7 @@ def test_a_standalone_claim_binds_its_pods_volume_and_deleting_it_keeps_the_data
         writer, claim = res["objects"]
         assert (writer["kind"], writer["changed"]) == ("Deployment", True)
         assert (claim["kind"], claim["changed"]) == ("PersistentVolumeClaim", False) and claim["msg"].startswith("kept")
-        assert units(lab, "hf-k8s-claim-*") == dict.fromkeys(lab.hosts, "0")
+        assert units(lab, "hf-shop_k8s-claim-*") == dict.fromkeys(lab.hosts, "0")
         assert {h: lab.ssh(h, f"cat {volume}/note 2>/dev/null || true").stdout.strip() for h in lab.hosts} == notes
     finally:
         apply(lab, src, state="absent")

@@ -70,7 +70,8 @@ def test_from_a_manifest_and_as_a_module_no_rollout_scale_and_idempotent(fleet):
     assert obj["changed"] and obj["status"]["availableReplicas"] == 3, obj
     running = main_pids(fleet)
     assert len(running) == 3 and all(pid > 0 for _host, pid in running.values())
-    assert obj["ignored_fields"] == ["metadata.namespace"]
+    # metadata.namespace: default is the object's identity (issue 14), no longer an ignored field.
+    assert obj["ignored_fields"] == [] and obj["namespace"] == "default"
 
     # A template change through apply: a new revision for new pods, not one running pod restarted.
     obj = apply(fleet, 3, "v2")
