@@ -72,6 +72,13 @@ def netns_path(pod):
     return f"{NETNS_DIR}/{netns_name(pod)}"
 
 
+def pod_mac(address):
+    """The MAC of a pod's eth0, a function of its address (0a:58 + its 4 bytes, as the CNI bridge plugin's): an
+    address given to a new pod soon after an old one's keeps its MAC, so the host's and the other pods' neighbour
+    entries for it stay right (with a random MAC, frames went to the old pod's for up to a minute: lost)."""
+    return "0a:58:" + ":".join(f"{int(octet):02x}" for octet in address.split("."))
+
+
 def veth_name(pod):
     """The host end of the pod's veth pair: 15 bytes at most whatever the pod name (63), so a digest of it."""
     return "hfv" + hashlib.sha256(pod.encode()).hexdigest()[:12]

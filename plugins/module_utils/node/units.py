@@ -379,7 +379,7 @@ def render_netns_unit(pod, owner, network):
         + f"ExecStartPre={ip('addr', 'add', bridge_address, 'dev', bridge, ignore=True)}\n"
         + f"ExecStartPre={ip('link', 'set', bridge, 'up')}\n"
         + f"ExecStart={ip('netns', 'add', netns)}\n"
-        + f"ExecStart={ip('link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns)}\n"
+        + f"ExecStart={ip('link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'address', podnet.pod_mac(network['ip']), 'netns', netns)}\n"
         + f"ExecStart={ip('link', 'set', veth, 'master', bridge, 'up')}\n"
         # A pod reaching its own Service may be DNATed back to itself: with bridge netfilter (br_netfilter) the
         # bridge then sends the frame out of the port it came in on, which only a hairpin port does (as kubelet's).

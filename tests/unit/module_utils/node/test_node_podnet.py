@@ -182,7 +182,7 @@ def test_netns_unit_and_containers_that_join_it():
     start = [parse_exec_line(v) for v in unit_values(netns, "ExecStart")]
     assert [[exe] + argv for exe, argv in start] == [
         ["/usr/sbin/ip", "netns", "add", "hf-a"],
-        ["/usr/sbin/ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", "hf-a"],
+        ["/usr/sbin/ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "address", "0a:58:0a:f4:03:05", "netns", "hf-a"],
         ["/usr/sbin/ip", "link", "set", veth, "master", "hf0", "up"],
         ["/usr/sbin/ip", "link", "set", veth, "type", "bridge_slave", "hairpin", "on"],  # a pod reaching its own Service
         ["/usr/sbin/ip", "-n", "hf-a", "link", "set", "lo", "up"],
@@ -288,3 +288,12 @@ def test_tcp_and_http_probes_with_the_default_host_connect_to_the_pod_ip():
     assert hook.probe_host("db.example", "10.244.3.2") == "db.example"
     assert hook.probe_host("127.0.0.1", None) == "127.0.0.1"
     assert hook.pod_ip_of({"network": {"ip": "10.244.3.9"}}) == "10.244.3.9" and hook.pod_ip_of({}) is None
+
+
+@given(st.integers(min_value=0, max_value=2**32 - 1), st.integers(min_value=0, max_value=2**32 - 1))
+def test_a_pods_mac_is_a_function_of_its_address(a, b):
+    # A reused address gets the MAC its previous pod had (neighbour entries stay right); different ones never share.
+    mac_a, mac_b = podnet.pod_mac(str(ipaddress.IPv4Address(a))), podnet.pod_mac(str(ipaddress.IPv4Address(b)))
+    assert (mac_a == mac_b) == (a == b)
+    first = int(mac_a.split(":")[0], 16)
+    assert len(mac_a.split(":")) == 6 and first & 0x02 and not first & 0x01  # locally administered, unicast
