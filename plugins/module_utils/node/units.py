@@ -384,9 +384,6 @@ def render_netns_unit(pod, owner, network):
         # A pod reaching its own Service may be DNATed back to itself: with bridge netfilter (br_netfilter) the
         # bridge then sends the frame out of the port it came in on, which only a hairpin port does (as kubelet's).
         + f"ExecStart={ip('link', 'set', veth, 'type', 'bridge_slave', 'hairpin', 'on')}\n"
-        # A pod reaching its own Service may be DNATed back to itself: with bridge netfilter (br_netfilter) the
-        # bridge then sends the frame out of the port it came in on, which only a hairpin port does (as kubelet's).
-        + f"ExecStart={ip('link', 'set', veth, 'type', 'bridge_slave', 'hairpin', 'on')}\n"
         + f"ExecStart={ip('-n', netns, 'link', 'set', 'lo', 'up')}\n"
         + f"ExecStart={ip('-n', netns, 'addr', 'add', address, 'dev', 'eth0')}\n"
         + f"ExecStart={ip('-n', netns, 'link', 'set', 'eth0', 'up')}\n"
