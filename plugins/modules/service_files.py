@@ -86,20 +86,15 @@ synced:
 
 import json
 import os
-import subprocess
 import sys
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.network import config as netconfig
 from ansible_collections.hostfleet.workloads.plugins.module_utils.network import services as service_files
+from ansible_collections.hostfleet.workloads.plugins.module_utils.network import sync as network_sync
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge, fileio, systemctl
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, clean_abs_path, dns_label
-
-try:  # The network sync (issue 14): the module still reports and writes Service files on a collection without it.
-    from ansible_collections.hostfleet.workloads.plugins.module_utils.network import sync as network_sync
-except ImportError:
-    network_sync = None
 
 ARGS = {
     "write": {"type": "list", "elements": "dict", "default": []},
@@ -141,22 +136,14 @@ def pod_views(state_dir):
 
 
 def run_sync(module, state_dir):
-    """Runs the host's network sync so nftables and DNS follow the files; False when it is not there."""
-    if network_sync is not None:
-        try:
-            network_sync.install_script(state_dir, sys.executable)
-            done = network_sync.run_sync(state_dir)
-        except (RuntimeError, ValueError, OSError) as exc:
-            module.fail_json(msg=f"the network sync failed: {exc}")
-        for problem in done.get("problems") or []:
-            module.warn(f"network sync: {problem}")
-        return True
-    script = os.path.join(state_dir, "bin", "hostfleet-net")
-    if not os.path.exists(script):
-        return False
-    proc = subprocess.run([script, "sync", state_dir], capture_output=True, text=True, check=False)
-    if proc.returncode:
-        module.fail_json(msg=f"{script} sync failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
+    """Installs and runs the host's network sync so nftables and DNS follow the files."""
+    try:
+        network_sync.install_script(state_dir, sys.executable)
+        done = network_sync.run_sync(state_dir)
+    except (RuntimeError, ValueError, OSError) as exc:
+        module.fail_json(msg=f"the network sync failed: {exc}")
+    for problem in done.get("problems") or []:
+        module.warn(f"network sync: {problem}")
     return True
 
 

@@ -288,8 +288,8 @@ class ServiceSampler:
     def start(self, wait=15.0):
         """Starts a client on every host and returns once each has had a request answered (or raises)."""
         self.started = time.time()
-        remote = " ".join(shlex.quote(part) for part in ["python3", "-u", "-c", CLIENT, self.address, str(self.port), self.path,
-                                                           str(self.interval), str(self.timeout)])
+        argv = ["python3", "-u", "-c", CLIENT, self.address, str(self.port), self.path, str(self.interval), str(self.timeout)]
+        remote = " ".join(shlex.quote(part) for part in argv)
         for host in self.hosts:
             proc = subprocess.Popen(["ssh", "-F", str(labctl.ssh_config_path()), host, remote], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True)

@@ -105,6 +105,7 @@ def read_node_config(state_dir):
         raise NetworkConfigError(f"{path}: not JSON ({exc})") from None
     return check_node_config(data, path)
 
+
 # Routes the cluster network sets carry this routing protocol number, so a run finds its own (and only those) to remove.
 ROUTE_PROTOCOL = 147
 # Priority of the per-peer Service policy rules (before the main table's 32766).

@@ -248,7 +248,7 @@ def _numgen(weights):
     total = sum(weight for _target, weight in weights)
     elements, n = [], 0
     for target, weight in weights:
-        for _ in range(weight):
+        for _copy in range(weight):
             elements.append(f"{n} : goto {target}")
             n += 1
     return f"numgen random mod {total} vmap {{ {', '.join(elements)} }}"

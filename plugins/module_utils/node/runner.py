@@ -266,7 +266,8 @@ def run_pod_info(module):
         selector = labels(params["selector"], "selector") if params["selector"] else None
         names = [node_name(_in_namespace(params, n), f"names[{i}]") for i, n in enumerate(params["names"])] if params["names"] is not None else None
         host = converge.Host(params["state_dir"])
-        pods = converge.observe(host, params["owner_kind"] if owner else None, owner, selector, names, host_ip=_host_ip(network_config.read_node_config(params["state_dir"])))
+        host_ip = _host_ip(network_config.read_node_config(params["state_dir"]))
+        pods = converge.observe(host, params["owner_kind"] if owner else None, owner, selector, names, host_ip=host_ip)
         if params["namespace"] is not None:
             pods = [p for p in pods if p["namespace"] == dns_label(params["namespace"], "namespace")]
         record = _read_owner_record(host, params["owner_kind"], owner) if owner else None

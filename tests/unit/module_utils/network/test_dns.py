@@ -376,10 +376,10 @@ def dns_query(server, port, name, timeout=2.0):
         return pos + (2 if data[pos] else 1)
 
     pos = 12
-    for _ in range(qdcount):
+    for _attempt in range(qdcount):
         pos = skip(pos) + 4
     found = []
-    for _ in range(ancount):
+    for _attempt in range(ancount):
         pos = skip(pos)
         rtype, _klass, _ttl, length = struct.unpack(">HHIH", data[pos : pos + 10])
         pos += 10
@@ -476,7 +476,11 @@ def host(tmp_path):
     return converge.Host(str(tmp_path / "state"), unit_dir=str(tmp_path / "units"), wants_dir=str(tmp_path / "wants"), run_dir=str(tmp_path / "run"))
 
 
-def plan(host, pods, node_config=NODE_JSON):
+_NODE_JSON = object()  # the default: NODE_JSON (None means a node without the cluster network)
+
+
+def plan(host, pods, node_config=_NODE_JSON):
+    node_config = NODE_JSON if node_config is _NODE_JSON else node_config
     return converge.plan(host, "Deployment", "web", pods, "present", PY, network=NETWORK, node_config=node_config)
 
 

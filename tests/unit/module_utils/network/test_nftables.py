@@ -294,7 +294,7 @@ def test_a_hostile_local_pod_is_left_out():
     text, problems = nftables.render(NODE, [good], [evil, pod("a", "10.244.1.6")])
     assert "flush" not in text and problems and "web" in problems[0]
     text, problems = nftables.render(NODE, [], [pod("a", "10.244.1.6", ports=[{"containerPort": 80, "hostPort": "80 accept"}])])
-    assert "accept" not in text.split("chain refuse")[0].split("table ip hostfleet {")[1].replace("policy accept", "") and "hostPort" in problems[0]
+    assert "accept" not in text.split("chain refuse", maxsplit=1)[0].split("table ip hostfleet {")[1].replace("policy accept", "") and "hostPort" in problems[0]
 
 
 @pytest.mark.parametrize(

@@ -97,7 +97,7 @@ def test_sync_applies_only_what_changed_and_is_cheap_otherwise(node):
     assert first["nftables_changed"] and first["problems"] == []
     assert len(node.loads()) == 1 and serves(node.loads()[0])
     start = time.perf_counter()
-    for _ in range(20):
+    for _attempt in range(20):
         again = sync.sync(str(node.state), str(node.run))
     per_call = (time.perf_counter() - start) / 20
     assert again == {"changed": False, "nftables_changed": False, "dns_changed": False, "problems": []}

@@ -80,8 +80,8 @@ def test_the_same_pod_name_in_two_namespaces_is_two_pods_with_their_own_units_vo
     assert env_of(prod, host, "prod_web-1")["POD_NAME"] == "web-1" and env_of(prod, host, "prod_web-1")["HOSTNAME"] == "web-1"
     assert env_of(default, host, "web-1")["NS"] == "default" and env_of(default, host, "web-1")["POD_NAME"] == "web-1"
     # A claim is the namespace's: prod's `data` is not default's.
-    assert any(path.endswith("/volumes/prod_data") for path, *_ in prod.volume_dirs)
-    assert any(path.endswith("/volumes/data") for path, *_ in default.volume_dirs)
+    assert any(path.endswith("/volumes/prod_data") for path, *_rest in prod.volume_dirs)
+    assert any(path.endswith("/volumes/data") for path, *_rest in default.volume_dirs)
     # Units of both exist side by side; deleting prod's owner leaves default's pod.
     units = set(host.unit_files())
     assert render.container_unit("web-1", MAIN["name"]) in units and render.container_unit("prod_web-1", MAIN["name"]) in units

@@ -32,7 +32,11 @@ def host(tmp_path):
     return make_host(tmp_path)
 
 
-def plan(host, pods, owner="web", network=NETWORK, host_ip=HOST_IP):
+_NODE_NETWORK = object()  # the default: NETWORK (None means no pod network)
+
+
+def plan(host, pods, owner="web", network=_NODE_NETWORK, host_ip=HOST_IP):
+    network = NETWORK if network is _NODE_NETWORK else network
     return converge.plan(host, "Deployment", owner, pods, "present", PY, network=network, host_ip=host_ip)
 
 
@@ -70,13 +74,13 @@ def test_upgrade_property_only_changed_specs_move(tmp_path_factory, pods):
     """Whatever the pods: after node.json, a pod restarts or moves iff its spec changed (or it is new)."""
     host = make_host(tmp_path_factory.mktemp("node"))
     names = [f"p{i}" for i in range(len(pods))]
-    existing = [raw(n, host_network=hn) for n, (exists, hn, _changed) in zip(names, pods) if exists]
+    existing = [raw(n, host_network=hn) for n, (exists, hn, _changed) in zip(names, pods, strict=True) if exists]
     before_upgrade(host, existing)
-    wanted = [raw(n, host_network=hn, **({"args": ["x"]} if changed else {})) for n, (_e, hn, changed) in zip(names, pods)]
+    wanted = [raw(n, host_network=hn, **({"args": ["x"]} if changed else {})) for n, (_e, hn, changed) in zip(names, pods, strict=True)]
     result = plan(host, on_node_network(host, wanted))
     write_plan(host, result)
     records = host.records()
-    for name, (exists, host_network, changed) in zip(names, pods):
+    for name, (exists, host_network, changed) in zip(names, pods, strict=True):
         touched = any(u.startswith(f"hf-{name}.") for u in result.restart_units | result.start_units)
         assert touched == (not exists or changed), (name, result.summary())
         on_pod_network = host_network is None and (not exists or changed)
@@ -91,7 +95,8 @@ def test_either_network_check_names_the_field_before_the_host_is_read():
     assert forwarded[0]["spec"]["containers"][0]["ports"][0]["hostPort"] == 80
     for pod, field in [
         ({"name": "A", "spec": {"containers": [MAIN]}}, "pods[0].name"),
-        (raw("a", env=[{"name": "X", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}]), "pods[0].spec.containers[0].env[0].valueFrom.fieldRef.fieldPath"),
+        (raw("a", env=[{"name": "X", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}]),
+         "pods[0].spec.containers[0].env[0].valueFrom.fieldRef.fieldPath"),
     ]:
         with pytest.raises(SpecError) as error:
             runner._validate_pods_either_network([pod])

@@ -26,7 +26,7 @@ def test_normal_form():
                       "ports": [{"name": "http", "protocol": "TCP", "port": 80, "target_port": "http", "node_port": None}],
                       "publish_not_ready_addresses": False}
     assert ignored == ["spec.ipFamilies"]
-    headless, _ = parse_service("nginx", "default", {"clusterIP": "None", "selector": {"app": "nginx"}, "ports": [{"port": 80, "name": "web"}]})
+    headless, _ignored = parse_service("nginx", "default", {"clusterIP": "None", "selector": {"app": "nginx"}, "ports": [{"port": 80, "name": "web"}]})
     assert headless["cluster_ip"] == "None" and headless["ports"][0]["target_port"] == 80
 
 
@@ -126,8 +126,8 @@ def pod_view(name, labels, ip="10.244.1.2", ready=True, host_network=False, port
 
 
 def test_endpoints_select_resolve_named_ports_and_use_the_host_address_for_host_network_pods():
-    parsed, _ = parse_service("web", "default", {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": "http"},
-                                                                                      {"name": "raw", "port": 81, "targetPort": 9000}]})
+    ports = [{"name": "http", "port": 80, "targetPort": "http"}, {"name": "raw", "port": 81, "targetPort": 9000}]
+    parsed, _ignored = parse_service("web", "default", {"selector": {"app": "web"}, "ports": ports})
     nodes = {
         "node2": {"node_index": 2, "address": "10.77.6.12", "pods": [
             pod_view("web-b", {"app": "web"}, ip="10.244.2.3", ready=False, ports=[{"name": "http", "protocol": "TCP", "containerPort": 8080}]),
@@ -143,7 +143,7 @@ def test_endpoints_select_resolve_named_ports_and_use_the_host_address_for_host_
     ]
     data = endpoints.service_file(parsed, "10.96.0.20", None, found)
     assert service_files.check_service(data) is data and data["endpoints"] == found
-    no_selector, _ = parse_service("ext", "default", {"ports": [{"port": 80}]})
+    no_selector, _ignored = parse_service("ext", "default", {"ports": [{"port": 80}]})
     assert endpoints.service_file(no_selector, "10.96.0.21", None, endpoints.endpoints(no_selector, nodes))["endpoints"] == []
 
 
@@ -153,7 +153,7 @@ def report(node_index, services=(), pods=(), cidr="10.96.0.0/12"):
 
 
 def test_plan_keeps_the_cluster_ip_of_the_hosts_files_and_drops_endpoints_of_nodes_not_reached():
-    parsed, _ = parse_service("web", "default", {"selector": {"app": "web"}, "ports": [{"port": 80}]})
+    parsed, _ignored = parse_service("web", "default", {"selector": {"app": "web"}, "ports": [{"port": 80}]})
     reports = {f"node{i}": report(i, pods=[pod_view(f"web-{i}", {"app": "web"}, ip=f"10.244.{i}.2")]) for i in (1, 2, 3)}
     first, current = plan(parsed, reports, {})
     assert current is None and [e["node"] for e in first["endpoints"]] == ["node1", "node2", "node3"]
@@ -161,14 +161,14 @@ def test_plan_keeps_the_cluster_ip_of_the_hosts_files_and_drops_endpoints_of_nod
     again, current = plan(parsed, held, {})
     assert again == first and current == first
     # node3 lost: its copy is not read, its pods are not endpoints; the address stays.
-    lost, _ = plan(parsed, {h: r for h, r in held.items() if h != "node3"}, {})
+    lost, _ignored = plan(parsed, {h: r for h, r in held.items() if h != "node3"}, {})
     assert lost["cluster_ip"] == first["cluster_ip"]
     assert [e["node"] for e in lost["endpoints"]] == ["node1", "node2"]
 
 
 def test_plan_refuses_an_address_another_service_holds_and_disagreeing_cidrs():
-    other, _ = plan(parse_service("other", "default", {"ports": [{"port": 80}]})[0], {"node1": report(1)}, {})
-    parsed, _ = parse_service("web", "default", {"clusterIP": other["cluster_ip"], "ports": [{"port": 80}]})
+    other, _ignored = plan(parse_service("other", "default", {"ports": [{"port": 80}]})[0], {"node1": report(1)}, {})
+    parsed, _ignored = parse_service("web", "default", {"clusterIP": other["cluster_ip"], "ports": [{"port": 80}]})
     with pytest.raises(SpecError, match="already allocated"):
         plan(parsed, {"node1": report(1, services=[other]), "node2": report(2)}, {})
     with pytest.raises(SpecError, match="disagree"):
@@ -187,7 +187,8 @@ def test_current_copy_is_the_majoritys():
 def test_workload_info_lists_services_and_endpoints_as_kubectl_get_svc_endpoints():
     from ansible_collections.hostfleet.workloads.plugins.action.workload_info import render_table, service_views
 
-    web, _ = parse_service("web", "default", {"type": "NodePort", "selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]})
+    spec = {"type": "NodePort", "selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}
+    web, _ignored = parse_service("web", "default", spec)
     nodes = {"node1": {"node_index": 1, "address": "10.77.6.11", "pods": [pod_view("web-a", {"app": "web"}, ip="10.244.1.2"),
                                                                           pod_view("web-b", {"app": "web"}, ip="10.244.1.3", ready=False)]}}
     data = endpoints.service_file(web, "10.96.0.20", [30080], endpoints.endpoints(web, nodes))
