@@ -30,6 +30,7 @@ author:
   - hostfleet.workloads developers (@hostfleet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 attributes:
   action:
     support: full

@@ -295,5 +295,5 @@ def test_a_pods_mac_is_a_function_of_its_address(a, b):
     # A reused address gets the MAC its previous pod had (neighbour entries stay right); different ones never share.
     mac_a, mac_b = podnet.pod_mac(str(ipaddress.IPv4Address(a))), podnet.pod_mac(str(ipaddress.IPv4Address(b)))
     assert (mac_a == mac_b) == (a == b)
-    first = int(mac_a.split(":")[0], 16)
+    first = int(mac_a.split(":", maxsplit=1)[0], 16)
     assert len(mac_a.split(":")) == 6 and first & 0x02 and not first & 0x01  # locally administered, unicast
