@@ -132,10 +132,21 @@ def _write_atomic(path, text):
     os.replace(tmp, path)
 
 
-def sync(state_dir, run_dir=RUN_DIR, nft=NFT):
+def _table_loaded(nft=NFT):
+    """Whether the kernel holds our table (something else, such as `nft flush ruleset`, may have removed it)."""
+    import subprocess
+
+    done = subprocess.run([nft, "list", "table", "ip", "hostfleet"], stdin=subprocess.DEVNULL, capture_output=True, check=False)
+    return done.returncode == 0
+
+
+def sync(state_dir, run_dir=RUN_DIR, nft=NFT, verify=False):
     """One sync of this host's Service data path and DNS records; returns {"changed", "nftables_changed",
     "dns_changed", "problems"}. Raises (config.NetworkConfigError, services.ServiceFileError, RuntimeError) when
-    node.json or a Service file is bad or nft refuses the ruleset: nothing is changed then."""
+    node.json or a Service file is bad or nft refuses the ruleset: nothing is changed then.
+
+    The table is loaded when its text differs from the one last loaded; with ``verify`` also when the kernel no
+    longer holds it (the tasks verify; the pod hook, run at every readiness change, trusts its record)."""
     node_config = config.read_node_config(state_dir)
     if node_config is None:
         return {"changed": False, "nftables_changed": False, "dns_changed": False, "problems": [], "skipped": "no node.json"}
@@ -155,7 +166,7 @@ def sync(state_dir, run_dir=RUN_DIR, nft=NFT):
                 before = handle.read()
         except OSError:
             before = None
-        nft_changed = before != text
+        nft_changed = before != text or (verify and not _table_loaded(nft))
         if nft_changed:
             _apply(text, nft)
             _write_atomic(path, text)
@@ -167,8 +178,8 @@ def sync(state_dir, run_dir=RUN_DIR, nft=NFT):
 
 def run_sync(state_dir, run_dir=RUN_DIR, nft=NFT):
     """For the node code (cluster_network, service and pod converges, in the module's process): sync(), the same
-    lock and result as the installed script's."""
-    return sync(state_dir, run_dir, nft)
+    lock and result as the installed script's, and the kernel's table is checked (verify)."""
+    return sync(state_dir, run_dir, nft, verify=True)
 
 
 # ---------------------------------------------------------------- the installed script

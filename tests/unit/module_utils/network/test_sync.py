@@ -233,3 +233,19 @@ def test_a_failing_sync_does_not_stop_the_container(hooked, monkeypatch, capsys)
     hook.cmd_post(str(hooked.state), "web", "main")  # no exception
     assert "network sync" in capsys.readouterr().err
     assert json.loads((hooked.run / "pods" / "web" / "main" / "status.json").read_text())["running"] is True
+
+
+def test_the_tasks_sync_loads_the_table_again_when_the_kernel_lost_it(node, tmp_path):
+    """A table removed behind our back (nft flush ruleset) comes back at the next task's sync; the hook's does not
+    look (it trusts its record, to stay cheap)."""
+    node.add_pod()
+    assert sync.run_sync(str(node.state), str(node.run))["nftables_changed"]
+    loads = len(node.loads())
+    # The stand-in says the table is there: nothing to load.
+    assert not sync.run_sync(str(node.state), str(node.run))["nftables_changed"]
+    # Now it says it is gone (nft list fails): the task's sync loads it again, the hook's sync does not.
+    fake = tmp_path / "fakebin" / "nft"
+    fake.write_text(FAKE_NFT.replace('n=$(ls', 'if [ "$1" = list ]; then exit 1; fi\nn=$(ls'))
+    assert not sync.sync(str(node.state), str(node.run))["nftables_changed"]
+    assert sync.run_sync(str(node.state), str(node.run))["nftables_changed"]
+    assert node.loads()[-1] == node.loads()[loads - 1]
