@@ -197,6 +197,9 @@ def run_pod(module):
         _fence(module, params["state_dir"], params["owner_kind"], owner, lease)
         try:
             converge.apply(host, plan)
+            # The pods run; Services the host's rules left out (or a failed sync) are the user's to know, not a failure.
+            for problem in plan.network_problems:
+                module.warn(f"network sync: {problem}")
             if record_changed and params["state"] == "absent":
                 os.unlink(record_path)
             elif record_changed:
