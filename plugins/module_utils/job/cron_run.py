@@ -251,7 +251,8 @@ def fire(state_dir, name, fired_at=None):
 
 def supervise(state_dir, name, run):
     """Drive one run's Job on this host until it ends (see the module docstring)."""
-    from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge, systemctl
+    from ansible_collections.hostfleet.workloads.plugins.module_utils.network import config as network_config
+    from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge, podnet, systemctl
     from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import validate_pod
 
     stopping = []
@@ -265,6 +266,10 @@ def supervise(state_dir, name, run):
         return 1
     node = config.get("node") or "localhost"
     metadata = config.get("jobMetadata") or {}
+    # A node of the cluster network (node.json): the run's pods join its pod network, as every other pod does
+    # (hostNetwork: true keeps the host's).
+    node_config = network_config.read_node_config(state_dir)
+    network = {"cidr": node_config["cidr"], "bridge": node_config["bridge"]} if node_config is not None else None
     while True:
         if stopping:
             _log(f"CronJob {name}: run {run} stopped: its pods and record are removed")
@@ -282,11 +287,22 @@ def supervise(state_dir, name, run):
             template = tracking.pod_template(spec["template"], run, start["index"])
             labels = dict(metadata.get("labels") or {}, **(template.get("metadata") or {}).get("labels", {}))
             pod = {"name": start["name"], "labels": labels, "annotations": (template.get("metadata") or {}).get("annotations") or {}, "spec": template["spec"]}
-            starts.append(validate_pod(pod, f"run {run} pod {start['name']}"))
+            starts.append(validate_pod(pod, f"run {run} pod {start['name']}", network is not None))
         remove = sorted({s["name"] for s in decision.stop} | ({s["name"] for s in statuses} if decision.remove_all else set()))
         if starts or remove:
-            plan = converge.plan(host, tracking.KIND, run, starts, "present", sys.executable, systemctl.list_units("hf-*"), prune=False, remove=remove)
-            converge.apply(host, plan)
+            # Pod addresses are handed out under the host's network lock, as the pod module's converges do.
+            lock = podnet.lock(state_dir) if network is not None else None
+            if lock is not None:
+                lock.__enter__()
+            try:
+                plan = converge.plan(
+                    host, tracking.KIND, run, starts, "present", sys.executable, systemctl.list_units("hf-*"), prune=False, remove=remove,
+                    network=network, host_ip=node_config["address"] if node_config is not None else None, node_config=node_config,
+                )
+                converge.apply(host, plan)
+            finally:
+                if lock is not None:
+                    lock.__exit__(None, None, None)
             for start in decision.start:
                 tracking.commit_start(record, start["name"], start["index"], node, now)
         for event in decision.events:

@@ -73,10 +73,14 @@ def runner_files(state_dir):
         relative = module.__name__.split(".module_utils.", 1)[1].replace(".", "/") + ".py"
         files[os.path.join(base, relative)] = _source(module)
     files[os.path.join(state_dir, "bin", "hostfleet-cron")] = BIN_SOURCE
-    # The pod converge and podspec render the pods' resolv.conf (cluster DNS).
+    # The runs' pods join the node's pod network (node.json), with their resolv.conf (cluster DNS), and the converge
+    # runs the host's network sync (the Service rules) after it: the network modules go along.
+    from ansible_collections.hostfleet.workloads.plugins.module_utils.network import config as network_config
     from ansible_collections.hostfleet.workloads.plugins.module_utils.network import dns as cluster_dns
+    from ansible_collections.hostfleet.workloads.plugins.module_utils.network import nftables, services, sync
 
-    files[os.path.join(base, "network", "dns.py")] = _source(cluster_dns)
+    for module in (network_config, cluster_dns, nftables, services, sync):
+        files[os.path.join(base, "network", module.__name__.rsplit(".", 1)[1] + ".py")] = _source(module)
     return files
 
 

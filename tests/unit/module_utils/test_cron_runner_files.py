@@ -26,7 +26,12 @@ def test_the_runner_imports_with_only_the_files_it_carries(tmp_path):
         [sys.executable, "-I", "-S", "-c", f"import sys; sys.path.insert(0, {lib!r}); "
          # cron_run imports the node layer inside the functions that drive a run: import what they import too.
          "import ansible_collections.hostfleet.workloads.plugins.module_utils.job.cron_run; "
-         "from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge, systemctl"],
+         "from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge, podnet, systemctl; "
+         "from ansible_collections.hostfleet.workloads.plugins.module_utils.network import config; "
+         # The runs' converges run the network sync (converge imports it optionally: it must be there) and install
+         # its script, whose source is read from these same files.
+         "assert converge.network_sync is not None, 'the network sync is not carried'; "
+         "assert 'def sync(' in converge.network_sync.script_source()"],
         capture_output=True,
         text=True,
         check=False,
