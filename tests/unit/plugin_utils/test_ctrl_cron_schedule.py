@@ -351,3 +351,23 @@ def test_on_calendar_union_matches_next_after(tz_name):
             t = expected
 
     check()
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        # Every hour: the skipped 02:01 does not fire; 03:01 does (hypothesis found ours firing at 03:00 too).
+        ("1 * * * */7", ["00:01+0100", "01:01+0100", "03:01+0200"]),
+        ("1 0-23 * * *", ["00:01+0100", "01:01+0100", "03:01+0200"]),
+        # A fixed hour in the gap: one run at the transition, then the regular 03:01.
+        ("1 1-3 * * *", ["01:01+0100", "03:00+0200", "03:01+0200"]),
+    ],
+)
+def test_spring_forward_gap_of_an_every_hour_schedule_is_not_collapsed(expr, expected):
+    """Berlin, 2020-03-29: 02:00 CET jumps to 03:00 CEST (croniter 7's answers, pinned)."""
+    schedule = parse_schedule(expr)
+    fired, at = [], datetime(2020, 3, 29, 0, 0, tzinfo=BERLIN)
+    for _unused in range(3):
+        at = schedule.next_after(at, BERLIN)
+        fired.append(at.strftime("%H:%M%z"))
+    assert fired == expected

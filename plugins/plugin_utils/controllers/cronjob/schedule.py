@@ -44,7 +44,10 @@ time of the zone. A wall time repeated by a fall-back transition fires at both
 instants (its first and second occurrence). Wall times skipped by a
 spring-forward transition fire once, at the transition instant (e.g. Berlin
 ``30 2 * * *`` on the last Sunday of March fires at 03:00 CEST); several
-skipped times collapse into that one run.
+skipped times collapse into that one run. A schedule of every hour (its hour
+field matches all 24) does not fire for the skipped times: it simply goes on
+at the next hour (``1 * * * *`` fires at 01:01 CET, then 03:01 CEST), as
+croniter and Vixie cron treat such wildcard jobs.
 """
 
 from __future__ import annotations
@@ -160,18 +163,19 @@ class CronSchedule:
                     continue
                 if stop is not None and wall > stop:
                     return found
-                instants = [t for t in wall_to_instants(wall, tz) if t > after]
+                instants = [t for t in wall_to_instants(wall, tz, collapse_skipped=len(self.hours) < 24) if t > after]
                 if instants and stop is None:
                     stop = wall + timedelta(hours=3)
                 found.extend(instants)
         return found
 
 
-def wall_to_instants(wall: datetime, tz: ZoneInfo) -> list:
+def wall_to_instants(wall: datetime, tz: ZoneInfo, collapse_skipped: bool = True) -> list:
     """The UTC instants at which the naive local ``wall`` time fires in ``tz``.
 
     One instant normally; two for a wall time repeated by a fall-back; for a
-    wall time skipped by a spring-forward, the transition instant.
+    wall time skipped by a spring-forward, the transition instant (none
+    without ``collapse_skipped``).
     """
     first = wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
     second = wall.replace(tzinfo=tz, fold=1).astimezone(UTC)
@@ -179,6 +183,8 @@ def wall_to_instants(wall: datetime, tz: ZoneInfo) -> list:
         return [first]
     if first.astimezone(tz).replace(tzinfo=None) == wall:
         return sorted({first, second})  # repeated wall time: fires at both
+    if not collapse_skipped:
+        return []
     # Skipped: fold=1 applies the offset after the transition, fold=0 the one before; the transition lies between.
     low, high = min(first, second), max(first, second)
     offset_after = wall.replace(tzinfo=tz, fold=1).utcoffset()
