@@ -210,7 +210,8 @@ class WorkloadAction(ActionBase):
                 return self._remove(result, task, args)
             return self._converge(result, task, args, check_mode)
         except RecordError as exc:
-            return dict(result, failed=True, changed=task.acted, msg=f"the stored record of {self.KIND} {args['name']} on the nodes cannot be used: {exc}")
+            shown = namespaces.display(args["name"])
+            return dict(result, failed=True, changed=task.acted, msg=f"the stored record of {self.KIND} {shown} on the nodes cannot be used: {exc}")
         except LeaseError as exc:
             return dict(result, failed=True, changed=exc.acted, msg=str(exc), lease_holder=exc.holder)
 
@@ -230,7 +231,7 @@ class WorkloadAction(ActionBase):
         results = task.remove_all(doomed)
         unreachable = sorted(h for h, r in results.items() if r.get("unreachable") or r.get("failed"))
         for host in unreachable:
-            display.warning(f"{self.KIND} {task.name}: could not remove its pods on {host}: {results[host].get('msg')}")
+            display.warning(f"{self.KIND} {namespaces.display(task.name)}: could not remove its pods on {host}: {results[host].get('msg')}")
         deleted = {h: r.get("deleted", []) for h, r in results.items() if r.get("deleted")}
         volumes = {h: r.get("volumes_deleted", []) for h, r in results.items() if r.get("volumes_deleted")}
         return dict(
@@ -320,17 +321,18 @@ class WorkloadAction(ActionBase):
         result = self.finish(result, step, final_record)
         if step.failed:
             reason = next((c.get("reason") for c in step.status.get("conditions", []) if c.get("status") == "False"), "")
-            result.update(failed=True, msg=step.message or f"{self.KIND} {args['name']} failed: {reason}")
+            result.update(failed=True, msg=step.message or f"{self.KIND} {namespaces.display(args['name'])} failed: {reason}")
         if timed_out and not result.get("failed"):
             waiting = "; ".join(step.waiting_for)
             stuck = [f"{p.name} on {p.node}: {p.reason}" + (f": {p.message}" if p.message else "") for p in observation.pods if p.reason]
             if stuck:
                 waiting += " (" + "; ".join(sorted(stuck)) + ")"
-            result.update(failed=True, msg=f"{self.KIND} {args['name']} did not converge within wait_timeout={args['wait_timeout']}s: {waiting}")
+            shown = namespaces.display(args["name"])
+            result.update(failed=True, msg=f"{self.KIND} {shown} did not converge within wait_timeout={args['wait_timeout']}s: {waiting}")
         if args["wait"] and self.controller.fails_unless_available and not check_mode and not step.done and not result.get("failed") and not args.get("paused"):
             # As `kubectl rollout status`: waiting ended (nothing more can be done now) short of full availability.
             why = "; ".join(step.waiting_for) or "see status"
-            result.update(failed=True, msg=f"{self.KIND} {args['name']} is not fully available: {step.message}: {why}")
+            result.update(failed=True, msg=f"{self.KIND} {namespaces.display(args['name'])} is not fully available: {step.message}: {why}")
         return result
 
     def _deselected(self, task, observation, args, check_mode):
@@ -363,16 +365,18 @@ class WorkloadAction(ActionBase):
                 results = extra.run_module("hostfleet.workloads.pod", dict.fromkeys(cleanable, absent), check_mode=check_mode)
             for node, got in results.items():
                 if got.get("failed") or got.get("unreachable"):
-                    display.warning(f"{self.KIND} {args['name']}: could not remove its pods from {node}, which left the fleet: {got.get('msg')}")
+                    shown = namespaces.display(args["name"])
+                    display.warning(f"{self.KIND} {shown}: could not remove its pods from {node}, which left the fleet: {got.get('msg')}")
                     continue
                 removed[node] = sorted(outside[node])
-                display.warning(f"{self.KIND} {args['name']}: {node} is no longer one of its nodes: removed its pod(s) {', '.join(removed[node])}")
+                shown = namespaces.display(args["name"])
+                display.warning(f"{self.KIND} {shown}: {node} is no longer one of its nodes: removed its pod(s) {', '.join(removed[node])}")
         if not check_mode:
             task.forget_nodes(set(removed))
         left = {n: sorted(pods) for n, pods in sorted(outside.items()) if n not in removed}
         for node, pods in left.items():
             display.warning(
-                f"{self.KIND} {args['name']}: its record places pod(s) {', '.join(pods)} on {node}, which this run cannot reach or act on "
+                f"{self.KIND} {namespaces.display(args['name'])}: its record places pod(s) {', '.join(pods)} on {node}, which this run cannot reach or act on "
                 "(not in the inventory, left out by --limit or a serial batch, or a kind that never moves pods): they are not counted, not removed"
             )
         return removed, left
