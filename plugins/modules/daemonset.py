@@ -111,7 +111,9 @@ status:
   returned: always
   type: dict
 pods:
-  description: Every pod with its node, revision, phase and readiness.
+  description:
+    - Every pod with its node, revision, phase and readiness.
+    - C(name) is the pod's name in its C(namespace), as kubectl shows it.
   returned: always
   type: list
   elements: dict

@@ -184,6 +184,7 @@ revision:
 pods:
   description:
     - Every pod with its node, revision, phase, readiness and restarts.
+    - C(name) is the pod's name in its C(namespace), as kubectl shows it.
     - A pod whose container waits for a reason of its own (C(ErrImagePull), C(ImagePullBackOff), C(ErrImageNeverPull),
       C(CrashLoopBackOff)) also has C(reason) and C(message), as C(kubectl get pods) shows in STATUS.
   returned: always

@@ -311,7 +311,9 @@ job_pods:
       type: dict
       sample: {render: "journalctl -u hf-render-3-0.render.service"}
 pods:
-  description: Every pod of the Job found on the nodes, with its node, phase, readiness and restarts.
+  description:
+    - Every pod of the Job found on the nodes, with its node, phase, readiness and restarts.
+    - C(name) is the pod's name in its C(namespace), as kubectl shows it.
   returned: when state is present
   type: list
   elements: dict

@@ -121,7 +121,9 @@ status:
   returned: always
   type: dict
 pods:
-  description: Every pod with its node, phase, readiness and restarts.
+  description:
+    - Every pod with its node, phase, readiness and restarts.
+    - C(name) is the pod's name in its C(namespace), as kubectl shows it.
   returned: always
   type: list
   elements: dict
