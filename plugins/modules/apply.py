@@ -176,8 +176,9 @@ not_applied:
   type: list
   elements: dict
   contains:
-    kind: {description: "The document's kind.", type: str, sample: Service}
+    kind: {description: "The document's kind.", type: str, sample: PodDisruptionBudget}
     name: {description: "Its C(metadata.name).", type: str, sample: nginx}
+    namespace: {description: "Its C(metadata.namespace) (V(default) when it has none).", type: str, sample: default}
     source: {description: "The document it comes from.", type: str, sample: "manifests/web.yaml#0"}
     reason: {description: "Why hosts have no use for it.", type: str}
 errors:

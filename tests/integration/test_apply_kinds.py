@@ -183,7 +183,9 @@ def test_a_failing_job_does_not_stop_the_independent_objects_and_an_already_fail
         assert objects["Deployment"]["failed"] is False and objects["Deployment"]["status"]["readyReplicas"] == 1
         assert objects["CronJob"]["failed"] is False and objects["CronJob"]["changed"] is True and "skipped" not in objects["CronJob"]
         assert res["msg"].startswith(f"1 object failed: Job k8s-mixed-fails ({src}#1): "), res["msg"]
-        assert res["not_applied"] == [{"kind": "PodDisruptionBudget", "name": "k8s-mixed-web", "source": f"{src}#3", "reason": res["not_applied"][0]["reason"]}]
+        assert res["not_applied"] == [
+            {"kind": "PodDisruptionBudget", "name": "k8s-mixed-web", "namespace": "default", "source": f"{src}#3", "reason": res["not_applied"][0]["reason"]}
+        ]
         assert units(lab, "hf-k8s-mixed-web-*.main.service") != dict.fromkeys(lab.hosts, "0")
         timers = sum(int(lab.ssh(h, "ls /etc/systemd/system | grep -c '^hfcron-k8s-mixed-report' || true").stdout.strip()) for h in lab.hosts)
         assert timers >= 1

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-# One real minute boundary per case: with the other timer-driven tests (tests/lab/xdist_groups.py).
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("timing")]
+# It waits for a real minute boundary but judges no latency: not one of the serialized `timing` tests.
+pytestmark = pytest.mark.slow
 
 NAME = "it-cron-net"
 # Succeeds only inside a pod network namespace: eth0 there has an address of the cluster CIDR (10.244.0.0/16), and

@@ -128,9 +128,20 @@ def _in_namespace(params, name):
     return namespaces.node_name(dns_label(params["namespace"], "namespace"), name)
 
 
-def _settled(pod):
-    """A pod a waiting caller can stop waiting for: ready, or finished for good."""
-    return pod["ready"] or pod["phase"] in ("Succeeded", "Failed")
+def _settled(pod, restart_policy=None):
+    """A pod a waiting caller can stop waiting for: ready, or finished for good.
+
+    A container this converge just restarted is "terminated" for a moment between its stop and its start: with
+    restartPolicy Always that ends no pod (nor does a failure with OnFailure), so only a finish its policy keeps
+    counts. ``restart_policy`` None (a pod of the owner that this call did not send) keeps any finish.
+    """
+    if pod["ready"]:
+        return True
+    if restart_policy == "Always":
+        return False
+    if restart_policy == "OnFailure":
+        return pod["phase"] == "Succeeded"
+    return pod["phase"] in ("Succeeded", "Failed")
 
 
 def run_pod(module):
@@ -213,12 +224,13 @@ def run_pod(module):
     observed = converge.observe(host, params["owner_kind"], owner, host_ip=host_ip)
     if params["wait"] and not module.check_mode:
         deadline = time.time() + params["wait_timeout"]
-        while not all(_settled(p) for p in observed) and time.time() < deadline:
+        policies = {pod["name"]: pod["spec"].get("restartPolicy", "Always") for pod in pods} if params["state"] == "present" else {}
+        while not all(_settled(p, policies.get(p["name"])) for p in observed) and time.time() < deadline:
             time.sleep(0.2)
             observed = converge.observe(host, params["owner_kind"], owner, host_ip=host_ip)
-        if not all(_settled(p) for p in observed):
+        if not all(_settled(p, policies.get(p["name"])) for p in observed):
             module.fail_json(
-                msg=f"pods not ready after {params['wait_timeout']}s: {', '.join(p['name'] for p in observed if not _settled(p))}",
+                msg=f"pods not ready after {params['wait_timeout']}s: {', '.join(p['name'] for p in observed if not _settled(p, policies.get(p['name'])))}",
                 changed=changed,
                 pods=observed,
                 **plan.summary(),
