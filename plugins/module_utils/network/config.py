@@ -67,6 +67,15 @@ def service_table(node_index):
     return SERVICE_TABLE_BASE + int(node_index)
 
 
+def check_object(value, fields, where, error):
+    """Raise ``error`` naming ``where`` unless ``value`` is a JSON object with every one of ``fields``."""
+    if not isinstance(value, dict):
+        raise error(f"{where} is not an object")
+    missing = [field for field in fields if field not in value]
+    if missing:
+        raise error(f"{where}.{missing[0]} is missing")
+
+
 def check_node_config(data, path="node.json"):
     """``data`` if it is a node.json of this schema, else NetworkConfigError naming the field."""
     if not isinstance(data, dict):
@@ -79,11 +88,7 @@ def check_node_config(data, path="node.json"):
     if not isinstance(data["peers"], list):
         raise NetworkConfigError(f"{path}: field peers is not a list")
     for i, peer in enumerate(data["peers"]):
-        if not isinstance(peer, dict):
-            raise NetworkConfigError(f"{path}: peers[{i}] is not an object")
-        missing = [field for field in PEER_FIELDS if field not in peer]
-        if missing:
-            raise NetworkConfigError(f"{path}: peers[{i}].{missing[0]} is missing")
+        check_object(peer, PEER_FIELDS, f"{path}: peers[{i}]", NetworkConfigError)
         if peer["via"] not in VIA:
             raise NetworkConfigError(f"{path}: peers[{i}].via is {peer['via']!r}, not one of {', '.join(VIA)}")
     return data

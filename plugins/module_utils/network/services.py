@@ -26,6 +26,8 @@ from __future__ import annotations
 import json
 import os
 
+from ansible_collections.hostfleet.workloads.plugins.module_utils.network import config
+
 SCHEMA = 1
 SERVICE_SUFFIX = ".json"
 TYPES = ("ClusterIP", "NodePort")
@@ -40,8 +42,7 @@ class ServiceFileError(ValueError):
 
 
 def services_dir(state_dir):
-    # The same as config.services_dir; repeated so that this module stands alone when inlined.
-    return os.path.join(state_dir, "network", "services")
+    return config.services_dir(state_dir)
 
 
 def service_path(state_dir, namespace, name):
@@ -78,11 +79,7 @@ def check_service(data, path="service"):
         raise ServiceFileError(f"{path}: field ports is not a list")
     for i, port in enumerate(data["ports"]):
         where = f"{path}: ports[{i}]"
-        if not isinstance(port, dict):
-            raise ServiceFileError(f"{where} is not an object")
-        missing = [field for field in PORT_FIELDS if field not in port]
-        if missing:
-            raise ServiceFileError(f"{where}.{missing[0]} is missing")
+        config.check_object(port, PORT_FIELDS, where, ServiceFileError)
         if port["protocol"] not in PROTOCOLS:
             raise ServiceFileError(f"{where}.protocol is {port['protocol']!r}, not one of {', '.join(PROTOCOLS)}")
         if not _is_port(port["port"]):
@@ -100,11 +97,7 @@ def check_service(data, path="service"):
         raise ServiceFileError(f"{path}: field endpoints is not a list")
     for i, endpoint in enumerate(data["endpoints"]):
         where = f"{path}: endpoints[{i}]"
-        if not isinstance(endpoint, dict):
-            raise ServiceFileError(f"{where} is not an object")
-        missing = [field for field in ENDPOINT_FIELDS if field not in endpoint]
-        if missing:
-            raise ServiceFileError(f"{where}.{missing[0]} is missing")
+        config.check_object(endpoint, ENDPOINT_FIELDS, where, ServiceFileError)
         if not isinstance(endpoint["ip"], str) or not endpoint["ip"]:
             raise ServiceFileError(f"{where}.ip is not an address")
         if not isinstance(endpoint["ready"], bool):
