@@ -429,34 +429,112 @@ def _security_context(value, path):
 
 
 def _resources(value, path):
+    """requests/limits, Kubernetes' validation; ephemeral-storage and extended resources enter the normal form only when
+    set (they are the controllers' placement: see CPU_MIN_QUOTA_MILLIS and resource_warnings for the CPU limit clamp)."""
     if value is None:
         return {"requests": {}, "limits": {}}
     _known(value, {"requests", "limits"}, path)
     result = {}
-    for part, allowed in (("requests", ("cpu", "memory")), ("limits", ("cpu", "memory", "pids"))):
-        section = _or_empty(value.get(part), dict)
-        _known(section, set(allowed), f"{path}.{part}")
+    raws = {}
+    for part in ("requests", "limits"):
+        section = _expect(_or_empty(value.get(part), dict), dict, f"{path}.{part}")
         parsed = {}
         for key, raw in section.items():
             field = f"{path}.{part}.{key}"
+            _resource_name(key, part, field)
             try:
-                parsed[key] = quantity.cpu_millis(raw) if key == "cpu" else quantity.memory_bytes(raw) if key == "memory" else quantity.count(raw)
+                if key == "cpu":
+                    parsed[key] = quantity.cpu_millis(raw)
+                elif key in ("memory", "ephemeral-storage"):
+                    parsed[key] = quantity.memory_bytes(raw)
+                elif key == "pids":
+                    parsed[key] = quantity.count(raw)
+                else:
+                    parsed[key] = _extended_count(raw)
             except quantity.QuantityError as exc:
                 raise SpecError(field, str(exc)) from None
-            if key == "cpu" and part == "limits" and parsed[key] < 10:
-                raise SpecError(field, "must be at least 10m (systemd's CPUQuota granularity is 1%)")
             if key == "memory" and part == "limits" and parsed[key] < 4096:
                 raise SpecError(field, "must be at least 4Ki")
         result[part] = parsed
+        raws[part] = dict(section)
+    # As in Kubernetes, a limit without a request implies an equal request (pids is a limit only).
     for key, limit in result["limits"].items():
-        request = result["requests"].get(key)
-        if request is not None and key != "pids" and request > limit:
-            raise SpecError(f"{path}.requests.{key}", "must be less than or equal to the limit")
-    # As in Kubernetes, a limit without a request implies an equal request.
-    for key in ("cpu", "memory"):
-        if key in result["limits"] and key not in result["requests"]:
-            result["requests"][key] = result["limits"][key]
+        if key != "pids" and key not in result["requests"]:
+            result["requests"][key] = limit
+            raws["requests"][key] = raws["limits"][key]
+    for key, request in result["requests"].items():
+        limit = result["limits"].get(key)
+        extended = "/" in key
+        if limit is None:
+            if extended:
+                raise SpecError(f"{path}.limits.{key}", "Limit must be set for non overcommitable resources")
+        elif extended and request != limit:
+            raise SpecError(f"{path}.requests.{key}", f"must be equal to {key} limit of {_quantity_text(raws['limits'][key])}")
+        elif request > limit:
+            if key in ("cpu", "memory"):
+                raise SpecError(f"{path}.requests.{key}", "must be less than or equal to the limit")
+            raise SpecError(f"{path}.requests.{key}", f"must be less than or equal to {key} limit of {_quantity_text(raws['limits'][key])}")
     return result
+
+
+# The kubelet's smallest CFS quota is 1 ms per 100 ms period (MinQuotaPeriod): a CPU limit below 10m gets it.
+CPU_MIN_QUOTA_MILLIS = 10
+_EXTENDED_RESOURCE_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
+
+
+def _quantity_text(raw):
+    return raw if isinstance(raw, str) else str(raw)
+
+
+def _resource_name(key, part, field):
+    """Kubernetes' validateContainerResourceName, with what hosts cannot do refused (hugepages)."""
+    if not isinstance(key, str):
+        raise SpecError(field, "resource names must be strings")
+    if key.startswith("hugepages-"):
+        raise SpecError(field, "huge pages are not supported on hosts: systemd and podman have no hugetlb limit, and nothing reserves the pages for a pod")
+    if "/" not in key:
+        allowed = ("cpu", "memory", "ephemeral-storage", "pids") if part == "limits" else ("cpu", "memory", "ephemeral-storage")
+        if key not in allowed:
+            message = f"unknown field: must be a standard resource for containers ({', '.join(allowed)}) or an extended resource (<domain>/<name>)"
+            raise SpecError(field, message)
+        return
+    domain, _sep, name = key.partition("/")
+    # IsExtendedResourceName: 'requests.' + name must be a qualified name; the kubernetes.io domains are native, not extended.
+    if (
+        not _DNS1123_SUBDOMAIN.fullmatch(f"requests.{domain}")
+        or len(f"requests.{domain}") > 253
+        or len(name) > 63
+        or not _EXTENDED_RESOURCE_NAME.fullmatch(name)
+    ):
+        raise SpecError(field, "doesn't follow extended resource name standard")
+    if domain == "kubernetes.io" or domain.endswith(".kubernetes.io"):
+        raise SpecError(field, "must be a standard resource for containers: kubernetes.io names hosts do not know are not extended resources")
+
+
+def _extended_count(raw):
+    """An extended resource's quantity: a non-negative whole number ('1', 2, '1000m'), as Kubernetes asks."""
+    number = quantity.parse_quantity(raw)
+    if number != number.to_integral_value():
+        raise quantity.QuantityError("must be an integer")
+    if number > INT64_MAX:
+        raise quantity.QuantityError("is out of range")
+    return int(number)
+
+
+def resource_warnings(spec, path="spec"):
+    """Warnings about a valid normal form's resources, for the task result (never part of the normal form): CPU limits
+    below the kubelet's minimum quota are clamped to it, as the kubelet does."""
+    warnings = []
+    for container in spec.get("containers", ()):
+        cpu = container["resources"]["limits"].get("cpu")
+        if cpu == 0:
+            warnings.append(f"{path}.containers[{container['name']}].resources.limits.cpu: 0 sets no CPU quota (the kubelet's reading of a zero limit)")
+        elif cpu is not None and cpu < CPU_MIN_QUOTA_MILLIS:
+            warnings.append(
+                f"{path}.containers[{container['name']}].resources.limits.cpu: {cpu}m is below the smallest CPU quota "
+                f"(1 ms per 100 ms period): clamped to {CPU_MIN_QUOTA_MILLIS}m, as the kubelet does"
+            )
+    return warnings
 
 
 def _env(value, path):

@@ -15,7 +15,15 @@ from ansible_collections.hostfleet.workloads.plugins.module_utils.network import
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge, namespaces, podnet, systemctl
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import lease as node_lease
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import units as render
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, clean_abs_path, dns_label, labels, node_name, validate_pod
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import (
+    SpecError,
+    clean_abs_path,
+    dns_label,
+    labels,
+    node_name,
+    resource_warnings,
+    validate_pod,
+)
 
 # The choices of owner_kind (a list, as module argument specs have them).
 OWNER_KINDS = list(kinds.OWNER_KINDS)
@@ -195,6 +203,10 @@ def run_pod(module):
     except (converge.NodeError, systemctl.SystemctlError, network_config.NetworkConfigError, OSError) as exc:
         module.fail_json(msg=str(exc))
 
+    for i, pod in enumerate(pods):
+        # Accepted but changed on the host (a CPU limit below the smallest quota): said in the task result.
+        for warning in resource_warnings(pod["spec"], f"pods[{i}].spec"):
+            module.warn(warning)
     record_path = _owner_record_path(host, params["owner_kind"], owner)
     old_record = _read_owner_record(host, params["owner_kind"], owner)
     record_changed = False

@@ -15,7 +15,7 @@ import json
 import re
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import namespaces, podnet
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, unit_value_problem
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import CPU_MIN_QUOTA_MILLIS, SpecError, unit_value_problem
 
 UNIT_PREFIX = "hf-"
 UNIT_DIR = "/etc/systemd/system"
@@ -98,8 +98,8 @@ def _podman_run(spec, container, pod, cid, env_names, volumes, network=None):
     limits = container["resources"]["limits"]
     if "memory" in limits:
         argv.append(f"--memory={limits['memory']}")
-    if "cpu" in limits:
-        argv.append(f"--cpus={limits['cpu'] / 1000:g}")
+    if limits.get("cpu"):
+        argv.append(f"--cpus={max(limits['cpu'], CPU_MIN_QUOTA_MILLIS) / 1000:g}")
     if "pids" in limits:
         argv.append(f"--pids-limit={limits['pids']}")
     for source, target, read_only in volumes:
@@ -315,8 +315,9 @@ def unit_value(syntax, value, field):
 
 
 def _cpu_quota(millis):
-    # CPUQuota= is a percentage of one CPU; round up so a limit is never tighter than asked.
-    return f"{-(-millis // 10)}%"
+    # CPUQuota= is a percentage of one CPU; round up so a limit is never tighter than asked. Below 10m (1 %), the
+    # kubelet's minimum quota (1 ms per 100 ms); a zero limit sets no quota (the callers), as with the kubelet.
+    return f"{-(-max(millis, CPU_MIN_QUOTA_MILLIS) // 10)}%"
 
 
 def volume_source(volume, state_dir, pod_name, run_dir="/run/hostfleet"):
@@ -552,7 +553,7 @@ def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet
             limits = container["resources"]["limits"]
             if "memory" in limits:
                 lines.append(f"MemoryMax={limits['memory']}\n")
-            if "cpu" in limits:
+            if limits.get("cpu"):
                 lines.append(f"CPUQuota={_cpu_quota(limits['cpu'])}\n")
             if "pids" in limits:
                 lines.append(f"TasksMax={limits['pids']}\n")
