@@ -34,6 +34,7 @@ from ansible_collections.hostfleet.workloads.plugins.plugin_utils.manifests.obje
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.network.servicespec import parse_service, service_name
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import CAPACITY_VAR, LABELS_VAR, node_from_inventory
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.one_node import choose_nodes, eligible_nodes
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.taints import TAINTS_VAR
 
 display = Display()
 
@@ -369,7 +370,7 @@ class ActionModule(ActionBase):
                     nodes = []
                     for host in reachable:
                         hostvars = fleet.host_vars(host)
-                        node_vars = {k: hostvars[k] for k in (LABELS_VAR, CAPACITY_VAR) if k in hostvars}
+                        node_vars = {k: hostvars[k] for k in (LABELS_VAR, CAPACITY_VAR, TAINTS_VAR) if k in hostvars}
                         nodes.append(node_from_inventory(host, True, node_vars, fleet.groups_of(host)))
                     eligible = eligible_nodes(nodes, template.constraints)
                     if not eligible:

@@ -44,6 +44,8 @@ from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.node
     NodeUsage,
     node_from_inventory,
 )
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.taints import TAINTS_VAR
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.taint_eviction import TaintEvictions
 
 display = Display()
 
@@ -97,6 +99,10 @@ class Observation:
     # Each ready node's answer as it came: a kind observed through a node module of its own (a CronJob's
     # cronjob_timer report) reads its state from it.
     reports: dict[str, dict] = field(default_factory=dict)
+    # Pods evicted by their node's NoExecute taints (taint_eviction.py): no longer in ``pods`` (replaced like lost
+    # ones), removed from their node by the next act; and since when the nodes' NoExecute taints are known.
+    evicted: list = field(default_factory=list)
+    taints_since: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def record(self) -> dict | None:
         """The newest controller record any node holds."""
@@ -150,6 +156,8 @@ class WorkloadTask:
         self.claim: Claim | None = None
         # Whether this task called the pod module yet (what an observation before it saw may be out of date).
         self.acted = False
+        # NoExecute taints: which pods they evict, and since when they are known (taint_eviction.py).
+        self.taints = TaintEvictions(kind, name)
 
     # -- images ----------------------------------------------------------------------------------
 
@@ -231,6 +239,7 @@ class WorkloadTask:
         observation = Observation(nodes, pods, usage, records, unreachable, details, reports=reports)
         if self.track_placement:
             self._add_unseen(observation, now)
+        self.taints.apply(observation, now)
         return observation
 
     def _retry_lost(self, now: float) -> None:
@@ -325,7 +334,7 @@ class WorkloadTask:
     def _node_vars(self, host: str) -> dict:
         """Only the variables that describe a node (templating every host variable is slow and noisy)."""
         hostvars = self.fleet.host_vars(host)
-        return {key: hostvars[key] for key in (LABELS_VAR, CAPACITY_VAR) if key in hostvars}
+        return {key: hostvars[key] for key in (LABELS_VAR, CAPACITY_VAR, TAINTS_VAR) if key in hostvars}
 
     # -- act -------------------------------------------------------------------------------------
 
@@ -341,7 +350,8 @@ class WorkloadTask:
             doomed = list(step.volumes_to_delete.get(node.name, ()))
             # A host back from a reboot holds this owner's pods (node/fence.py) until a run acts on it there.
             fenced = any(p.reason == FENCE_REASON for p in observation.pods if p.node == node.name)
-            if actions is None and not doomed and not fenced and material(stored) == material(record):
+            evicted = [e.pod.name for e in observation.evicted if e.pod.node == node.name]
+            if actions is None and not doomed and not fenced and not evicted and material(stored) == material(record):
                 continue
             pods = []
             for start in actions.start if actions else ():
@@ -362,7 +372,7 @@ class WorkloadTask:
                 "state_dir": self.state_dir,
                 "prune": False,
                 "pods": pods,
-                "remove": [s.name for s in actions.stop] if actions else [],
+                "remove": ([s.name for s in actions.stop] if actions else []) + evicted,
                 "delete_volumes": doomed,
                 "owner_record": record,
             }
@@ -415,10 +425,12 @@ class WorkloadTask:
         while True:
             now = time.time()
             step = reconcile(record, observation, now)
-            stored = self.with_placement(step.record, observation, step)
+            stored = self.taints.with_times(self.with_placement(step.record, observation, step), observation)
             lost_now = {}
             fenced = any(p.reason == FENCE_REASON for p in observation.pods)
-            if not step.empty or step.volumes_to_delete or fenced or material(stored) != material(observation.record()):
+            if observation.evicted:
+                self.taints.report(observation.evicted)
+            if not step.empty or step.volumes_to_delete or fenced or observation.evicted or material(stored) != material(observation.record()):
                 results = self.act(step, observation, stored)
                 if not step.empty:
                     # One module call per node per step, whatever the number of pods it starts and stops there.

@@ -19,10 +19,12 @@ Fields (Kubernetes names and meaning):
 * ``containers[].ports[].hostPort`` (defaulting to ``containerPort`` with ``hostNetwork: true``): one pod per node
   may take each.
 
-``affinity.podAffinity`` is refused (not supported). ``tolerations`` and
-``priorityClassName`` are checked as Kubernetes validates them (by the node
-layer, podspec.py) and have no effect: there are no taints and no preemption on
-plain hosts (NotReady is handled by the controllers).
+* ``tolerations``: which of the nodes' taints (``hostfleet_node_taints``) the pod tolerates (scheduler/taints.py):
+  an untolerated NoSchedule or NoExecute taint filters the node, untolerated PreferNoSchedule ones rank it last.
+
+``affinity.podAffinity`` is refused (not supported). ``priorityClassName`` is checked as Kubernetes validates it
+(by the node layer, podspec.py) and has no effect: there is no preemption on plain hosts (NotReady is handled by
+the controllers).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.labe
     parse_node_selector_term,
 )
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import HOSTNAME_LABEL, Node, Resources, parse_cpu, parse_memory
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.taints import Toleration, parse_tolerations
 
 WHEN_UNSATISFIABLE = ("DoNotSchedule", "ScheduleAnyway")
 INCLUSION_POLICIES = ("Honor", "Ignore")
@@ -76,6 +79,7 @@ class Constraints:
     spread: tuple[SpreadConstraint, ...] = ()
     requests: Resources = Resources(0, 0, 1)
     host_ports: tuple[tuple[str, int], ...] = ()  # (protocol, hostPort): one pod per node may take each
+    tolerations: tuple[Toleration, ...] = ()
 
     def matches_node_affinity(self, node: Node) -> bool:
         """nodeSelector AND (no required node affinity OR any of its terms)."""
@@ -247,6 +251,7 @@ def parse_constraints(spec: dict, path: str = "spec") -> Constraints:
         spread=spread,
         requests=_requests(spec, path),
         host_ports=host_ports(spec),
+        tolerations=parse_tolerations(spec.get("tolerations")),
     )
 
 

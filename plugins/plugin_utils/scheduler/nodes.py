@@ -10,7 +10,7 @@ Nodes are inventory hosts. Their labels come from the inventory:
 
 Their capacity comes from the host var ``hostfleet_node_capacity``
 (``{cpu: "2", memory: "4Gi", pods: 110}``); a missing capacity (or key) means
-"unlimited" for that resource.
+"unlimited" for that resource. Their taints come from ``hostfleet_node_taints`` (scheduler/taints.py).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import quantity
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import labels as parse_labels
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.taints import TAINTS_VAR, Taint, parse_taints
 
 HOSTNAME_LABEL = "kubernetes.io/hostname"
 GROUP_LABEL_PREFIX = "hostfleet.io/group."
@@ -51,14 +52,19 @@ class Node:
     ready: bool
     labels: dict[str, str] = field(default_factory=dict)
     capacity: Resources | None = None
+    taints: tuple[Taint, ...] = ()  # from hostfleet_node_taints (scheduler/taints.py)
 
     def to_json(self) -> dict:
-        return {"name": self.name, "ready": self.ready, "labels": dict(self.labels), "capacity": self.capacity.to_json() if self.capacity else None}
+        data = {"name": self.name, "ready": self.ready, "labels": dict(self.labels), "capacity": self.capacity.to_json() if self.capacity else None}
+        if self.taints:
+            data["taints"] = [t.to_json() for t in self.taints]
+        return data
 
     @classmethod
     def from_json(cls, data: dict) -> Node:
         capacity = data.get("capacity")
-        return cls(data["name"], bool(data["ready"]), dict(data.get("labels") or {}), Resources.from_json(capacity) if capacity is not None else None)
+        taints = tuple(Taint.from_json(t) for t in data.get("taints") or ())
+        return cls(data["name"], bool(data["ready"]), dict(data.get("labels") or {}), Resources.from_json(capacity) if capacity is not None else None, taints)
 
 
 @dataclass(frozen=True)
@@ -143,4 +149,5 @@ def node_from_inventory(name: str, ready: bool, host_vars: dict, groups: list[st
         labels[group_label(group)] = "true"
     labels[HOSTNAME_LABEL] = name
     capacity = parse_capacity(host_vars.get(CAPACITY_VAR), f"{prefix}{CAPACITY_VAR}")
-    return Node(name=name, ready=bool(ready), labels=dict(sorted(labels.items())), capacity=capacity)
+    taints = parse_taints(host_vars.get(TAINTS_VAR), name)
+    return Node(name=name, ready=bool(ready), labels=dict(sorted(labels.items())), capacity=capacity, taints=taints)

@@ -7,7 +7,7 @@ runs) and a bare Pod of ``apply``. Pure: no I/O.
 (moving it would restart it or scatter a CronJob's run history), else the one chosen by rendezvous hashing (highest
 hash of name and node): stable as nodes come and go, and a node joining or leaving moves only its own workloads.
 ``every`` (a CronJob's ``run_on: every``): every eligible ready node. Eligible: the pod template's nodeSelector and
-required node affinity match the node's labels.
+required node affinity match the node's labels, and it tolerates the node's NoSchedule and NoExecute taints.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import Node
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.taints import untolerated
 
 RUN_ON = ("one", "every")
 
@@ -26,8 +27,10 @@ def rendezvous(name: str, nodes: Iterable[str]) -> str:
 
 
 def eligible_nodes(nodes: Iterable[Node], constraints) -> list[str]:
-    """The ready nodes whose labels the pod template's node constraints (scheduler/constraints.py) accept, in order."""
-    return [n.name for n in nodes if n.ready and constraints.matches_node_affinity(n)]
+    """The ready nodes whose labels the pod template's node constraints (scheduler/constraints.py) accept and whose
+    NoSchedule/NoExecute taints it tolerates (scheduler/taints.py), in order. A node that gets an untolerated NoExecute
+    taint is no longer eligible: the workload leaves it (``choose_nodes``), as Kubernetes evicts it."""
+    return [n.name for n in nodes if n.ready and untolerated(n.taints, constraints.tolerations) is None and constraints.matches_node_affinity(n)]
 
 
 def choose_nodes(name: str, run_on: str, eligible: Sequence[str], installed: Sequence[str]) -> list[str]:

@@ -8,11 +8,13 @@ plus the starts already planned in this step) and what other owners use.
 
 Placing a pod = filter, then rank (lowest key wins):
 
-1. filters: node Ready; ``nodeSelector`` and required node affinity;
+1. filters: node Ready; no untolerated NoSchedule/NoExecute taint (the
+   message names it, as the scheduler's); ``nodeSelector`` and required node affinity;
    requests against capacity (cpu, memory, and ``pods`` which counts the pods
    of ALL owners); required pod anti-affinity (hostname); topology spread
    constraints with ``whenUnsatisfiable: DoNotSchedule``;
-2. rank: skew beyond ``maxSkew`` of ``ScheduleAnyway`` constraints (the
+2. rank: untolerated PreferNoSchedule taints (Kubernetes' heaviest score);
+   skew beyond ``maxSkew`` of ``ScheduleAnyway`` constraints (the
    user's explicit wish first); weight of violated preferred anti-affinity;
    fewest pods of the same revision on the node, then of the whole workload
    (even spread, and a rollout ends as evenly spread as it began); emptiest
@@ -42,6 +44,7 @@ from dataclasses import dataclass, field
 
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.constraints import Constraints, SpreadConstraint
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import Node, NodeUsage, Resources
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.taints import intolerable_preferences, untolerated
 
 NOT_READY = "node(s) were not ready"
 NODE_AFFINITY = "node(s) didn't match Pod's node affinity/selector"
@@ -243,6 +246,9 @@ class PlacementState:
         """The filters that read ``node`` alone (every one but topology spread), in the scheduler's order."""
         if not node.ready:
             return NOT_READY
+        taint = untolerated(node.taints, constraints.tolerations) if node.taints else None
+        if taint is not None:
+            return taint.message()
         if not constraints.matches_node_affinity(node):
             return NODE_AFFINITY
         resources = self._resource_reason(node, constraints.requests)
@@ -268,15 +274,17 @@ class PlacementState:
             domain_load += counts[node.labels[constraint.topology_key]]
             if not constraint.hard:
                 excess += max(0, skew - constraint.max_skew)
-        anti, same_revision, pods, preference, name = self._local_rank(node, template)
-        return (excess, anti, same_revision, pods, domain_load, preference, name)
+        avoid, anti, same_revision, pods, preference, name = self._local_rank(node, template)
+        return (avoid, excess, anti, same_revision, pods, domain_load, preference, name)
 
     def _local_rank(self, node: Node, template: PodTemplate) -> tuple:
         """The parts of the rank that read ``node`` alone, in their order: all but the spread's excess and domain load."""
         constraints = template.constraints
         present = self._all_labels(node.name, True) if constraints.anti_affinity_preferred else []
         anti = sum(weight for weight, selector in constraints.anti_affinity_preferred if any(selector.matches(labels) for labels in present))
-        return (anti, self.count(node.name, template.revision), self.count(node.name), -constraints.preference(node), node.name)
+        # Untolerated PreferNoSchedule taints first: such a node is taken only when no other fits (taints.py).
+        avoid = intolerable_preferences(node.taints, constraints.tolerations) if node.taints else 0
+        return (avoid, anti, self.count(node.name, template.revision), self.count(node.name), -constraints.preference(node), node.name)
 
     # -- decisions ---------------------------------------------------------
     def best_node(self, template: PodTemplate) -> tuple[str | None, str]:
@@ -468,8 +476,9 @@ class _PlacementIndex:
         while heap and heap[0][1] != self.versions[heap[0][0][-1]]:  # [0][-1]: the node's name
             heapq.heappop(heap)
         if heap:
-            anti, same_revision, pods, preference, name = heap[0][0]
-            heapq.heappush(self.group_heap, ((excess, anti, same_revision, pods, domain_load, preference, name), group, self.group_versions[group]))
+            avoid, anti, same_revision, pods, preference, name = heap[0][0]
+            rank = (avoid, excess, anti, same_revision, pods, domain_load, preference, name)
+            heapq.heappush(self.group_heap, (rank, group, self.group_versions[group]))
 
     def best(self) -> tuple[str | None, str]:
         fleet = self.fleet

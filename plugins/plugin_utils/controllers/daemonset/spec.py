@@ -11,8 +11,10 @@ field                             default       rule
 selector                          required      matchLabels/matchExpressions; must match the
                                                 template labels; immutable
 template                          required      metadata.labels/annotations + PodSpec (restartPolicy
-                                                Always); ``nodeSelector`` and required node affinity
-                                                choose the eligible nodes
+                                                Always); ``nodeSelector``, required node affinity
+                                                and the nodes' taints (with the tolerations
+                                                Kubernetes adds to daemon pods) choose the eligible
+                                                nodes
 updateStrategy.type               RollingUpdate RollingUpdate | OnDelete
 updateStrategy.rollingUpdate      1 / 0         maxUnavailable, maxSurge: int or "N%" of the eligible
                                                 nodes, rounded UP; not both 0; refused with OnDelete
@@ -27,6 +29,7 @@ progressDeadlineSeconds           600           (extension: not a DaemonSet fiel
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 
@@ -38,6 +41,7 @@ from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.re
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.templates import TemplateInfo
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.labels import LabelSelector, known_fields
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import Node
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.taints import NO_EXECUTE, daemonset_tolerations, untolerated
 
 ROLLING_UPDATE = "RollingUpdate"
 ON_DELETE = "OnDelete"
@@ -66,8 +70,16 @@ class DaemonSetSpec:
         return self.strategy == ROLLING_UPDATE
 
     def eligible(self, node: Node) -> bool:
-        """Should this node run a daemon pod (ready or not: daemon pods tolerate NotReady nodes)."""
-        return self.template.constraints.matches_node_affinity(node)
+        """Should this node run a daemon pod (ready or not: daemon pods tolerate NotReady nodes): its node constraints
+        match and it tolerates the node's NoSchedule/NoExecute taints (with the daemon pods' own tolerations, below)."""
+        constraints = self.template.constraints
+        return constraints.matches_node_affinity(node) and untolerated(node.taints, constraints.tolerations) is None
+
+    def continues(self, node: Node) -> bool:
+        """May a daemon pod already on this node stay there (Kubernetes' shouldContinueRunning): its node constraints
+        match and no NoExecute taint of the node is untolerated (a new NoSchedule taint lets it run on)."""
+        constraints = self.template.constraints
+        return constraints.matches_node_affinity(node) and untolerated(node.taints, constraints.tolerations, (NO_EXECUTE,)) is None
 
     def budgets(self, desired: int) -> tuple[int, int]:
         """(maxSurge, maxUnavailable) as numbers of nodes for ``desired`` eligible nodes (Kubernetes'
@@ -102,6 +114,14 @@ class DaemonSetSpec:
         return template_hash(self.to_json())
 
 
+def with_daemon_tolerations(info: TemplateInfo) -> TemplateInfo:
+    """The template as the scheduler sees its daemon pods: with the tolerations Kubernetes' DaemonSet controller adds
+    (scheduler/taints.py). Only the scheduling constraints change: the template, its normal form and hash do not."""
+    constraints = info.constraints
+    host_network = ((info.template or {}).get("spec") or {}).get("hostNetwork") is True
+    return dataclasses.replace(info, constraints=dataclasses.replace(constraints, tolerations=daemonset_tolerations(constraints.tolerations, host_network)))
+
+
 def parse_update_strategy(raw, path: str = "spec.updateStrategy") -> tuple[str, int | str, int | str]:
     """Return (type, maxUnavailable, maxSurge)."""
     raw = {} if raw is None else raw
@@ -126,6 +146,7 @@ def parse_update_strategy(raw, path: str = "spec.updateStrategy") -> tuple[str, 
 def parse_daemonset_spec(name: str, spec: dict, stored_selector: dict | None = None, path: str = "spec") -> DaemonSetSpec:
     """Validate a DaemonSet spec and fill in defaults; ``stored_selector`` (``record["selector"]``) is immutable."""
     head = parse_preamble(name, spec, FIELDS, stored_selector, path, replicas=False)
+    template = with_daemon_tolerations(head.template)
     strategy, unavailable, surge = parse_update_strategy(spec.get("updateStrategy"), f"{path}.updateStrategy")
     min_ready = integer_field(spec, "minReadySeconds", path, 0)
     deadline = integer_field(spec, "progressDeadlineSeconds", path, 600, minimum=1)
@@ -134,7 +155,7 @@ def parse_daemonset_spec(name: str, spec: dict, stored_selector: dict | None = N
     return DaemonSetSpec(
         name=head.name,
         selector=head.selector,
-        template=head.template,
+        template=template,
         strategy=strategy,
         max_unavailable=unavailable,
         max_surge=surge,

@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping
 
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.common import conditions
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.daemonset.record import DaemonSetRecord
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.daemonset.spec import DaemonSetSpec
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.daemonset.spec import DaemonSetSpec, with_daemon_tolerations
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.daemonset.update import DaemonPlan, manage, rolling_update
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.pods import ObservedPod, PodView, classify, is_available, is_ready
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.records import begin_step
@@ -167,6 +167,7 @@ def reconcile_daemonset(
     current = spec.template_hash
     history = rec["revisions"]
     infos: dict[str, TemplateInfo | None] = {h: try_parse_stored(e.get("template")) for h, e in history.items() if h != current}
+    infos = {h: with_daemon_tolerations(info) if info is not None else None for h, info in infos.items()}
     infos[current] = spec.template
 
     # 3. act
@@ -182,7 +183,8 @@ def reconcile_daemonset(
         now=now,
         revision_order={h: int(e.get("revision") or 0) for h, e in history.items()},
     )
-    plan = DaemonPlan(planner, spec.name, current, {n.name: n for n in nodes}, eligible)
+    continuing = {n.name for n in nodes if n.name not in eligible and spec.continues(n)}
+    plan = DaemonPlan(planner, spec.name, current, {n.name: n for n in nodes}, eligible, continuing=continuing)
     planner.remove_finished()
     manage(plan, surge > 0)
     if spec.rolling:

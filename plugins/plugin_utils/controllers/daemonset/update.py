@@ -58,6 +58,8 @@ class DaemonPlan:
     nodes: dict[str, Node]
     eligible: set[str]
     deferred: list[str] = field(default_factory=list)
+    # Not eligible, but its pods may stay (a NoSchedule taint the pods do not tolerate came after them: spec.continues).
+    continuing: set[str] = field(default_factory=set)
 
     def __post_init__(self):
         self._taken = set(self.planner.view.names())
@@ -114,7 +116,8 @@ def manage(plan: DaemonPlan, surge: bool) -> None:
             continue
         pods = plan.pods_on(name)
         if name not in plan.eligible:
-            plan.planner.stop(pods, MISSCHEDULED)
+            if name not in plan.continuing:
+                plan.planner.stop(pods, MISSCHEDULED)
         elif not pods:
             plan.start_on(name, plan.current)
         elif len(pods) > 1:
