@@ -20,6 +20,7 @@ import time
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.network import dns as cluster_dns
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import events, fence, fileio, namespaces, podnet, systemctl
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import grpc_probe as grpc_probe_code
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import hook as hook_script
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import status as pod_status
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import units as render
@@ -704,6 +705,8 @@ def _plan_volume_deletions(host, result, records, wanted, claims, owner_name):
 HOOK_FILEIO_IMPORT = "from ansible_collections.hostfleet.workloads.plugins.module_utils.node.fileio import ensure_dir, write_atomic\n"
 # ... and of fence, replaced by fence's code (whose own fileio import is then already satisfied).
 HOOK_FENCE_IMPORT = "from ansible_collections.hostfleet.workloads.plugins.module_utils.node.fence import FENCE_REASON, beat, pod_fence\n"
+# ... and of grpc_probe (probes of type grpc), replaced by its code.
+HOOK_GRPC_IMPORT = "from ansible_collections.hostfleet.workloads.plugins.module_utils.node.grpc_probe import grpc_health_check\n"
 
 
 def _source(module):
@@ -720,9 +723,10 @@ def hook_script_source():
     source = _source(hook_script)
     inlined = "".join(line for line in _source(fileio).splitlines(True) if line != "from __future__ import annotations\n")
     fence_code = "".join(line for line in _source(fence).splitlines(True) if line not in ("from __future__ import annotations\n", HOOK_FILEIO_IMPORT))
-    if HOOK_FILEIO_IMPORT not in source or HOOK_FENCE_IMPORT not in source:
-        raise RuntimeError("hook.py no longer imports fileio and fence as HOOK_FILEIO_IMPORT/HOOK_FENCE_IMPORT say: the installed hook would not run")
-    return source.replace(HOOK_FILEIO_IMPORT, inlined, 1).replace(HOOK_FENCE_IMPORT, fence_code, 1)
+    grpc_code = "".join(line for line in _source(grpc_probe_code).splitlines(True) if line != "from __future__ import annotations\n")
+    if HOOK_FILEIO_IMPORT not in source or HOOK_FENCE_IMPORT not in source or HOOK_GRPC_IMPORT not in source:
+        raise RuntimeError("hook.py no longer imports fileio, fence and grpc_probe as HOOK_*_IMPORT say: the installed hook would not run")
+    return source.replace(HOOK_FILEIO_IMPORT, inlined, 1).replace(HOOK_FENCE_IMPORT, fence_code, 1).replace(HOOK_GRPC_IMPORT, grpc_code, 1)
 
 
 def apply(host, result):

@@ -34,9 +34,11 @@ import sys
 import time
 
 # Both inlined by the node layer when it installs this script (converge.hook_script_source): the fence of pods a
-# host back from a long absence must not serve (fence.py), and one atomic-write helper.
+# host back from a long absence must not serve (fence.py), and one atomic-write helper. Inlined too: the gRPC health
+# check of probes of type grpc (grpc_probe.py).
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.fence import FENCE_REASON, beat, pod_fence
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.fileio import ensure_dir, write_atomic
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.grpc_probe import grpc_health_check
 
 RUN_DIR = "/run/hostfleet/pods"
 BACKOFF_BASE = 10.0
@@ -495,7 +497,12 @@ def cmd_probe(state_dir, pod, container, kind):
         return  # the startup probe holds off the others
     exec_prefix = podman_prefix(record, pod, container, spec)
     target = container_process(pod, container, spec) if "exec" in probe and exec_prefix is None else None
-    if "exec" in probe and exec_prefix is None and target is None:
+    detail = None  # the kubelet's words for a failure, where the probe gives them (grpc)
+    if "grpc" in probe:
+        # As the kubelet: the pod's own address (the host's loopback for a pod on the host's network), from the host.
+        host = probe_host(LOOPBACK_HOSTS[0], pod_ip_of(record))
+        ok, detail = grpc_health_check(host, probe["grpc"]["port"], probe["grpc"]["service"], probe["timeoutSeconds"])
+    elif "exec" in probe and exec_prefix is None and target is None:
         ok = False  # no running process to exec in (as Kubernetes): never on the host
     elif target is not None:
         ok = run_handler(probe, load_env(state_dir, pod, container), spec, probe["timeoutSeconds"], target=target)
@@ -509,7 +516,8 @@ def cmd_probe(state_dir, pod, container, kind):
         counters = {"successes": 0, "failures": counters["failures"] + 1, "last": now}
     write_json(counters_path, counters)
     if not ok:
-        event("Unhealthy", pod, container, f"{kind.capitalize()} probe failed ({counters['failures']}/{probe['failureThreshold']})", "Warning")
+        failed = f"{kind.capitalize()} probe failed ({counters['failures']}/{probe['failureThreshold']})"
+        event("Unhealthy", pod, container, f"{failed}: {detail}" if detail else failed, "Warning")
     if kind == "readiness":
         ready_path = os.path.join(rdir, "ready")
         if ok and counters["successes"] >= probe["successThreshold"] and not os.path.exists(ready_path):

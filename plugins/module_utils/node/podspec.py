@@ -385,6 +385,8 @@ def _handler(value, path, named_ports, kinds, runtime, extra_fields=()):
         if body.get("port") is None:
             raise SpecError(f"{sub}.port", "is required")
         return {"tcpSocket": {"port": _port(body["port"], f"{sub}.port", named_ports), "host": _host(body, sub)}}
+    if kind == "grpc":
+        return {"grpc": grpc_probe_action(body, sub)}
     _known(body, {"seconds"}, sub)
     return {"sleep": {"seconds": _int(body, "seconds", sub, minimum=0) if body.get("seconds") is not None else _missing(f"{sub}.seconds")}}
 
@@ -393,13 +395,33 @@ def _missing(path):
     raise SpecError(path, "is required")
 
 
+# A service name rides in one HTTP/2 DATA frame of the health check (node/grpc_probe.py GRPC_MAX_SERVICE_BYTES).
+GRPC_MAX_SERVICE_BYTES = 16000
+
+
+def grpc_probe_action(body, path):
+    """A probe's grpc action (Kubernetes' GRPCAction): port, a number (no named ports), and service, default ''."""
+    _known(body, {"port", "service"}, path)
+    port = _int(body, "port", path) if body.get("port") is not None else _missing(f"{path}.port")
+    if not 1 <= port <= 65535:
+        raise SpecError(f"{path}.port", "must be between 1 and 65535, inclusive")
+    service = _str(body, "service", path, default="")
+    try:
+        size = len(service.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise SpecError(f"{path}.service", "must be valid Unicode text (no lone surrogates)") from None
+    if size > GRPC_MAX_SERVICE_BYTES:
+        raise SpecError(f"{path}.service", f"must be at most {GRPC_MAX_SERVICE_BYTES} bytes (it is sent in one HTTP/2 frame)")
+    return {"port": port, "service": service}
+
+
 def _or_empty(value, kind):
     # Not `value or []`: a falsy value of the wrong type ("", 0, false) must reach the type check.
     return kind() if value is None else value
 
 
 def _probe(value, path, named_ports, kind, runtime):
-    result = _handler(value, path, named_ports, ("exec", "httpGet", "tcpSocket"), runtime, PROBE_FIELDS)
+    result = _handler(value, path, named_ports, ("exec", "httpGet", "tcpSocket", "grpc"), runtime, PROBE_FIELDS)
     result["initialDelaySeconds"] = _int(value, "initialDelaySeconds", path, default=0, minimum=0)
     result["periodSeconds"] = _int(value, "periodSeconds", path, default=10, minimum=1)
     result["timeoutSeconds"] = _int(value, "timeoutSeconds", path, default=1, minimum=1)

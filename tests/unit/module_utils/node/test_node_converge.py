@@ -15,7 +15,7 @@ import sys
 import pytest
 from node_helpers import MAIN, validated, write_plan
 
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge, fence, fileio, hook, systemctl
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge, fence, fileio, grpc_probe, hook, systemctl
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
 
 PY = "/usr/bin/python3"
@@ -405,8 +405,11 @@ def test_hook_script_source_is_the_hook_module_with_fileio_inlined():
         helper = handle.read()
     with open(fence.__file__) as handle:
         fencing = handle.read()
+    with open(grpc_probe.__file__) as handle:
+        grpc_code = handle.read().replace("from __future__ import annotations\n", "")
     source = converge.hook_script_source()
     assert converge.HOOK_FILEIO_IMPORT in own and converge.HOOK_FENCE_IMPORT in own and "ansible_collections" not in source
+    own = own.replace(converge.HOOK_GRPC_IMPORT, grpc_code)
     before, _sep, after = own.partition(converge.HOOK_FILEIO_IMPORT)
     before = before.replace(converge.HOOK_FENCE_IMPORT, fencing.replace("from __future__ import annotations\n", "").replace(converge.HOOK_FILEIO_IMPORT, ""))
     assert source == before + helper.replace("from __future__ import annotations\n", "") + after
