@@ -34,7 +34,7 @@ from ansible_collections.hostfleet.workloads.plugins.plugin_utils.manifests.obje
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.network.servicespec import parse_service, service_name
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import CAPACITY_VAR, LABELS_VAR, node_from_inventory
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.one_node import choose_nodes, eligible_nodes
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.taints import TAINTS_VAR
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.taints import NO_EXECUTE, TAINTS_VAR, parse_taints, untolerated
 
 display = Display()
 
@@ -357,7 +357,9 @@ class ActionModule(ActionBase):
         name = namespaces.node_name(obj.namespace, obj.name)
         base = {"owner": name, "owner_kind": "Pod", "state_dir": args["state_dir"]}
         with Fleet(self, task_vars, hosts) as fleet:
-            seen = fleet.run_module(POD_MODULE, {h: {**base, "state": "absent"} for h in hosts}, check_mode=True, timeout=args["wait_timeout"])
+            # That look also brings each node's facts (its well-known and feature labels).
+            look = {**base, "state": "absent", "node_facts": True}
+            seen = fleet.run_module(POD_MODULE, {h: dict(look) for h in hosts}, check_mode=True, timeout=args["wait_timeout"])
             reachable = [h for h in hosts if not (seen[h].get("unreachable") or seen[h].get("failed"))]
             unreachable = sorted(set(hosts) - set(reachable))
             present = [h for h in reachable if name in (seen[h].get("deleted") or [])]
@@ -366,12 +368,18 @@ class ActionModule(ActionBase):
                 template = _pod_template(obj)
                 if obj.args.get("nodeName"):
                     targets = [obj.args["nodeName"]]
+                    # No scheduler, but the kubelet admits no pod that does not tolerate a NoExecute taint of its node.
+                    taints = parse_taints(fleet.host_vars(targets[0]).get(TAINTS_VAR), targets[0]) if targets[0] in hosts else ()
+                    taint = untolerated(taints, template.constraints.tolerations, (NO_EXECUTE,))
+                    if taint is not None:
+                        msg = f"spec.nodeName: {targets[0]} {taint.message().replace('node(s) had', 'has')} (NoExecute) that the pod does not tolerate"
+                        return {"changed": False, "failed": True, "msg": msg, "unreachable_nodes": unreachable}
                 else:
                     nodes = []
                     for host in reachable:
                         hostvars = fleet.host_vars(host)
                         node_vars = {k: hostvars[k] for k in (LABELS_VAR, CAPACITY_VAR, TAINTS_VAR) if k in hostvars}
-                        nodes.append(node_from_inventory(host, True, node_vars, fleet.groups_of(host)))
+                        nodes.append(node_from_inventory(host, True, node_vars, fleet.groups_of(host), seen[host].get("node_facts")))
                     eligible = eligible_nodes(nodes, template.constraints)
                     if not eligible:
                         return {

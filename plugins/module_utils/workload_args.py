@@ -110,6 +110,7 @@ CRONJOB_TIMER_ARGS = dict(
     report_only=dict(type="bool", default=False),
     config=dict(type="dict"),
     state_dir=dict(type="path", default="/var/lib/hostfleet"),
+    node_facts=dict(type="bool", default=False),
 )
 
 

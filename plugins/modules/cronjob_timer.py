@@ -49,6 +49,12 @@ options:
     description: Change nothing, only report whether the CronJob is installed here, its configuration and its runs.
     type: bool
     default: false
+  node_facts:
+    description:
+      - With O(report_only=true), also return C(node_facts), what this host is, as M(hostfleet.workloads.pod_info)
+        does (its O(node_facts)): the node's labels for choosing where the CronJob runs.
+    type: bool
+    default: false
   config:
     description:
       - The CronJob's configuration, as M(hostfleet.workloads.cronjob) builds it from a validated spec (C(schedule),
@@ -82,6 +88,10 @@ installed:
   description: Whether the CronJob is installed on this host.
   returned: with O(report_only=true)
   type: bool
+node_facts:
+  description: What this host is (see M(hostfleet.workloads.pod_info)).
+  returned: with O(report_only=true) and O(node_facts=true)
+  type: dict
 config:
   description: The installed configuration.
   returned: with O(report_only=true)

@@ -78,7 +78,8 @@ options:
         the containers' C(containerPort)s host ports, one pod per host each; either way the pod's containers share one
         network and reach each other on C(localhost)), and
         the scheduling fields C(nodeSelector), C(affinity), C(topologySpreadConstraints), C(tolerations),
-        C(priorityClassName), which are kept for controllers and have no effect on one host."
+        C(priorityClassName), which are kept for controllers and have no effect on one host (the workload modules
+        and C(apply) place pods with them; C(tolerations) against the nodes' C(hostfleet_node_taints))."
       - "Supported container fields: C(name), C(command) (required, an absolute path first), C(args) (with
         Kubernetes C($(VAR\\)) expansion), C(env) (C(valueFrom): C(configMapKeyRef), C(secretKeyRef), or the downward
         API's C(fieldRef) of C(metadata.name), C(metadata.namespace), C(status.podIP), C(status.hostIP); the two
@@ -187,6 +188,11 @@ options:
         current holder unless the lease is, or can now be, this caller's on this host (C(op) must be V(acquire)).
       - Without it, the call changes nothing while another run holds the owner's lease here.
     type: dict
+  node_facts:
+    description:
+      - Also return C(node_facts), what this host is, as M(hostfleet.workloads.pod_info) does (its O(node_facts)).
+    type: bool
+    default: false
 notes:
   - "Limits: systemd enforces C(MemoryMax=) and C(CPUQuota=) only where the cgroup controllers are available."
   - "Exec probes and lifecycle hooks of process containers run inside the container, as Kubernetes runs them, seeing its
@@ -303,6 +309,7 @@ daemon_reload: {description: "Whether systemd was (or would be) reloaded.", retu
 volumes_deleted: {description: "Persistent volumes that were (or would be) deleted.", returned: always, type: list, elements: str}
 owner_record: {description: "The owner's stored record (see O(owner_record)), or null.", returned: always, type: dict}
 observed_at: {description: "The host's clock when the status was read (epoch seconds).", returned: always, type: float}
+node_facts: {description: "What this host is (see M(hostfleet.workloads.pod_info)).", returned: "when O(node_facts=true)", type: dict}
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -68,6 +68,15 @@ options:
         this host ever granted for the workload (or this holder already holds it here)."
       - In check mode the lease is only read.
     type: dict
+  node_facts:
+    description:
+      - Also return C(node_facts), what this host is (C(os), C(machine), C(kernel), C(cpu_flags), C(cpu_vendor),
+        C(pci_devices) as class and vendor, C(product_name) from DMI, C(os_release)), read once per boot and kept in
+        C(/run/hostfleet/node-facts.json) (removing that file reads them again). The workload modules ask for it in
+        their first look at each node and derive the node's well-known and feature labels from it (C(kubernetes.io/os),
+        C(kubernetes.io/arch), C(feature.node.kubernetes.io/...)). A fact that cannot be read is left out.
+    type: bool
+    default: false
 seealso:
   - module: hostfleet.workloads.pod
 """
@@ -116,6 +125,12 @@ lease:
       C(description), C(token), C(held_for), C(expires_in), in seconds) or null.
   returned: when O(lease) is given
   type: dict
+node_facts:
+  description: What this host is (see O(node_facts)); facts that could not be read are left out.
+  returned: when O(node_facts=true)
+  type: dict
+  sample: {version: 1, os: linux, machine: x86_64, kernel: 6.1.0-18-amd64, cpu_flags: [avx2, sse4_2], cpu_vendor: GenuineIntel,
+    pci_devices: [{class: "030000", vendor: "10de"}], os_release: {ID: debian, VERSION_ID: "12"}}
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -42,6 +42,7 @@ from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.node
     LABELS_VAR,
     Node,
     NodeUsage,
+    add_extended,
     node_from_inventory,
 )
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.taints import TAINTS_VAR
@@ -156,6 +157,9 @@ class WorkloadTask:
         self.claim: Claim | None = None
         # Whether this task called the pod module yet (what an observation before it saw may be out of date).
         self.acted = False
+        # What each node is (module_utils/node/node_facts.py), asked in the first observation that reaches it and
+        # kept for the task: the source of its well-known and feature labels, at no extra round.
+        self.node_facts: dict[str, dict] = {}
         # NoExecute taints: which pods they evict, and since when they are known (taint_eviction.py).
         self.taints = TaintEvictions(kind, name)
 
@@ -208,7 +212,7 @@ class WorkloadTask:
             ready = not (result.get("unreachable") or result.get("failed"))
             if not ready:
                 unreachable[host] = result.get("msg") or "unreachable"
-            nodes.append(node_from_inventory(host, ready, self._node_vars(host), self.fleet.groups_of(host)))
+            nodes.append(node_from_inventory(host, ready, self._node_vars(host), self.fleet.groups_of(host), self.node_facts.get(host)))
             if not ready:
                 continue
             # Host clocks may differ from ours: move host times onto the controller's clock.
@@ -230,6 +234,7 @@ class WorkloadTask:
                         # Anti-affinity and spread see the pods of the workload's own namespace, as in Kubernetes.
                         other.labels + ((dict(pod.get("labels") or {}),) if namespaces.namespace_of(pod.get("name") or "") == own_namespace else ()),
                         other.host_ports + tuple((str(p[0]), int(p[1])) for p in pod.get("host_ports") or ()),
+                        add_extended(other.extended, {k: int(v) for k, v in requests.items() if k not in ("cpu", "memory") and isinstance(v, int)}),
                     )
             usage[host] = other
             details[host] = mine
@@ -306,7 +311,15 @@ class WorkloadTask:
         asked = [h for h in (self.fleet.hosts if hosts is None else hosts) if h not in self.lost]
         module, extra = self.observer
         args = {"state_dir": self.state_dir, **extra, **({"lease": dict(lease, kind=self.kind, name=self.name)} if lease else {})}
-        return dict(self.fleet.run_module(module, dict.fromkeys(asked, args), check_mode=False)) if asked else {}
+        if not asked:
+            return {}
+        # The node facts ride on the first observation of each node (the host reads them from its per-boot cache).
+        per_host = {h: dict(args, node_facts=True) if h not in self.node_facts else args for h in asked}
+        results = dict(self.fleet.run_module(module, per_host, check_mode=False))
+        for host, result in results.items():
+            if isinstance((result or {}).get("node_facts"), dict):
+                self.node_facts[host] = result["node_facts"]
+        return results
 
     def release_lease(self) -> None:
         """Let the workload's lease go (every way out of the task: done, failed, or an exception)."""

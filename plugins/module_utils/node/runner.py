@@ -12,7 +12,7 @@ import time
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils import kinds
 from ansible_collections.hostfleet.workloads.plugins.module_utils.network import config as network_config
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge, namespaces, podnet, systemctl
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge, namespaces, node_facts, podnet, systemctl
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import lease as node_lease
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import units as render
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import (
@@ -48,6 +48,7 @@ POD_ARGS = dict(
     wait_timeout=dict(type="int", default=120),
     lease=dict(type="dict"),
     pod_network=dict(type="dict", options=dict(cidr=dict(type="str", required=True), bridge=dict(type="str", default="hf0"))),
+    node_facts=dict(type="bool", default=False),
 )
 
 POD_INFO_ARGS = dict(
@@ -55,6 +56,7 @@ POD_INFO_ARGS = dict(
     selector=dict(type="dict"),
     names=dict(type="list", elements="str"),
     lease=dict(type="dict"),
+    node_facts=dict(type="bool", default=False),
 )
 
 
@@ -254,6 +256,8 @@ def run_pod(module):
         observed_at=time.time(),
         **plan.summary(),
     )
+    if params["node_facts"]:
+        result["node_facts"] = node_facts.facts()  # the workload's first look at this node: its labels (no extra round)
     if module._diff:
         result["diff"] = plan.diff
     module.exit_json(**result)
@@ -310,4 +314,6 @@ def run_pod_info(module):
             extra["lease"] = node_lease.apply(params["state_dir"], lease["kind"], lease["name"], lease, check_mode=module.check_mode)
         except OSError as exc:
             module.fail_json(msg=f"lease of {lease['kind']} {lease['name']}: {exc}")
+    if params["node_facts"]:
+        extra["node_facts"] = node_facts.facts()  # asked by a run's first observation: the node's labels (no extra round)
     module.exit_json(changed=False, pods=pods, owner_record=record, owner_records=records, observed_at=time.time(), **extra)

@@ -13,16 +13,21 @@ Fields (Kubernetes names and meaning):
   ``topologyKey: kubernetes.io/hostname``: no (preferably no) pod matching the
   selector on the node. Other topology keys are refused: a host is the only
   failure domain we can fence; use ``topologySpreadConstraints`` for zones.
+* ``affinity.podAffinity`` (required and preferred), the same way: a pod matching
+  each required term's selector on the node (a pod that matches its own term may
+  go anywhere while no pod matches it: the first of a group, as Kubernetes allows);
+  preferred terms' weights count for a node, violated anti-affinity's against it.
 * ``topologySpreadConstraints``: ``maxSkew`` over the domains of
   ``topologyKey``; ``DoNotSchedule`` filters nodes, ``ScheduleAnyway`` ranks them.
-* ``containers[].resources.requests``: cpu and memory checked against capacity.
+* ``containers[].resources.requests``: cpu, memory, ephemeral-storage and extended resources (``nvidia.com/gpu``)
+  checked against capacity (a limit without a request is the request, as Kubernetes defaults it).
 * ``containers[].ports[].hostPort`` (defaulting to ``containerPort`` with ``hostNetwork: true``): one pod per node
   may take each.
 
 * ``tolerations``: which of the nodes' taints (``hostfleet_node_taints``) the pod tolerates (scheduler/taints.py):
   an untolerated NoSchedule or NoExecute taint filters the node, untolerated PreferNoSchedule ones rank it last.
 
-``affinity.podAffinity`` is refused (not supported). ``priorityClassName`` is checked as Kubernetes validates it
+``priorityClassName`` is checked as Kubernetes validates it
 (by the node layer, podspec.py) and has no effect: there is no preemption on plain hosts (NotReady is handled by
 the controllers).
 """
@@ -40,7 +45,16 @@ from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.labe
     parse_label_selector,
     parse_node_selector_term,
 )
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import HOSTNAME_LABEL, Node, Resources, parse_cpu, parse_memory
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import (
+    EPHEMERAL_STORAGE,
+    HOSTNAME_LABEL,
+    Node,
+    Resources,
+    extended_resource_name,
+    parse_cpu,
+    parse_extended,
+    parse_memory,
+)
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.taints import Toleration, parse_tolerations
 
 WHEN_UNSATISFIABLE = ("DoNotSchedule", "ScheduleAnyway")
@@ -76,6 +90,8 @@ class Constraints:
     preferred_terms: tuple[tuple[int, NodeSelectorTerm], ...] = ()
     anti_affinity: tuple[LabelSelector, ...] = ()
     anti_affinity_preferred: tuple[tuple[int, LabelSelector], ...] = ()
+    affinity: tuple[LabelSelector, ...] = ()  # required podAffinity terms (topology: the host)
+    affinity_preferred: tuple[tuple[int, LabelSelector], ...] = ()
     spread: tuple[SpreadConstraint, ...] = ()
     requests: Resources = Resources(0, 0, 1)
     host_ports: tuple[tuple[str, int], ...] = ()  # (protocol, hostPort): one pod per node may take each
@@ -138,7 +154,7 @@ def _node_affinity(value, path):
     return required, tuple(preferred)
 
 
-def _anti_affinity_term(value, path):
+def _anti_affinity_term(value, path, what="pod anti-affinity"):
     known_fields(value, {"labelSelector", "topologyKey"}, path)
     key = value.get("topologyKey")
     if key is None:
@@ -146,23 +162,24 @@ def _anti_affinity_term(value, path):
     if key != HOSTNAME_LABEL:
         raise SpecError(
             f"{path}.topologyKey",
-            f"only {HOSTNAME_LABEL} is supported for pod anti-affinity, got {key!r} (use topologySpreadConstraints to spread over zones or other labels)",
+            f"only {HOSTNAME_LABEL} is supported for {what}, got {key!r} (use topologySpreadConstraints to spread over zones or other labels)",
         )
     return parse_label_selector(value.get("labelSelector"), f"{path}.labelSelector", required=True)
 
 
-def _pod_anti_affinity(value, path):
+def _pod_anti_affinity(value, path, what="pod anti-affinity"):
+    """podAntiAffinity, or podAffinity (``what``): the same terms, read the same way."""
     known_fields(value, {"requiredDuringSchedulingIgnoredDuringExecution", "preferredDuringSchedulingIgnoredDuringExecution"}, path)
     rpath = f"{path}.requiredDuringSchedulingIgnoredDuringExecution"
     terms = _list(value.get("requiredDuringSchedulingIgnoredDuringExecution"), rpath)
-    required = tuple(_anti_affinity_term(term, f"{rpath}[{i}]") for i, term in enumerate(terms))
+    required = tuple(_anti_affinity_term(term, f"{rpath}[{i}]", what) for i, term in enumerate(terms))
     preferred = []
     ppath = f"{path}.preferredDuringSchedulingIgnoredDuringExecution"
     for i, item in enumerate(_list(value.get("preferredDuringSchedulingIgnoredDuringExecution"), ppath)):
         known_fields(item, {"weight", "podAffinityTerm"}, f"{ppath}[{i}]")
         if item.get("podAffinityTerm") is None:
             raise SpecError(f"{ppath}[{i}].podAffinityTerm", "is required")
-        preferred.append((_weight(item, f"{ppath}[{i}]"), _anti_affinity_term(item["podAffinityTerm"], f"{ppath}[{i}].podAffinityTerm")))
+        preferred.append((_weight(item, f"{ppath}[{i}]"), _anti_affinity_term(item["podAffinityTerm"], f"{ppath}[{i}].podAffinityTerm", what)))
     return required, tuple(preferred)
 
 
@@ -204,8 +221,10 @@ def _spread_constraint(value, path):
 
 def _requests(spec, path):
     cpu = memory = 0
+    extended: dict[str, int] = {}
     for i, container in enumerate(_list(spec.get("containers"), f"{path}.containers")):
-        requests = ((container or {}).get("resources") or {}).get("requests") or {}
+        resources = (container or {}).get("resources") or {}
+        requests = resources.get("requests") or {}
         rpath = f"{path}.containers[{i}].resources.requests"
         if requests.get("cpu") is not None:
             value = requests["cpu"]
@@ -214,7 +233,30 @@ def _requests(spec, path):
         if requests.get("memory") is not None:
             value = requests["memory"]
             memory += value if isinstance(value, int) and not isinstance(value, bool) else parse_memory(value, f"{rpath}.memory")
-    return Resources(cpu, memory, 1)
+        for key, amount in _extended_requests(resources, f"{path}.containers[{i}].resources").items():
+            extended[key] = extended.get(key, 0) + amount
+    return Resources(cpu, memory, 1, tuple(sorted((k, v) for k, v in extended.items() if v)))
+
+
+def _extended_requests(resources, path) -> dict[str, int]:
+    """A container's ephemeral-storage (bytes) and extended resource (count) requests; a limit alone is the request."""
+    requests = resources.get("requests") or {}
+    limits = resources.get("limits") or {}
+    result = {}
+    for key in dict.fromkeys([*requests, *limits]):
+        if key != EPHEMERAL_STORAGE and not extended_resource_name(key):
+            continue
+        part = "requests" if requests.get(key) is not None else "limits"
+        value = (requests if part == "requests" else limits).get(key)
+        if value is None:
+            continue
+        if isinstance(value, int) and not isinstance(value, bool):
+            result[key] = value  # the normal form's bytes / count
+        elif key == EPHEMERAL_STORAGE:
+            result[key] = parse_memory(value, f"{path}.{part}.{key}")
+        else:
+            result[key] = parse_extended(value, f"{path}.{part}.{key}")
+    return result
 
 
 def parse_constraints(spec: dict, path: str = "spec") -> Constraints:
@@ -224,16 +266,17 @@ def parse_constraints(spec: dict, path: str = "spec") -> Constraints:
     preferred = ()
     anti = ()
     anti_preferred = ()
+    pod_affinity = pod_affinity_preferred = ()
     affinity = spec.get("affinity")
     if affinity is not None:
         apath = f"{path}.affinity"
-        if isinstance(affinity, dict) and affinity.get("podAffinity") is not None:
-            raise SpecError(f"{apath}.podAffinity", "is not supported (only podAntiAffinity on kubernetes.io/hostname and topologySpreadConstraints)")
         known_fields(affinity, {"nodeAffinity", "podAntiAffinity", "podAffinity"}, apath)
         if affinity.get("nodeAffinity") is not None:
             required, preferred = _node_affinity(affinity["nodeAffinity"], f"{apath}.nodeAffinity")
         if affinity.get("podAntiAffinity") is not None:
             anti, anti_preferred = _pod_anti_affinity(affinity["podAntiAffinity"], f"{apath}.podAntiAffinity")
+        if affinity.get("podAffinity") is not None:
+            pod_affinity, pod_affinity_preferred = _pod_anti_affinity(affinity["podAffinity"], f"{apath}.podAffinity", "pod affinity")
     spread_path = f"{path}.topologySpreadConstraints"
     spread = tuple(_spread_constraint(item, f"{spread_path}[{i}]") for i, item in enumerate(_list(spec.get("topologySpreadConstraints"), spread_path)))
     seen = set()
@@ -248,6 +291,8 @@ def parse_constraints(spec: dict, path: str = "spec") -> Constraints:
         preferred_terms=preferred,
         anti_affinity=anti,
         anti_affinity_preferred=anti_preferred,
+        affinity=pod_affinity,
+        affinity_preferred=pod_affinity_preferred,
         spread=spread,
         requests=_requests(spec, path),
         host_ports=host_ports(spec),

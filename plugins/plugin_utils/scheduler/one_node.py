@@ -7,7 +7,9 @@ runs) and a bare Pod of ``apply``. Pure: no I/O.
 (moving it would restart it or scatter a CronJob's run history), else the one chosen by rendezvous hashing (highest
 hash of name and node): stable as nodes come and go, and a node joining or leaving moves only its own workloads.
 ``every`` (a CronJob's ``run_on: every``): every eligible ready node. Eligible: the pod template's nodeSelector and
-required node affinity match the node's labels, and it tolerates the node's NoSchedule and NoExecute taints.
+required node affinity match the node's labels, it tolerates the node's NoSchedule and NoExecute taints, and the
+node has the extended resources (``nvidia.com/gpu``) and ephemeral-storage it requests in its capacity (what other
+pods take of cpu and memory is not counted here).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import Node
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import EPHEMERAL_STORAGE, Node
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.taints import untolerated
 
 RUN_ON = ("one", "every")
@@ -30,7 +32,18 @@ def eligible_nodes(nodes: Iterable[Node], constraints) -> list[str]:
     """The ready nodes whose labels the pod template's node constraints (scheduler/constraints.py) accept and whose
     NoSchedule/NoExecute taints it tolerates (scheduler/taints.py), in order. A node that gets an untolerated NoExecute
     taint is no longer eligible: the workload leaves it (``choose_nodes``), as Kubernetes evicts it."""
-    return [n.name for n in nodes if n.ready and untolerated(n.taints, constraints.tolerations) is None and constraints.matches_node_affinity(n)]
+    return [
+        n.name
+        for n in nodes
+        if n.ready and untolerated(n.taints, constraints.tolerations) is None and constraints.matches_node_affinity(n) and _has_extended(n, constraints)
+    ]
+
+
+def _has_extended(node: Node, constraints) -> bool:
+    """Whether the node's capacity holds what the pod requests of ephemeral-storage (unlimited when not named) and of
+    each extended resource (none when not named, as Kubernetes counts it)."""
+    have = dict(node.capacity.extended) if node.capacity is not None else {}
+    return all(amount <= have.get(key, amount if key == EPHEMERAL_STORAGE else 0) for key, amount in constraints.requests.extended)
 
 
 def choose_nodes(name: str, run_on: str, eligible: Sequence[str], installed: Sequence[str]) -> list[str]:

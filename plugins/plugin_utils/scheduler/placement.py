@@ -11,11 +11,14 @@ Placing a pod = filter, then rank (lowest key wins):
 1. filters: node Ready; no untolerated NoSchedule/NoExecute taint (the
    message names it, as the scheduler's); ``nodeSelector`` and required node affinity;
    requests against capacity (cpu, memory, and ``pods`` which counts the pods
-   of ALL owners); required pod anti-affinity (hostname); topology spread
-   constraints with ``whenUnsatisfiable: DoNotSchedule``;
+   of ALL owners; ephemeral-storage; extended resources such as ``nvidia.com/gpu``,
+   none on a node whose capacity does not name them); required pod anti-affinity
+   and pod affinity (hostname); topology spread constraints with
+   ``whenUnsatisfiable: DoNotSchedule``;
 2. rank: untolerated PreferNoSchedule taints (Kubernetes' heaviest score);
    skew beyond ``maxSkew`` of ``ScheduleAnyway`` constraints (the
-   user's explicit wish first); weight of violated preferred anti-affinity;
+   user's explicit wish first); weight of violated preferred anti-affinity
+   less that of matched preferred pod affinity;
    fewest pods of the same revision on the node, then of the whole workload
    (even spread, and a rollout ends as evenly spread as it began); emptiest
    topology domains; preferred node affinity; node name (determinism).
@@ -43,7 +46,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.constraints import Constraints, SpreadConstraint
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import Node, NodeUsage, Resources
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import EPHEMERAL_STORAGE, Node, NodeUsage, Resources
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.taints import intolerable_preferences, untolerated
 
 NOT_READY = "node(s) were not ready"
@@ -52,6 +55,7 @@ INSUFFICIENT_CPU = "Insufficient cpu"
 INSUFFICIENT_MEMORY = "Insufficient memory"
 TOO_MANY_PODS = "Too many pods"
 ANTI_AFFINITY = "node(s) didn't match pod anti-affinity rules"
+POD_AFFINITY = "node(s) didn't match pod affinity rules"
 SPREAD = "node(s) didn't match pod topology spread constraints"
 SPREAD_MISSING_LABEL = "node(s) didn't match pod topology spread constraints (missing required label)"
 HOST_PORTS = "node(s) didn't have free ports for the requested pod ports"
@@ -109,6 +113,7 @@ class PlacementState:
         self._staying_revision: Counter[tuple[str, str]] = Counter()
         self._taken = {name: [0, 0, 0] for name in self.nodes}  # cpu, memory, pods of this workload (leaving ones included)
         self._ports: dict[str, Counter[tuple[str, int]]] = {name: Counter() for name in self.nodes}
+        self._taken_extended: dict[str, Counter[str]] = {name: Counter() for name in self.nodes}  # ephemeral-storage, nvidia.com/gpu, ...
         # Nodes in the order they changed: a placement index catches up from its position in it.
         self._changes: list[str] = []
         self._indexes: dict[object, _PlacementIndex] = {}
@@ -123,6 +128,8 @@ class PlacementState:
         taken[0] += sign * (pod.requests.cpu_millis or 0)
         taken[1] += sign * (pod.requests.memory_bytes or 0)
         taken[2] += sign
+        for key, amount in pod.requests.extended:
+            self._taken_extended[pod.node][key] += sign * amount
         ports = self._ports[pod.node]
         for port in pod.host_ports:
             ports[port] += sign
@@ -185,15 +192,29 @@ class PlacementState:
     # -- filters -----------------------------------------------------------
     def _resource_reason(self, node: Node, requests: Resources) -> str | None:
         capacity = node.capacity
-        if capacity is None:
-            return None
-        cpu, memory, pods = self._used(node.name)
-        if capacity.cpu_millis is not None and cpu + (requests.cpu_millis or 0) > capacity.cpu_millis:
-            return INSUFFICIENT_CPU
-        if capacity.memory_bytes is not None and memory + (requests.memory_bytes or 0) > capacity.memory_bytes:
-            return INSUFFICIENT_MEMORY
-        if capacity.pods is not None and pods + 1 > capacity.pods:
-            return TOO_MANY_PODS
+        if capacity is not None:
+            cpu, memory, pods = self._used(node.name)
+            if capacity.cpu_millis is not None and cpu + (requests.cpu_millis or 0) > capacity.cpu_millis:
+                return INSUFFICIENT_CPU
+            if capacity.memory_bytes is not None and memory + (requests.memory_bytes or 0) > capacity.memory_bytes:
+                return INSUFFICIENT_MEMORY
+            if capacity.pods is not None and pods + 1 > capacity.pods:
+                return TOO_MANY_PODS
+        if requests.extended:
+            return self._extended_reason(node, requests)
+        return None
+
+    def _extended_reason(self, node: Node, requests: Resources) -> str | None:
+        """ephemeral-storage (unlimited unless the capacity names it) and extended resources (none unless it does)."""
+        have = dict(node.capacity.extended) if node.capacity is not None else {}
+        other = dict(self.other[node.name].extended)
+        taken = self._taken_extended[node.name]
+        for key, amount in requests.extended:
+            limit = have.get(key)
+            if limit is None and key == EPHEMERAL_STORAGE:
+                continue
+            if other.get(key, 0) + taken[key] + amount > (limit or 0):
+                return insufficient(key)
         return None
 
     def _domain_counts(self, constraint: SpreadConstraint, template: PodTemplate) -> dict[str, int]:
@@ -227,7 +248,7 @@ class PlacementState:
     def reason(self, node: Node, template: PodTemplate, spread_counts: list[dict[str, int]] | None = None) -> str | None:
         """Why ``node`` cannot take one more pod of ``template`` (None: it can)."""
         constraints = template.constraints
-        why = self._local_reason(node, constraints)
+        why = self._local_reason(node, constraints) or self._affinity_reason(node, template)
         if why is not None:
             return why
         if spread_counts is None:
@@ -262,6 +283,27 @@ class PlacementState:
                 return ANTI_AFFINITY
         return None
 
+    def _affinity_here(self, node: str, constraints: Constraints) -> bool:
+        """Whether a pod on ``node`` (a leaving one too, like anti-affinity) matches one of the required podAffinity terms."""
+        present = self._all_labels(node, True)
+        return any(selector.matches(labels) for selector in constraints.affinity for labels in present)
+
+    def _affinity_reason(self, node: Node, template: PodTemplate, anywhere: bool | None = None) -> str | None:
+        """Required pod affinity: each term's selector matches a pod on the node. As Kubernetes, a pod that matches
+        all its own terms may go anywhere while no pod anywhere matches any of them (the first of its group).
+        ``anywhere``: whether some pod matches a term on some node (None: look)."""
+        constraints = template.constraints
+        if not constraints.affinity:
+            return None
+        present = self._all_labels(node.name, True)
+        if all(any(selector.matches(labels) for labels in present) for selector in constraints.affinity):
+            return None
+        if anywhere is None:
+            anywhere = any(self._affinity_here(name, constraints) for name in self.nodes)
+        if not anywhere and all(selector.matches(template.labels) for selector in constraints.affinity):
+            return None
+        return POD_AFFINITY
+
     def _rank(self, node: Node, template: PodTemplate, spread_counts: list[dict[str, int]]) -> tuple:
         constraints = template.constraints
         excess = 0
@@ -280,8 +322,10 @@ class PlacementState:
     def _local_rank(self, node: Node, template: PodTemplate) -> tuple:
         """The parts of the rank that read ``node`` alone, in their order: all but the spread's excess and domain load."""
         constraints = template.constraints
-        present = self._all_labels(node.name, True) if constraints.anti_affinity_preferred else []
+        present = self._all_labels(node.name, True) if constraints.anti_affinity_preferred or constraints.affinity_preferred else []
         anti = sum(weight for weight, selector in constraints.anti_affinity_preferred if any(selector.matches(labels) for labels in present))
+        # Kubernetes' InterPodAffinity score: matched preferred affinity weights count for the node, anti-affinity's against.
+        anti -= sum(weight for weight, selector in constraints.affinity_preferred if any(selector.matches(labels) for labels in present))
         # Untolerated PreferNoSchedule taints first: such a node is taken only when no other fits (taints.py).
         avoid = intolerable_preferences(node.taints, constraints.tolerations) if node.taints else 0
         return (avoid, anti, self.count(node.name, template.revision), self.count(node.name), -constraints.preference(node), node.name)
@@ -413,13 +457,17 @@ class _PlacementIndex:
         self.group_heap: list[tuple] = []
         self.minimums: tuple | None = None
         self.position = len(fleet._changes)
+        # Required pod affinity: the nodes with a pod matching a term. Whether there is any is the one part of a
+        # node's filters that reads other nodes (the first pod of a self-affine group goes anywhere).
+        self.affine = bool(template.constraints.affinity)
+        self.affinity_nodes = {name for name in fleet.nodes if fleet._affinity_here(name, template.constraints)} if self.affine else set()
         for node in fleet.nodes.values():
             self._node(node)
             self._count(node.name)
 
     def _node(self, node: Node) -> None:
         """Rank ``node`` afresh on its own filters and rank (a new entry in its group's heap when it passes)."""
-        why = self.fleet._local_reason(node, self.template.constraints)
+        why = self.fleet._local_reason(node, self.template.constraints) or self.fleet._affinity_reason(node, self.template, bool(self.affinity_nodes))
         self.local_reason[node.name] = why
         self.versions[node.name] += 1
         if why is None:
@@ -483,7 +531,17 @@ class _PlacementIndex:
     def best(self) -> tuple[str | None, str]:
         fleet = self.fleet
         dirty: set[tuple] = set()
-        for name in dict.fromkeys(fleet._changes[self.position :]):
+        changed = list(dict.fromkeys(fleet._changes[self.position :]))
+        if self.affine and changed:
+            before = bool(self.affinity_nodes)
+            for name in changed:
+                if fleet._affinity_here(name, self.template.constraints):
+                    self.affinity_nodes.add(name)
+                else:
+                    self.affinity_nodes.discard(name)
+            if bool(self.affinity_nodes) != before:
+                changed = list(fleet.nodes)  # the first matching pod (or the last one gone): every node's filter changed
+        for name in changed:
             self._node(fleet.nodes[name])
             dirty.add(self.group_of[name])
             dirty |= self._count(name)
@@ -503,6 +561,11 @@ class _PlacementIndex:
         reasons = Counter(self.local_reason[name] or self.group_reason[self.group_of[name]] for name in fleet.nodes)
         # (never None here: with the heap empty, a node that passed its own filters is in a group that failed the spread)
         return None, unschedulable_message(len(fleet.nodes), reasons)  # type: ignore[arg-type]
+
+
+def insufficient(resource: str) -> str:
+    """The scheduler's words for a resource a node lacks ("Insufficient nvidia.com/gpu")."""
+    return f"Insufficient {resource}"
 
 
 def unschedulable_message(total: int, reasons: Mapping[str, int]) -> str:

@@ -152,10 +152,13 @@ def test_anti_affinity_other_topology_key_is_refused():
     assert "only kubernetes.io/hostname" in err.value.message
 
 
-def test_pod_affinity_is_refused():
+def test_pod_affinity_other_topology_key_is_refused():
+    # podAffinity is honoured on kubernetes.io/hostname (test_sched_well_known_labels.py); a zone is no domain we place by.
+    affinity = {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{"labelSelector": {"matchLabels": LABELS}, "topologyKey": "zone"}]}}
     with pytest.raises(SpecError) as err:
-        parse_constraints({"affinity": {"podAffinity": {}}})
-    assert err.value.path == "spec.affinity.podAffinity"
+        parse_constraints({"containers": [CONTAINER], "affinity": affinity})
+    assert err.value.path == "spec.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey"
+    assert "only kubernetes.io/hostname is supported for pod affinity" in err.value.message
 
 
 def spread(max_skew=1, when="DoNotSchedule", key="zone", **extra):
