@@ -72,6 +72,10 @@ def runner_files(state_dir):
     for module in (converge, events, fence, fileio, hook, namespaces, podnet, podspec, quantity, status, systemctl, render, timefmt, tracking, cron_run):
         relative = module.__name__.split(".module_utils.", 1)[1].replace(".", "/") + ".py"
         files[os.path.join(base, relative)] = _source(module)
+    # The gRPC health check of grpc probes (converge and hook import it; the installed hook carries it inlined).
+    from ansible_collections.hostfleet.workloads.plugins.module_utils.node import grpc_probe as grpc_probe_module
+
+    files[os.path.join(base, "node", "grpc_probe.py")] = _source(grpc_probe_module)
     files[os.path.join(state_dir, "bin", "hostfleet-cron")] = BIN_SOURCE
     # The runs' pods join the node's pod network (node.json), with their resolv.conf (cluster DNS), and the converge
     # runs the host's network sync (the Service rules) after it: the network modules go along.
