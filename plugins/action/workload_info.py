@@ -53,6 +53,8 @@ def kind_rank(kind):
 
 def pod_status_text(pod):
     """STATUS as `kubectl get pods` prints it: a waiting or terminated reason wins over the phase."""
+    if pod.get("init_status"):
+        return pod["init_status"]  # Init:N/M, Init:CrashLoopBackOff, Init:Error, PodInitializing (node/init_containers.py)
     containers = pod.get("containers") or []
     for container in containers:
         waiting = (container.get("state") or {}).get("waiting")
@@ -78,16 +80,12 @@ def pod_view(pod, node, skew, revisions, now):
     """One pod of a node's report, on the controller's clock, as workload_info returns it."""
     created = (pod.get("created") or 0) + skew if pod.get("created") else None
     ready_since = pod["ready_since"] + skew if pod.get("ready_since") is not None else None
-    containers = []
-    for container in pod.get("containers") or []:
-        containers.append(
-            {
-                key: container.get(key)
-                for key in ("name", "unit", "unit_state", "state", "ready", "started", "restart_count", "last_exit_code", "last_exit_reason", "image")
-                if key in container
-            }
-        )
-    ready_count = sum(1 for c in containers if c.get("ready"))
+    keys = ("name", "unit", "unit_state", "state", "ready", "started", "restart_count", "last_exit_code", "last_exit_reason", "image")
+    containers = [{key: container.get(key) for key in keys if key in container} for container in pod.get("containers") or []]
+    init_containers = [{key: container.get(key) for key in keys if key in container} for container in pod.get("init_containers") or []]
+    # As kubectl's READY: the app containers and the sidecars (init containers that keep running).
+    sidecars = [c for c in init_containers if c.get("name") in set(pod.get("sidecars") or ())]
+    ready_count = sum(1 for c in containers + sidecars if c.get("ready"))
     view = {
         "name": pod["name"],
         "node": node,
@@ -95,7 +93,7 @@ def pod_view(pod, node, skew, revisions, now):
         "phase": pod.get("phase") or "Unknown",
         "status": pod_status_text(pod),
         "ready": bool(pod.get("ready")),
-        "ready_containers": f"{ready_count}/{len(containers)}",
+        "ready_containers": f"{ready_count}/{len(containers) + len(sidecars)}",
         "ready_since": ready_since,
         "restarts": int(pod.get("restart_count") or 0),
         "created": rfc3339(created),
@@ -109,6 +107,9 @@ def pod_view(pod, node, skew, revisions, now):
         "host_ip": pod.get("host_ip"),
         "containers": containers,
     }
+    if init_containers:
+        # Like status.initContainerStatuses; only for pods that have init containers.
+        view["init_containers"] = init_containers
     return view
 
 

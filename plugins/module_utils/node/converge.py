@@ -19,7 +19,7 @@ import stat
 import time
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.network import dns as cluster_dns
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node import events, fence, fileio, namespaces, podnet, systemctl
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import events, fence, fileio, init_containers, namespaces, podnet, systemctl
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import grpc_probe as grpc_probe_code
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import hook as hook_script
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import status as pod_status
@@ -159,7 +159,7 @@ def _env_sources(host, pods):
     """Read every envFrom source the desired pods use; a missing non-optional one is an error."""
     sources = {}
     for index, pod in enumerate(pods):
-        for cindex, container in enumerate(pod["spec"]["containers"]):
+        for list_name, cindex, container in init_containers.indexed(pod["spec"]):
             for eindex, entry in enumerate(container["envFrom"]):
                 if entry["kind"] == "file":
                     key, path = ("file", entry["path"]), entry["path"]
@@ -172,7 +172,7 @@ def _env_sources(host, pods):
                 if sources[key] is None and not entry["optional"]:
                     field = {"file": "fileRef", "configMap": "configMapRef", "secret": "secretRef"}[entry["kind"]]
                     raise SpecError(
-                        f"pods[{index}].spec.containers[{cindex}].envFrom[{eindex}].{field}",
+                        f"pods[{index}].spec.{list_name}[{cindex}].envFrom[{eindex}].{field}",
                         f"{path} does not exist on this host (set optional: true to allow that)",
                     )
     return sources
@@ -328,7 +328,7 @@ def _volume_dirs(host, pod):
     """Directories (or files) the pod's volumes need: (path, uid, gid, is_file)."""
     spec = pod["spec"]
     owners = {}
-    for container in spec["containers"]:
+    for container in init_containers.pod_containers(spec):
         security = container["securityContext"]
         for mount in container["volumeMounts"]:
             owners.setdefault(mount["name"], (security.get("runAsUser"), security.get("runAsGroup")))
@@ -406,7 +406,7 @@ def plan(
         # The pod sees its Kubernetes name and namespace, not the node layer's <namespace>_<name> (namespaces.py).
         namespace, kube_name = namespaces.split(name)
         fields["metadata.namespace"] = namespace
-        for container in pod["spec"]["containers"]:
+        for container in init_containers.pod_containers(pod["spec"]):
             variables, _skipped, defined = render.container_env(container, sources, kube_name, pod["spec"].get("hostname") or kube_name, fields)
             env_files[container["name"]] = render.render_env_file(variables)
             env_counts[container["name"]] = len(variables)
@@ -449,10 +449,10 @@ def plan(
                 elif parsed[2] == "netns" and existing is not None:
                     # A new address or bridge: the namespace is made again, and the containers (bound to it) with it.
                     result.restart_units.add(unit)
-                    changed_containers |= {c["name"] for c in pod["spec"]["containers"]}
+                    changed_containers |= {c["name"] for c in init_containers.pod_containers(pod["spec"])}
                 elif parsed[3] == "timer" and existing is not None:
                     result.restart_units.add(unit)
-        for container in pod["spec"]["containers"]:
+        for container in init_containers.pod_containers(pod["spec"]):
             path = host.env_path(name, container["name"])
             if _read(path) != env_files[container["name"]]:
                 result.writes[path] = (env_files[container["name"]], 0o600)
@@ -466,7 +466,7 @@ def plan(
                     }
                 )
         # A container removed from the pod leaves no environment file (it may hold secrets) behind.
-        for path in sorted(set(host.env_files(name)) - {host.env_path(name, c["name"]) for c in pod["spec"]["containers"]}):
+        for path in sorted(set(host.env_files(name)) - {host.env_path(name, c["name"]) for c in init_containers.pod_containers(pod["spec"])}):
             result.removals.append(path)
             result.diff.append({"before_header": path, "after_header": "(removed)", "before": "(environment: not shown)\n", "after": ""})
         for unit in sorted(current_units - set(desired_units)):
@@ -502,7 +502,7 @@ def plan(
         container_units = {render.container_unit(name, c["name"]) for c in pod["spec"]["containers"]}
         if existing is None:
             result.start_units |= container_units
-            result.reset_runtime |= {(name, c["name"]) for c in pod["spec"]["containers"]}
+            result.reset_runtime |= {(name, c["name"]) for c in init_containers.pod_containers(pod["spec"])}
         else:
             restart = {render.container_unit(name, c) for c in changed_containers}
             result.restart_units |= restart
@@ -514,7 +514,8 @@ def plan(
             if always and observed_units is not None:
                 # Desired state is "running": a container someone stopped (or that failed for good) is started again.
                 down = {u for u in container_units - restart if observed_units.get(u, ("", "inactive", ""))[1] in ("inactive", "failed")}
-                if down:
+                # (Not while an init container runs: the app containers' start jobs wait for it.)
+                if down and not init_containers.initializing(pod["spec"], name, observed_units, render.container_unit):
                     result.start_units |= down
                     result.started.append(name)
 

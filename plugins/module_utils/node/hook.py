@@ -119,10 +119,52 @@ def backoff_delay(consecutive_failures):
 
 def load_container(state_dir, pod, container):
     record = read_json(os.path.join(state_dir, "pods", pod, "pod.json"), {})
-    for spec in record.get("spec", {}).get("containers", []):
+    pod_spec = record.get("spec", {})
+    # Init containers and sidecars (init_containers.py) have their runtime files like the app containers.
+    for spec in pod_spec.get("containers", []) + (pod_spec.get("initContainers") or []):
         if spec.get("name") == container:
             return record, spec
     return record, None
+
+
+def cmd_init_start(pod, container):
+    """A plain init container's process starts now (ExecStartPre=, after 'pre' and its backoff): its oneshot unit
+    never runs ExecStartPost= before the process ended, so the start is recorded here."""
+    rdir = runtime_dir(pod, container)
+    status = read_json(os.path.join(rdir, "status.json"), {})
+    status.update(started_at=time.time(), running=True, backoff_until=None)
+    status.pop("completed", None)
+    status.pop("image_error", None)
+    write_json(os.path.join(rdir, "status.json"), status)
+
+
+def cmd_init_done(pod, container):
+    """A plain init container exited 0 (its oneshot unit's ExecStartPost=): Completed; the units after it start now."""
+    rdir = runtime_dir(pod, container)
+    status = read_json(os.path.join(rdir, "status.json"), {})
+    now = time.time()
+    status.update(running=False, completed=now, consecutive_failures=0)
+    status["last_exit"] = {"exit_code": 0, "code": "exited", "status": "0", "result": "success", "reason": "Completed", "finished_at": now,
+                           "started_at": status.get("started_at")}
+    write_json(os.path.join(rdir, "status.json"), status)
+
+
+def stop_sidecars_when_done(state_dir, pod, record):
+    """Once the app containers of a pod with restartPolicy Never or OnFailure are done for good (a Job's pod), its
+    sidecars (init containers with restartPolicy Always) are stopped, as Kubernetes does: they must not keep the pod
+    from completing. One systemctl call: their After= ordering stops them in reverse order."""
+    spec = record.get("spec") or {}
+    sidecars = [c["name"] for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
+    policy = spec.get("restartPolicy")
+    if not sidecars or policy not in ("Never", "OnFailure"):
+        return
+    for app in spec.get("containers") or []:
+        status = read_json(os.path.join(runtime_dir(pod, app["name"]), "status.json"), {})
+        last = status.get("last_exit")
+        if status.get("running") or not last or (policy == "OnFailure" and last.get("exit_code") != 0):
+            return
+    event("Killing", pod, sidecars[0], "Stopping sidecar containers: the pod's containers completed")
+    subprocess.run(["systemctl", "--no-block", "stop"] + [f"hf-{pod}.{name}.service" for name in sidecars], check=False)
 
 
 def load_env(state_dir, pod, container):
@@ -221,6 +263,8 @@ def cmd_exited(state_dir, pod, container):
         reason = ""
     if not status.get("running") and (not code or status.get("fenced")):
         return  # the start itself failed (or was fenced) before the process ran: 'pre' will count the next try
+    if status.get("completed") and not status.get("running"):
+        return  # a plain init container's unit stopped after it completed (init-done): nothing ended now
     if not status.get("running") and code == "exited" and value == str(PODMAN_ERROR):
         record, spec = load_container(state_dir, pod, container)
         error = image_error(spec or {}, unit_error_line(f"hf-{pod}.{container}.service")) if podman_prefix(record, pod, container, spec) else None
@@ -252,6 +296,9 @@ def cmd_exited(state_dir, pod, container):
     }
     write_json(os.path.join(rdir, "status.json"), status)
     network_sync(state_dir)  # the process ended (a kill -9 too): no longer ready
+    record, spec = load_container(state_dir, pod, container)
+    if spec is not None and any(c.get("name") == container for c in (record.get("spec") or {}).get("containers") or []):
+        stop_sidecars_when_done(state_dir, pod, record)
 
 
 def _signal_number(name):
@@ -537,7 +584,8 @@ def cmd_probe(state_dir, pod, container, kind):
         write_atomic(os.path.join(rdir, "kill_reason"), reason, 0o644, fsync=False)
         unit = f"hf-{pod}.{container}.service"
         # As the kubelet: the container is killed and restartPolicy decides; Never means it stays down.
-        verb = "stop" if record.get("spec", {}).get("restartPolicy") == "Never" else "restart"
+        # (A sidecar restarts whatever the pod's policy: init_containers.restart_setting.)
+        verb = "stop" if record.get("spec", {}).get("restartPolicy") == "Never" and spec.get("restartPolicy") != "Always" else "restart"
         event("Killing", pod, container, f"Container {container} failed {kind} probe, will be {'stopped' if verb == 'stop' else 'restarted'}")
         subprocess.run(["systemctl", "--no-block", verb, unit], check=False)
         print(f"{kind} probe failed {counters['failures']} times: {verb} {unit}", file=sys.stderr)
@@ -555,7 +603,7 @@ def cmd_handler(state_dir, pod, container, which):
 
 
 def main(argv):
-    usage = "usage: hostfleet-hook pre|post|exited|heartbeat|probe KIND|handler NAME STATE_DIR POD CONTAINER"
+    usage = "usage: hostfleet-hook pre|post|init-start|init-done|exited|heartbeat|probe KIND|handler NAME STATE_DIR POD CONTAINER"
     if len(argv) < (5 if argv and argv[0] in ("probe", "handler") else 4):
         print(usage, file=sys.stderr)
         return 2
@@ -570,6 +618,10 @@ def main(argv):
         cmd_pre(state_dir, pod, container)
     elif action == "post":
         cmd_post(state_dir, pod, container)
+    elif action == "init-start":
+        cmd_init_start(pod, container)
+    elif action == "init-done":
+        cmd_init_done(pod, container)
     elif action == "exited":
         cmd_exited(state_dir, pod, container)
     elif action == "probe":

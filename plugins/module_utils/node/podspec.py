@@ -954,6 +954,7 @@ POD_FIELDS = {
     "subdomain",
     "dnsPolicy",
     "dnsConfig",
+    "initContainers",
 } | set(SCHEDULING_FIELDS)
 
 
@@ -1023,6 +1024,10 @@ def validate_pod_spec(spec, path="spec", pod_network=False):
     if runtime is None:
         # Inferred: OCI containers when the containers name images.
         runtime = RUNTIME_PODMAN if any(isinstance(c, dict) and c.get("image") is not None for c in containers) else RUNTIME_PROCESS
+        # ... or the init containers do (a pod's containers all run under one runtime).
+        init_items = spec.get("initContainers") if isinstance(spec.get("initContainers"), list) else []
+        if any(isinstance(c, dict) and c.get("image") is not None for c in init_items):
+            runtime = RUNTIME_PODMAN
     elif runtime not in RUNTIMES:
         raise SpecError(f"{path}.runtimeClassName", f"Unsupported value: {runtime!r}: supported values: {', '.join(RUNTIMES)}")
     # Without a pod network, every pod uses its host's network namespace (its containers share it and reach each other
@@ -1043,6 +1048,12 @@ def validate_pod_spec(spec, path="spec", pod_network=False):
             raise SpecError(f"{path}.containers[{i}].name", f"duplicate container name {normal['name']!r}")
         names.add(normal["name"])
         result_containers.append(normal)
+    # Init containers and sidecars (init_containers.py): in the normal form only when there are any.
+    from ansible_collections.hostfleet.workloads.plugins.module_utils.node import init_containers
+
+    init_normal = init_containers.validate(
+        spec.get("initContainers"), path, names, lambda item, ipath: _container(item, ipath, volumes, pod_security, path, runtime, host_network)
+    )
     result = {
         "containers": result_containers,
         "restartPolicy": restart_policy,
@@ -1055,6 +1066,8 @@ def validate_pod_spec(spec, path="spec", pod_network=False):
     elif pod_network:
         # Said on a node with a pod network: the containers' ports are then the host's (hostPort defaults to containerPort).
         result["hostNetwork"] = True
+    if init_normal:
+        result["initContainers"] = init_normal
     if runtime == RUNTIME_PODMAN:
         # Only then: a process pod's normal form (and so every existing revision hash) stays as it was.
         result["runtimeClassName"] = runtime

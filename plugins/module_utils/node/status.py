@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node import namespaces
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import init_containers, namespaces
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import units as render
 
 
@@ -98,7 +98,9 @@ def pod_status(record, units, host, now):
     # What `kubectl get pods` shows in STATUS when a container waits for a reason of its own.
     waiting = [c["state"]["waiting"] for c in containers if c["state"].get("waiting", {}).get("reason") not in (None, "ContainerCreating")]
     exits = sorted((c for c in containers if c["last_exit_code"] is not None), key=lambda c: c["last_exit_at"] or 0)
-    return {
+    # Init containers and sidecars (init_containers.py): a pod without any keeps exactly the status below.
+    inits = [init_containers.init_container_status(record["name"], c, units, host, now, container_status) for c in init_containers.init_list(spec)]
+    return init_containers.with_init_status(spec, {
         "name": record["name"],
         # The node layer's name is <namespace>_<name> outside `default` (namespaces.py); records of before have no key.
         "namespace": record.get("namespace") or namespaces.namespace_of(record["name"]),
@@ -132,4 +134,4 @@ def pod_status(record, units, host, now):
         },
         "reason": waiting[0]["reason"] if waiting else None,
         "message": waiting[0].get("message") if waiting else None,
-    }
+    }, inits)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node import namespaces, podnet
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import init_containers, namespaces, podnet
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import CPU_MIN_QUOTA_MILLIS, SpecError, unit_value_problem
 
 UNIT_PREFIX = "hf-"
@@ -410,9 +410,11 @@ def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet
     units = {}
     if network:
         units[netns_unit(name)] = render_netns_unit(name, owner, network)
-    for container in spec["containers"]:
+    # Init containers first (init_containers.py: their units and how the others are ordered after them).
+    for container in init_containers.pod_containers(spec):
         cname = container["name"]
         unit = container_unit(name, cname)
+        role = init_containers.role(spec, cname)
         variables = dict.fromkeys(env_names.get(cname, ()), "")
         hook_args = [state_dir, name, cname]
         timers = []
@@ -456,6 +458,7 @@ def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet
             # Never give up restarting (Kubernetes keeps retrying a crash-looping container).
             "StartLimitIntervalSec=0\n",
         ]
+        lines += init_containers.unit_dependencies(spec, cname, lambda other: container_unit(name, other))
         if timers:
             lines.append(f"Wants={' '.join(timers)}\n")
         if network:
@@ -479,6 +482,8 @@ def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet
         if podman:
             # Kubernetes' $(VAR) only in command[1:] and args, which follow the image: our options (paths) are literal.
             run = _podman_run(spec, container, name, cid, env_names.get(cname, ()), mounts, network)
+            if role == init_containers.ROLE_INIT:
+                run = init_containers.attached(run)
             # conmon is the main process and tells systemd when the container runs (podman generate systemd --new).
             start = [
                 "Type=notify\n",
@@ -496,7 +501,14 @@ def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet
                 f"ExecStartPre=+{exec_line([python, '-I', '-S', hook, 'pre'] + hook_args)}\n",
                 f"ExecStart={exec_line(container['command'] + container['args'], variables, f'containers[{cname}].command')}\n",
             ]
-        lines += ["\n[Service]\n"] + start + [f"ExecStartPost=+{exec_line([python, '-I', '-S', hook, 'post'] + hook_args)}\n"]
+        if role == init_containers.ROLE_INIT:
+            start = init_containers.oneshot_start(start, f"ExecStartPre=+{exec_line([python, '-I', '-S', hook, 'init-start'] + hook_args)}\n")
+            if podman:
+                # conmon writes the container's output to the journal: the attached copy would be a second one.
+                start.append("StandardOutput=null\n")
+        # A plain init container's ExecStartPost= runs once it completed (oneshot): the hook records that.
+        post = "init-done" if role == init_containers.ROLE_INIT else "post"
+        lines += ["\n[Service]\n"] + start + [f"ExecStartPost=+{exec_line([python, '-I', '-S', hook, post] + hook_args)}\n"]
         lifecycle = container["lifecycle"]
         post_start = lifecycle.get("postStart")
         if post_start:
@@ -519,7 +531,7 @@ def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet
             lines.append(f"ExecStop={exec_line([PODMAN, 'stop', '--ignore', f'--time={grace}', f'--cidfile={cid}'])}\n")
             lines.append(f"ExecStopPost=-{exec_line([PODMAN, 'rm', '--force', '--ignore', f'--cidfile={cid}'])}\n")
         lines.append(f"ExecStopPost=+{exec_line([python, '-I', '-S', hook, 'exited'] + hook_args)}\n")
-        restart = {"Always": "always", "OnFailure": "on-failure", "Never": "no"}[spec["restartPolicy"]]
+        restart = init_containers.restart_setting(spec, container)
         if podman:
             # podman stop itself waits the grace period; systemd's own timeout only backs it up.
             stop_timeout = f"TimeoutStopSec={grace + 15}s\n"
@@ -531,7 +543,8 @@ def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet
             # instead of 0.2 s); the crash-loop backoff is the pre hook's, which sleeps before a repeated start.
             "RestartSec=0\n",
             # The crash-loop backoff sleeps in ExecStartPre= (up to 5 min), postStart and image pulls may take a while.
-            "TimeoutStartSec=400s\n",
+            # (A plain init container runs as long as it takes: its start is its whole run.)
+            "TimeoutStartSec=infinity\n" if role == init_containers.ROLE_INIT else "TimeoutStartSec=400s\n",
             stop_timeout,
             # TERM to the main process, then KILL to everything left when the grace period ends.
             "KillMode=mixed\n",
@@ -560,6 +573,8 @@ def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet
             for source, target, read_only in mounts:
                 key = "BindReadOnlyPaths" if read_only else "BindPaths"
                 lines.append(f"{key}={unit_value('bind', source, 'volumeMounts')}:{unit_value('bind', target, 'volumeMounts')}\n")
-        lines += ["\n[Install]\n", "WantedBy=multi-user.target\n"]
+        if role == init_containers.ROLE_APP:
+            # Init containers and sidecars are pulled in by the app containers (init_containers.unit_dependencies).
+            lines += ["\n[Install]\n", "WantedBy=multi-user.target\n"]
         units[unit] = "".join(lines)
     return dict(sorted(units.items()))
