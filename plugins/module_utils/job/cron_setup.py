@@ -76,6 +76,17 @@ def runner_files(state_dir):
     from ansible_collections.hostfleet.workloads.plugins.module_utils.node import grpc_probe as grpc_probe_module
 
     files[os.path.join(base, "node", "grpc_probe.py")] = _source(grpc_probe_module)
+    # The downward API and the pods' own volumes (units and converge import it).
+    from ansible_collections.hostfleet.workloads.plugins.module_utils.node import downward as downward_module
+
+    files[os.path.join(base, "node", "downward.py")] = _source(downward_module)
+    # The gRPC health check of grpc probes (converge and hook import it; the installed hook carries it inlined).
+    from ansible_collections.hostfleet.workloads.plugins.module_utils.node import grpc_probe as grpc_probe_module
+
+    files[os.path.join(base, "node", "grpc_probe.py")] = _source(grpc_probe_module)
+    from ansible_collections.hostfleet.workloads.plugins.module_utils.node import registry_auth as registry_auth_module
+
+    files[os.path.join(base, "node", "registry_auth.py")] = _source(registry_auth_module)
     files[os.path.join(state_dir, "bin", "hostfleet-cron")] = BIN_SOURCE
     # The runs' pods join the node's pod network (node.json), with their resolv.conf (cluster DNS), and the converge
     # runs the host's network sync (the Service rules) after it: the network modules go along.

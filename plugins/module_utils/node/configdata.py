@@ -25,7 +25,7 @@ import json
 import os
 import shutil
 
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node import fileio
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import downward, fileio
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, config_key
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.units import CONFIG_FOLDERS
 
@@ -156,6 +156,7 @@ def plan(state_dir, kind, name, files, immutable, state):
     """What to change on this host so that the object is ``files`` ({key: bytes}), or gone. Reads only."""
     paths = Paths(state_dir, kind, name)
     result = Plan(kind, name)
+    result.state_dir = state_dir
     current = _current(paths)
     result.existed = current is not None or os.path.exists(paths.env)
     result.before = current or {}
@@ -229,6 +230,10 @@ def apply(result):
             pass
     if result.tree_removal:
         shutil.rmtree(result.tree_removal, ignore_errors=True)
+    if result.changed and getattr(result, "state_dir", None):
+        # The pods' own projections of the object (items, modes, projected volumes) follow, as the kubelet's do.
+        downward.refresh_for_object(result.state_dir, result.kind, result.name)
+
 
 
 def decode_files(encoded):

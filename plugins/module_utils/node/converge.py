@@ -19,7 +19,7 @@ import stat
 import time
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.network import dns as cluster_dns
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node import events, fence, fileio, init_containers, namespaces, podnet, systemctl
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import downward, events, fence, fileio, init_containers, namespaces, podnet, systemctl
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import grpc_probe as grpc_probe_code
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import hook as hook_script
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import status as pod_status
@@ -290,6 +290,7 @@ class Plan:
         self.start_units, self.restart_units, self.stop_units = set(), set(), set()
         self.reset_runtime = set()  # (pod, container) whose crash-loop history starts over
         self.volume_dirs = []  # (path, uid, gid, is_file)
+        self.projections = []  # per-pod volume files to write (downward.plan_pod_volumes)
         self.diff = []
         self.reload = False
         self.owner = ""  # "Kind/name", for the events the step logs
@@ -301,7 +302,7 @@ class Plan:
     @property
     def changed(self):
         return bool(self.created or self.updated or self.relabelled or self.deleted or self.started or self.writes or self.removals or self.volume_dirs
-                    or self.volumes_deleted or self.resumed or self.unfence)
+                    or self.volumes_deleted or self.resumed or self.unfence or self.projections)
 
     def journal(self):
         """What must still happen once the files are written: the content of the pending journal."""
@@ -337,6 +338,8 @@ def _volume_dirs(host, pod):
         volume = dict(volume, name=vname)
         path = render.volume_source(volume, host.state_dir, pod["name"], host.run_dir)
         uid, gid = owners.get(vname, (None, None))
+        if downward.is_projected(volume):
+            continue  # written whole, root's, with its modes (downward.write_volume)
         if volume["kind"] == "hostPath":
             if volume["type"] == "DirectoryOrCreate":
                 result.append((path, None, None, False))
@@ -399,13 +402,17 @@ def plan(
         parsed = render.parse_unit_name(unit)
         units_by_pod.setdefault(parsed[0], set()).add(unit)
 
+    allocatable = downward.host_allocatable(host.state_dir) if wanted else None  # what a resourceFieldRef of a limit not set reads
     for name, pod in sorted(wanted.items()):
         env_files, env_names, env_counts = {}, {}, {}
-        # status.podIP: the pod's own address, or the host's for a pod on the host's network (as Kubernetes).
-        fields = {"status.hostIP": host_ip, "status.podIP": addresses[name] if name in addresses else host_ip}
         # The pod sees its Kubernetes name and namespace, not the node layer's <namespace>_<name> (namespaces.py).
         namespace, kube_name = namespaces.split(name)
-        fields["metadata.namespace"] = namespace
+        pod_uid = downward.pod_uid(records.get(name), name)
+        # The downward API (downward.py); status.podIP: the pod's own address, or the host's on the host's network.
+        fields = downward.pod_fields(
+            kube_name, namespace, pod_uid, pod["labels"], pod["annotations"], downward.node_name(node_config), pod["spec"].get("serviceAccountName"),
+            addresses[name] if name in addresses else host_ip, host_ip, pod["spec"]["containers"] + pod["spec"].get("initContainers", []), allocatable,
+        )
         for container in init_containers.pod_containers(pod["spec"]):
             variables, _skipped, defined = render.container_env(container, sources, kube_name, pod["spec"].get("hostname") or kube_name, fields)
             env_files[container["name"]] = render.render_env_file(variables)
@@ -427,6 +434,9 @@ def plan(
             record["created"] = time.time()
         else:
             record["created"] = existing.get("created", time.time())
+        if existing is None or existing.get("uid"):
+            # A record from before uids keeps none (downward.pod_uid derives the same one each time): no rewrite.
+            record["uid"] = pod_uid
         record["spec_hash"] = spec_hash(pod["spec"])
         current_units = units_by_pod.get(name, set())
         changed_containers = set()
@@ -493,6 +503,8 @@ def plan(
         for path, uid, gid, is_file in _volume_dirs(host, pod):
             if not os.path.lexists(path):
                 result.volume_dirs.append((path, uid, gid, is_file))
+        # downwardAPI/projected volumes and configMap/secret items: written for the pod, rewritten when their data changes.
+        result.projections += downward.plan_pod_volumes(host.state_dir, pod, fields, f"pods[{pod_index}].spec")
         old_record = dict(existing or {})
         old_record.pop("created", None)
         new_record = dict(record)
@@ -773,6 +785,7 @@ def apply(host, result):
             fileio.ensure_dir(path, 0o755)
         if uid is not None or gid is not None:
             os.chown(path, uid if uid is not None else -1, gid if gid is not None else -1)
+    downward.apply_volumes(result.projections)
     for pod in result.unfence:
         fence.unfence(pod, host.run_dir)
     for pod, container in sorted(result.reset_runtime):

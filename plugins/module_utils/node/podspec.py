@@ -606,36 +606,41 @@ def config_key(value, path):
     return value
 
 
-# The downward API's fields a host knows when it writes a container's environment (units.container_env).
-FIELD_PATHS = ("metadata.name", "metadata.namespace", "status.podIP", "status.hostIP")
+def _downward():
+    # Imported when used: downward.py imports this module's validators.
+    from ansible_collections.hostfleet.workloads.plugins.module_utils.node import downward
+
+    return downward
 
 
 def _field_ref(ref, path):
-    _known(ref, {"fieldPath", "apiVersion"}, path)
-    api_version = ref.get("apiVersion")
-    if api_version not in (None, "v1"):
-        raise SpecError(f"{path}.apiVersion", f"Unsupported value: {api_version!r}: supported values: 'v1'")
-    field_path = ref.get("fieldPath") if ref.get("fieldPath") is not None else _missing(f"{path}.fieldPath")
-    if field_path not in FIELD_PATHS:
-        raise SpecError(f"{path}.fieldPath", f"Unsupported value: {field_path!r}: supported values on hosts: {', '.join(FIELD_PATHS)}")
-    return {"kind": "field", "fieldPath": field_path}
+    """env[].valueFrom.fieldRef: Kubernetes' field paths and messages (node/downward.py, which also gives the values)."""
+    from ansible_collections.hostfleet.workloads.plugins.module_utils.node import downward
+
+    return downward.field_ref(ref, path)
 
 
 def _value_from(value, path):
-    """env[].valueFrom: configMapKeyRef or secretKeyRef (the files under <state_dir>/configmaps|secrets on the host), or fieldRef."""
+    """env[].valueFrom: configMapKeyRef or secretKeyRef (the files under <state_dir>/configmaps|secrets on the host), fieldRef
+    or resourceFieldRef (the downward API, node/downward.py)."""
     _expect(value, dict, path)
-    for key in ("resourceFieldRef", "fileKeyRef"):
+    for key in ("fileKeyRef",):
         if value.get(key) is not None:
-            raise SpecError(f"{path}.{key}", "is not supported on hosts (only configMapKeyRef, secretKeyRef and fieldRef are)")
-    _known(value, {"configMapKeyRef", "secretKeyRef", "fieldRef"}, path)
-    sources = [k for k in ("configMapKeyRef", "secretKeyRef", "fieldRef") if value.get(k) is not None]
+            raise SpecError(f"{path}.{key}", "is not supported on hosts (only configMapKeyRef, secretKeyRef, fieldRef and resourceFieldRef are)")
+    kinds = ("configMapKeyRef", "secretKeyRef", "fieldRef", "resourceFieldRef")
+    _known(value, set(kinds), path)
+    sources = [k for k in kinds if value.get(k) is not None]
     if not sources:
-        raise SpecError(path, "is empty: set configMapKeyRef, secretKeyRef or fieldRef (any other source is an unknown field on hosts)")
+        raise SpecError(path, "is empty: set configMapKeyRef, secretKeyRef, fieldRef or resourceFieldRef (any other source is an unknown field on hosts)")
     if len(sources) != 1:
-        raise SpecError(path, "exactly one of configMapKeyRef, secretKeyRef, fieldRef must be set")
+        raise SpecError(path, "may not have more than one field specified at a time")
     kind = sources[0]
     if kind == "fieldRef":
         return _field_ref(_expect(value[kind], dict, f"{path}.fieldRef"), f"{path}.fieldRef")
+    if kind == "resourceFieldRef":
+        from ansible_collections.hostfleet.workloads.plugins.module_utils.node import downward
+
+        return downward.resource_field_ref(value[kind], f"{path}.resourceFieldRef")
     ref = value[kind]
     rpath = f"{path}.{kind}"
     _known(ref, {"name", "key", "optional"}, rpath)
@@ -657,7 +662,7 @@ def _value_from_sources(env, env_from):
     extra = []
     for item in env:
         ref = item.get("valueFrom")
-        if ref is None or ref["kind"] == "field" or (ref["kind"], ref["name"]) in have:
+        if ref is None or ref["kind"] in ("field", "resource") or (ref["kind"], ref["name"]) in have:
             continue
         have.add((ref["kind"], ref["name"]))
         extra.append({"kind": ref["kind"], "name": ref["name"], "optional": True, "prefix": "", "keysOnly": True})
@@ -693,38 +698,25 @@ def _env_from(value, path):
     return result
 
 
-VOLUME_SOURCES = ("hostPath", "emptyDir", "persistentVolumeClaim", "configMap", "secret")
+VOLUME_SOURCES = ("hostPath", "emptyDir", "persistentVolumeClaim", "configMap", "secret", "downwardAPI", "projected")
 
 
 def _config_volume(kind, body, path):
-    """A configMap/secret volume: the node's file tree of the object (one file per key), mounted read-only.
+    """A configMap/secret volume, mounted read-only: the node's file tree of the object (one file per key, ConfigMap
+    files 0644, Secret files 0600 and root's), or, with ``items`` or another ``defaultMode``, the pod's own projection
+    of it (node/downward.py: keys to paths, modes)."""
+    from ansible_collections.hostfleet.workloads.plugins.module_utils.node import downward
 
-    The tree is shared by the pods of the host, so per-pod projections are refused rather than ignored: ``items``
-    (mount the whole object, or one key with ``volumeMounts[].subPath``) and modes with execute bits. Other modes
-    change nothing a container can see: ConfigMap files are 0644, Secret files 0600 and readable by root only.
-    """
     name_field = "name" if kind == "configMap" else "secretName"
     _known(body, {name_field, "optional", "defaultMode", "items"}, path)
-    if body.get("items") is not None:
-        raise SpecError(
-            f"{path}.items",
-            "is not supported on hosts (the object's keys are one shared file tree): mount the whole "
-            f"{'ConfigMap' if kind == 'configMap' else 'Secret'}, or one key with volumeMounts[].subPath: <key>",
-        )
-    mode = _int(body, "defaultMode", path, minimum=0, maximum=0o777)
-    if mode is not None and mode & 0o111:
-        raise SpecError(
-            f"{path}.defaultMode",
-            f"{mode:#o} has execute bits, which hosts cannot honour (the files are shared by the host's pods and are not "
-            "executable); run a script through its interpreter, e.g. command: [/bin/sh, /path/to/script]",
-        )
     ref = body.get(name_field)
-    return {
+    result = {
         "kind": kind,
         "sourceName": dns_label(ref if ref is not None else _missing(f"{path}.{name_field}"), f"{path}.{name_field}"),
         "optional": _bool(body, "optional", path),
         "readOnly": True,
     }
+    return downward.config_volume_extras(kind, body, path, result)
 
 
 def _volumes(value, path):
@@ -766,6 +758,10 @@ def _volumes(value, path):
             result[name] = entry
         elif kind in ("configMap", "secret"):
             result[name] = _config_volume(kind, body, bpath)
+        elif kind in ("downwardAPI", "projected"):
+            from ansible_collections.hostfleet.workloads.plugins.module_utils.node import downward
+
+            result[name] = downward.downward_volume(body, bpath) if kind == "downwardAPI" else downward.projected_volume(body, bpath)
         else:
             _known(body, {"claimName", "readOnly"}, bpath)
             claim = dns_label(body.get("claimName") if body.get("claimName") is not None else _missing(f"{bpath}.claimName"), f"{bpath}.claimName")
@@ -914,11 +910,13 @@ def _container(value, path, volumes, pod_security, pod_path, runtime, host_netwo
         vol = _str(mount, "name", mpath, required=True)
         if vol not in volumes:
             raise SpecError(f"{mpath}.name", f"volume {vol!r} is not declared in spec.volumes")
-        if volumes[vol]["kind"] == "secret" and security.get("runAsUser"):
+        secret_like = volumes[vol]["kind"] in ("secret", "projected")
+        if secret_like and security.get("runAsUser") and not _downward().secret_readable_by(volumes[vol], security["runAsUser"]):
             raise SpecError(
                 f"{mpath}.name",
                 f"secret volume {vol!r}: Secret files on hosts are readable by root only, and this container runs as user "
-                f"{security['runAsUser']} (use secretKeyRef/envFrom, which the root-only environment file carries, or run as root)",
+                f"{security['runAsUser']} (use secretKeyRef/envFrom, which the root-only environment file carries, run as root, "
+                "or give the files a defaultMode/mode that others may read, e.g. 0444, as Kubernetes' default 0644 does)",
             )
         target = clean_abs_path(mount.get("mountPath") if mount.get("mountPath") is not None else _missing(f"{mpath}.mountPath"), f"{mpath}.mountPath")
         if target == "/":
@@ -955,6 +953,7 @@ POD_FIELDS = {
     "dnsPolicy",
     "dnsConfig",
     "initContainers",
+    "serviceAccountName",
 } | set(SCHEDULING_FIELDS)
 
 
@@ -1089,6 +1088,14 @@ def validate_pod_spec(spec, path="spec", pod_network=False):
     deadline = _int(spec, "activeDeadlineSeconds", path, minimum=1)
     if deadline is not None:
         result["activeDeadlineSeconds"] = deadline
+    _downward().check_references(result, path)
+    service_account = _str(spec, "serviceAccountName", path)
+    if service_account not in (None, "") and (len(service_account) > 253 or not _DNS1123_SUBDOMAIN.fullmatch(service_account)):
+        message = f"{service_account!r} is not a DNS-1123 subdomain (lowercase letters, digits, '-' and '.', at most 253 characters)"
+        raise SpecError(f"{path}.serviceAccountName", message)
+    if service_account and _downward().uses_service_account(result):
+        # Only when a fieldRef reads it (there is no API server to authenticate to): every other spec keeps its hash.
+        result["serviceAccountName"] = service_account
     _check_scheduling_fields(spec, path)
     for key in SCHEDULING_FIELDS:
         if spec.get(key) is not None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node import init_containers, namespaces, podnet
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import downward, init_containers, namespaces, podnet
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import CPU_MIN_QUOTA_MILLIS, SpecError, unit_value_problem
 
 UNIT_PREFIX = "hf-"
@@ -192,8 +192,9 @@ def container_env(container, sources, pod_name, hostname, fields=None):
         if ref is None:
             variables[item["name"]] = defined[item["name"]] = expand(item["value"], defined)
             continue
-        if ref["kind"] == "field":
-            value = pod_name if ref["fieldPath"] == "metadata.name" else (fields or {}).get(ref["fieldPath"])
+        if ref["kind"] in ("field", "resource"):
+            # The downward API (downward.py); $(VAR) is not expanded in its values either.
+            value = pod_name if ref.get("fieldPath") == "metadata.name" else downward.env_value(ref, container["name"], fields or {})
             if value is None:
                 raise SpecError(
                     f"containers[{container['name']}].env[{item['name']}].valueFrom.fieldRef.fieldPath",
@@ -328,6 +329,9 @@ def volume_source(volume, state_dir, pod_name, run_dir="/run/hostfleet"):
         if volume.get("medium") == "Memory":
             return f"{run_dir}/volumes/{pod_name}/{volume['name']}"
         return f"{state_dir}/pods/{pod_name}/volumes/{volume['name']}"
+    if downward.is_projected(volume):
+        # The pod's own files (downwardAPI, projected, configMap/secret items or modes), written by the node (downward.py).
+        return downward.volume_root(state_dir, pod_name, volume["name"])
     if volume["kind"] in CONFIG_FOLDERS:
         # The object's file tree (one file per key), written by the config_data module; mounted read-only.
         return config_tree(state_dir, volume["kind"], namespaces.node_name(namespaces.namespace_of(pod_name), volume["sourceName"]))

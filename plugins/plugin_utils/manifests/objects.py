@@ -172,12 +172,46 @@ def _pod_spec(spec, path, out):
     """Take the ignored fields out of a PodSpec (in place); the node layer's validator refuses what remains unknown."""
     if not isinstance(spec, dict):
         return
-    out.drop(spec, POD_IGNORED, path)
+    if _reads_service_account(spec):
+        # Honoured when a fieldRef reads it (spec.serviceAccountName); serviceAccount is its deprecated alias.
+        if spec.get("serviceAccountName") in (None, "") and isinstance(spec.get("serviceAccount"), str):
+            spec["serviceAccountName"] = spec["serviceAccount"]
+        out.drop(spec, [k for k in POD_IGNORED if k != "serviceAccountName"], path)
+    else:
+        out.drop(spec, POD_IGNORED, path)
+    _drop_token_sources(spec, path, out)
     for list_name in ("containers", "initContainers"):
         containers = spec.get(list_name)
         if isinstance(containers, list):
             for i, container in enumerate(containers):
                 out.drop(container, CONTAINER_IGNORED, f"{path}.{list_name}[{i}]")
+
+
+def _reads_service_account(spec):
+    containers = [c for name in ("containers", "initContainers") if isinstance(spec.get(name), list) for c in spec[name]]
+    return any(
+        isinstance(env, dict) and isinstance(env.get("valueFrom"), dict) and isinstance(env["valueFrom"].get("fieldRef"), dict)
+        and env["valueFrom"]["fieldRef"].get("fieldPath") == "spec.serviceAccountName"
+        for c in containers if isinstance(c, dict) and isinstance(c.get("env"), list) for env in c["env"]
+    )
+
+
+def _drop_token_sources(spec, path, out):
+    """A projected volume's serviceAccountToken sources are not applicable on hosts (no API server issues tokens): taken
+    out and reported as ignored, the volume keeps its other sources (module_utils/node/downward.py)."""
+    volumes = spec.get("volumes")
+    for i, volume in enumerate(volumes if isinstance(volumes, list) else []):
+        projected = volume.get("projected") if isinstance(volume, dict) else None
+        sources = projected.get("sources") if isinstance(projected, dict) else None
+        if not isinstance(sources, list):
+            continue
+        kept = []
+        for j, source in enumerate(sources):
+            if isinstance(source, dict) and "serviceAccountToken" in source and len(source) == 1:
+                out.ignored.append(f"{path}.volumes[{i}].projected.sources[{j}].serviceAccountToken")
+            else:
+                kept.append(source)
+        projected["sources"] = kept
 
 
 def _pod_template(template, path, out):

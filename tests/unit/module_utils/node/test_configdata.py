@@ -190,7 +190,8 @@ def test_a_missing_required_key_names_the_variable():
 @pytest.mark.parametrize(
     "env,path,message",
     [
-        ([{"name": "A", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}}], "env[0].valueFrom.resourceFieldRef", "not supported on hosts"),
+        ([{"name": "A", "valueFrom": {"fileKeyRef": {"path": "a", "key": "k", "volumeName": "v"}}}], "env[0].valueFrom.fileKeyRef", "not supported on hosts"),
+        ([{"name": "A", "valueFrom": {"resourceFieldRef": {"resource": "limits.gpu"}}}], "env[0].valueFrom.resourceFieldRef.resource", "Unsupported value"),
         ([{"name": "A", "value": "x", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}}], "env[0].valueFrom", "may not be specified"),
         ([{"name": "A", "valueFrom": {"configMapKeyRef": {"name": "c"}}}], "env[0].valueFrom.configMapKeyRef.key", "is required"),
         ([{"name": "A", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "../x"}}}], "env[0].valueFrom.configMapKeyRef.key", "not a valid"),
@@ -222,8 +223,8 @@ def test_config_volumes_are_the_object_trees_mounted_read_only():
 @pytest.mark.parametrize(
     "volume,container,path,message",
     [
-        ({"configMap": {"name": "c", "items": [{"key": "a", "path": "b"}]}}, {}, "spec.volumes[0].configMap.items", "not supported on hosts"),
-        ({"configMap": {"name": "c", "defaultMode": 0o755}}, {}, "spec.volumes[0].configMap.defaultMode", "execute bits"),
+        ({"configMap": {"name": "c", "items": [{"key": "a", "path": "../b"}]}}, {}, "spec.volumes[0].configMap.items[0].path", "must not contain '..'"),
+        ({"configMap": {"name": "c", "defaultMode": 0o1755}}, {}, "spec.volumes[0].configMap.defaultMode", "between 0 and 0777"),
         ({"secret": {"name": "s"}}, {}, "spec.volumes[0].secret.name", "unknown field"),
         ({"secret": {"secretName": "s"}}, {"securityContext": {"runAsUser": 1000}}, "spec.containers[0].volumeMounts[0].name", "readable by root only"),
     ],

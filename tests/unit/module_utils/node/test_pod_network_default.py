@@ -95,7 +95,7 @@ def test_either_network_check_names_the_field_before_the_host_is_read():
     assert forwarded[0]["spec"]["containers"][0]["ports"][0]["hostPort"] == 80
     for pod, field in [
         ({"name": "A", "spec": {"containers": [MAIN]}}, "pods[0].name"),
-        (raw("a", env=[{"name": "X", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}]),
+        (raw("a", env=[{"name": "X", "valueFrom": {"fieldRef": {"fieldPath": "spec.restartPolicy"}}}]),
          "pods[0].spec.containers[0].env[0].valueFrom.fieldRef.fieldPath"),
     ]:
         with pytest.raises(SpecError) as error:
@@ -159,12 +159,12 @@ def test_downward_api_without_node_json_names_the_field_and_changes_nothing(host
 
 def test_field_ref_refusals_name_the_field():
     for value_from, field in [
-        ({"fieldRef": {"fieldPath": "spec.nodeName"}}, "valueFrom.fieldRef.fieldPath"),
+        ({"fieldRef": {"fieldPath": "spec.restartPolicy"}}, "valueFrom.fieldRef.fieldPath"),
         ({"fieldRef": {}}, "valueFrom.fieldRef.fieldPath"),
         ({"fieldRef": {"fieldPath": "status.podIP", "apiVersion": "v2"}}, "valueFrom.fieldRef.apiVersion"),
         ({"fieldRef": {"fieldPath": "status.podIP", "x": 1}}, "valueFrom.fieldRef.x"),
         ({"fieldRef": {"fieldPath": "status.podIP"}, "secretKeyRef": {"name": "s", "key": "k"}}, "valueFrom"),
-        ({"resourceFieldRef": {"resource": "limits.cpu"}}, "valueFrom.resourceFieldRef"),
+        ({"resourceFieldRef": {"resource": "limits.cpu", "divisor": "2"}}, "valueFrom.resourceFieldRef.divisor"),
     ]:
         with pytest.raises(SpecError) as error:
             podspec.validate_pod(raw("a", env=[{"name": "X", "valueFrom": value_from}]), "pods[0]")
