@@ -235,7 +235,6 @@ def apply(result):
         downward.refresh_for_object(result.state_dir, result.kind, result.name)
 
 
-
 def decode_files(encoded):
     """{key: bytes} of the module's {key: base64}; raises ConfigError naming a bad key or value.
 
