@@ -49,6 +49,8 @@ PODMAN = "/usr/bin/podman"
 # podman run's exit status for an error of podman itself (not of the container's process).
 PODMAN_ERROR = 125
 # What podman says when a pull fails (4.3: "initializing source docker://...", "pinging container registry", ...).
+# What the runAsNonRoot check of an image container's user prints (security_context.NONROOT_MARKER).
+NONROOT_ERROR = "Error: container has runAsNonRoot and image"
 PULL_ERROR_MARKERS = ("initializing source", "pinging container registry", "manifest unknown", "unable to pull", "image not known", "reading manifest")
 
 
@@ -337,6 +339,9 @@ def image_error(spec, error_line, exists=None):
     image, policy = spec.get("image"), spec.get("imagePullPolicy")
     if not image:
         return None
+    if error_line.startswith(NONROOT_ERROR):
+        # The unit's runAsNonRoot check of the image's user (security_context.NONROOT_SCRIPT), as the kubelet's.
+        return {"reason": "CreateContainerConfigError", "message": error_line[len("Error: "):]}
     exists = exists or image_exists
     pull_failed = any(marker in error_line for marker in PULL_ERROR_MARKERS)
     if policy == "Never" and not exists(image):

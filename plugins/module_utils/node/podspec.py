@@ -13,7 +13,7 @@ names must be DNS-1123 labels, paths must be absolute and clean.
 import re
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.network import dns as cluster_dns
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node import namespaces, quantity
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import namespaces, quantity, security_context
 
 # Used with fullmatch: '$' would also match before a trailing newline (the public one is anchored with \A...\Z too).
 DNS1123_LABEL = re.compile(r"\A[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
@@ -437,17 +437,8 @@ def _probe(value, path, named_ports, kind, runtime):
 
 
 def _security_context(value, path):
-    if value is None:
-        return {}
-    _known(value, {"runAsUser", "runAsGroup", "runAsNonRoot"}, path)
-    result = {}
-    for key in ("runAsUser", "runAsGroup"):
-        number = _int(value, key, path, minimum=0, maximum=4294967294)
-        if number is not None:
-            result[key] = number
-    if _bool(value, "runAsNonRoot", path):
-        result["runAsNonRoot"] = True
-    return result
+    """A container's securityContext, normalised (security_context.py: only the fields set to a non-default value)."""
+    return security_context.container_context(value, path)
 
 
 def _resources(value, path):
@@ -863,13 +854,9 @@ def _container(value, path, volumes, pod_security, pod_path, runtime, host_netwo
                     f"{path}.ports[{i}].hostPort",
                     f"must equal containerPort ({port['containerPort']}): containers use the host's network (as hostNetwork: true)",
                 )
-    security = dict(pod_security)
     own_security = _security_context(value.get("securityContext"), f"{path}.securityContext")
-    security.update(own_security)
-    if security.get("runAsNonRoot") and not security.get("runAsUser"):
-        # Named where the user wrote runAsNonRoot: the container's own securityContext, else the pod's.
-        where = f"{path}.securityContext" if own_security.get("runAsNonRoot") else f"{pod_path}.securityContext"
-        raise SpecError(f"{where}.runAsNonRoot", "requires a non-zero runAsUser (there is no image user to check on a host)")
+    security = security_context.merge(pod_security, own_security)
+    security_context.check_container(security, own_security, path, pod_path, runtime)
     working_dir = value.get("workingDir")
     env = _env(value.get("env"), f"{path}.env")
     env_from = _env_from(value.get("envFrom"), f"{path}.envFrom")
@@ -954,6 +941,9 @@ POD_FIELDS = {
     "dnsConfig",
     "initContainers",
     "serviceAccountName",
+    "hostPID",
+    "hostIPC",
+    "shareProcessNamespace",
 } | set(SCHEDULING_FIELDS)
 
 
@@ -1015,7 +1005,7 @@ def validate_pod_spec(spec, path="spec", pod_network=False):
     if restart_policy not in RESTART_POLICIES:
         raise SpecError(f"{path}.restartPolicy", f"must be one of {', '.join(RESTART_POLICIES)}, got {restart_policy!r}")
     volumes = _volumes(spec.get("volumes"), f"{path}.volumes")
-    pod_security = _security_context(spec.get("securityContext"), f"{path}.securityContext")
+    pod_security, pod_security_only = security_context.pod_context(spec.get("securityContext"), f"{path}.securityContext")
     containers = _expect(spec.get("containers") if spec.get("containers") is not None else _missing(f"{path}.containers"), list, f"{path}.containers")
     if not containers:
         raise SpecError(f"{path}.containers", "must contain at least one container")
@@ -1070,6 +1060,11 @@ def validate_pod_spec(spec, path="spec", pod_network=False):
     if runtime == RUNTIME_PODMAN:
         # Only then: a process pod's normal form (and so every existing revision hash) stays as it was.
         result["runtimeClassName"] = runtime
+    # fsGroup, supplementalGroups, sysctls, hostPID/hostIPC/shareProcessNamespace: only what is set (security_context.py).
+    if pod_security_only:
+        result["securityContext"] = pod_security_only
+    surely_host_network = host_network if pod_network is not None else spec.get("hostNetwork") is True
+    result.update(security_context.pod_fields(spec, path, runtime, surely_host_network, pod_security_only))
     if spec.get("hostname") is not None:
         result["hostname"] = dns_label(spec["hostname"], f"{path}.hostname")
     # Cluster DNS (network/dns.py): only what is set is kept, so a spec without them keeps its hash.

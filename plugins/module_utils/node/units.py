@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node import downward, init_containers, namespaces, podnet
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import downward, init_containers, namespaces, podnet, security_context
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import CPU_MIN_QUOTA_MILLIS, SpecError, unit_value_problem
 
 UNIT_PREFIX = "hf-"
@@ -66,7 +66,7 @@ def podman_exec(pod, container, security, command):
     return [PODMAN, "exec"] + _podman_user(security) + [podman_name(pod, container)] + list(command)
 
 
-def _podman_run(spec, container, pod, cid, env_names, volumes, network=None):
+def _podman_run(spec, container, pod, cid, env_names, volumes, network=None, state_dir="/var/lib/hostfleet"):
     """The ``podman run`` of one container, in the style of ``podman generate systemd --new``."""
     name = container["name"]
     argv = [
@@ -93,6 +93,8 @@ def _podman_run(spec, container, pod, cid, env_names, volumes, network=None):
     argv += [f"--env={variable}" for variable in ["POD_NAME"] + sorted(set(env_names) - {"POD_NAME"})]
     security = container["securityContext"]
     argv += _podman_user(security)
+    # Capabilities, no-new-privileges, read-only root, seccomp, groups, sysctls, PID/IPC namespaces: only what is set.
+    argv += security_context.podman_flags(spec, container, pod, state_dir, podman_name)
     if container["workingDir"]:
         argv.append(f"--workdir={container['workingDir']}")
     limits = container["resources"]["limits"]
@@ -413,7 +415,7 @@ def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet
     hook = f"{state_dir}/bin/hostfleet-hook"
     units = {}
     if network:
-        units[netns_unit(name)] = render_netns_unit(name, owner, network)
+        units[netns_unit(name)] = render_netns_unit(name, owner, network) + "".join(security_context.netns_lines(spec, podnet.netns_path(name), exec_line))
     # Init containers first (init_containers.py: their units and how the others are ordered after them).
     for container in init_containers.pod_containers(spec):
         cname = container["name"]
@@ -463,6 +465,7 @@ def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet
             "StartLimitIntervalSec=0\n",
         ]
         lines += init_containers.unit_dependencies(spec, cname, lambda other: container_unit(name, other))
+        lines += security_context.unit_dependencies(spec, container, container_unit, name)
         if timers:
             lines.append(f"Wants={' '.join(timers)}\n")
         if network:
@@ -485,7 +488,7 @@ def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet
         cid = f"{run_dir}/pods/{name}/{cname}/ctr-id"
         if podman:
             # Kubernetes' $(VAR) only in command[1:] and args, which follow the image: our options (paths) are literal.
-            run = _podman_run(spec, container, name, cid, env_names.get(cname, ()), mounts, network)
+            run = _podman_run(spec, container, name, cid, env_names.get(cname, ()), mounts, network, state_dir)
             if role == init_containers.ROLE_INIT:
                 run = init_containers.attached(run)
             # conmon is the main process and tells systemd when the container runs (podman generate systemd --new).
@@ -512,7 +515,8 @@ def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet
                 start.append("StandardOutput=null\n")
         # A plain init container's ExecStartPost= runs once it completed (oneshot): the hook records that.
         post = "init-done" if role == init_containers.ROLE_INIT else "post"
-        lines += ["\n[Service]\n"] + start + [f"ExecStartPost=+{exec_line([python, '-I', '-S', hook, post] + hook_args)}\n"]
+        lines += ["\n[Service]\n"] + start + security_context.unit_lines(spec, container, name, mounts, exec_line)
+        lines += [f"ExecStartPost=+{exec_line([python, '-I', '-S', hook, post] + hook_args)}\n"]
         lifecycle = container["lifecycle"]
         post_start = lifecycle.get("postStart")
         if post_start:

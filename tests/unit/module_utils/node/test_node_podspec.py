@@ -198,9 +198,9 @@ def test_labels_and_annotations():
 
 UNKNOWN_FIELDS = [
     ("spec", lambda s: s.update(foo=1), "spec.foo"),
-    ("pod security", lambda s: s.update(securityContext={"fsGroup": 1}), "spec.securityContext.fsGroup"),
+    ("pod security", lambda s: s.update(securityContext={"supplementalGroupsPolicy": "Strict"}), "spec.securityContext.supplementalGroupsPolicy"),
     ("container", lambda s: s["containers"][0].update(stdin=True), "spec.containers[0].stdin"),
-    ("container security", lambda s: s["containers"][0].update(securityContext={"privileged": True}), "spec.containers[0].securityContext.privileged"),
+    ("container security", lambda s: s["containers"][0].update(securityContext={"sysctls": []}), "spec.containers[0].securityContext.sysctls"),
     ("resources", lambda s: s["containers"][0].update(resources={"claims": []}), "spec.containers[0].resources.claims"),
     ("limits", lambda s: s["containers"][0].update(resources={"limits": {"gpu": 1}}), "spec.containers[0].resources.limits.gpu"),
     ("pids request", lambda s: s["containers"][0].update(resources={"requests": {"pids": 1}}), "spec.containers[0].resources.requests.pids"),
