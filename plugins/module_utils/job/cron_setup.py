@@ -72,10 +72,6 @@ def runner_files(state_dir):
     for module in (converge, events, fence, fileio, hook, namespaces, podnet, podspec, quantity, status, systemctl, render, timefmt, tracking, cron_run):
         relative = module.__name__.split(".module_utils.", 1)[1].replace(".", "/") + ".py"
         files[os.path.join(base, relative)] = _source(module)
-    # The gRPC health check of grpc probes (converge and hook import it; the installed hook carries it inlined).
-    from ansible_collections.hostfleet.workloads.plugins.module_utils.node import grpc_probe as grpc_probe_module
-
-    files[os.path.join(base, "node", "grpc_probe.py")] = _source(grpc_probe_module)
     # The downward API and the pods' own volumes (units and converge import it).
     from ansible_collections.hostfleet.workloads.plugins.module_utils.node import downward as downward_module
 

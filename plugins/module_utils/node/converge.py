@@ -22,6 +22,7 @@ from ansible_collections.hostfleet.workloads.plugins.module_utils.network import
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import downward, events, fence, fileio, init_containers, namespaces, podnet, systemctl
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import grpc_probe as grpc_probe_code
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import hook as hook_script
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import registry_auth as registry_auth_code
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import status as pod_status
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import units as render
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
@@ -720,6 +721,8 @@ HOOK_FILEIO_IMPORT = "from ansible_collections.hostfleet.workloads.plugins.modul
 HOOK_FENCE_IMPORT = "from ansible_collections.hostfleet.workloads.plugins.module_utils.node.fence import FENCE_REASON, beat, pod_fence\n"
 # ... and of grpc_probe (probes of type grpc), replaced by its code.
 HOOK_GRPC_IMPORT = "from ansible_collections.hostfleet.workloads.plugins.module_utils.node.grpc_probe import grpc_health_check\n"
+# ... and of registry_auth (imagePullSecrets), replaced by its code.
+HOOK_AUTH_IMPORT = "from ansible_collections.hostfleet.workloads.plugins.module_utils.node.registry_auth import registry_auth_write\n"
 
 
 def _source(module):
@@ -737,9 +740,13 @@ def hook_script_source():
     inlined = "".join(line for line in _source(fileio).splitlines(True) if line != "from __future__ import annotations\n")
     fence_code = "".join(line for line in _source(fence).splitlines(True) if line not in ("from __future__ import annotations\n", HOOK_FILEIO_IMPORT))
     grpc_code = "".join(line for line in _source(grpc_probe_code).splitlines(True) if line != "from __future__ import annotations\n")
+    auth_code = "".join(line for line in _source(registry_auth_code).splitlines(True) if line != "from __future__ import annotations\n")
+    if HOOK_AUTH_IMPORT not in source:
+        raise RuntimeError("hook.py no longer imports registry_auth as HOOK_AUTH_IMPORT says: the installed hook would not run")
     if HOOK_FILEIO_IMPORT not in source or HOOK_FENCE_IMPORT not in source or HOOK_GRPC_IMPORT not in source:
         raise RuntimeError("hook.py no longer imports fileio, fence and grpc_probe as HOOK_*_IMPORT say: the installed hook would not run")
-    return source.replace(HOOK_FILEIO_IMPORT, inlined, 1).replace(HOOK_FENCE_IMPORT, fence_code, 1).replace(HOOK_GRPC_IMPORT, grpc_code, 1)
+    source = source.replace(HOOK_FILEIO_IMPORT, inlined, 1).replace(HOOK_FENCE_IMPORT, fence_code, 1).replace(HOOK_GRPC_IMPORT, grpc_code, 1)
+    return source.replace(HOOK_AUTH_IMPORT, auth_code, 1)
 
 
 def apply(host, result):

@@ -35,10 +35,11 @@ import time
 
 # Both inlined by the node layer when it installs this script (converge.hook_script_source): the fence of pods a
 # host back from a long absence must not serve (fence.py), and one atomic-write helper. Inlined too: the gRPC health
-# check of probes of type grpc (grpc_probe.py).
+# check of probes of type grpc (grpc_probe.py) and the pods' registry auth files (registry_auth.py).
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.fence import FENCE_REASON, beat, pod_fence
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.fileio import ensure_dir, write_atomic
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.grpc_probe import grpc_health_check
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.registry_auth import registry_auth_write
 
 RUN_DIR = "/run/hostfleet/pods"
 BACKOFF_BASE = 10.0
@@ -210,6 +211,7 @@ def cmd_pre(state_dir, pod, container):
         # The node module (re)started this container on purpose: no backoff, restart count from zero.
         status = {"starts": 1}
         os.unlink(reset_marker)
+    pull_auth_missing(state_dir, pod, container, rdir, status)
     delay = backoff_delay(status.get("consecutive_failures", 0))
     status["backoff_until"] = time.time() + delay if delay else None
     was_running = status.get("running", False)
@@ -225,6 +227,24 @@ def cmd_pre(state_dir, pod, container):
     if delay:
         event("BackOff", pod, container, f"Back-off {delay:g}s restarting failed container {container}", "Warning")
         time.sleep(delay)
+
+
+def pull_auth_missing(state_dir, pod, container, rdir, status):
+    """Before each start of an image container of a pod with imagePullSecrets: its auth file from the Secrets as they
+    are now, as the kubelet reads them at each pull (registry_auth.py); those it could not use go in ``status``."""
+    record, spec = load_container(state_dir, pod, container)
+    secrets = ((record or {}).get("spec") or {}).get("imagePullSecrets")
+    status.pop("pull_secrets_missing", None)
+    if not secrets or not (spec or {}).get("image"):
+        return
+    try:
+        missing = registry_auth_write(state_dir, pod, secrets, os.path.dirname(rdir))
+    except OSError as exc:
+        missing = [f"{', '.join(secrets)} (the auth file could not be written: {exc.strerror})"]
+    if missing:
+        status["pull_secrets_missing"] = missing
+        message = f"Unable to retrieve some image pull secrets ({', '.join(missing)}); attempting to pull the image may not succeed."
+        event("FailedToRetrieveImagePullSecret", pod, container, message, "Warning")
 
 
 def hold_fenced(pod, container, rdir, status, message):
@@ -274,6 +294,9 @@ def cmd_exited(state_dir, pod, container):
             # As the kubelet: a container whose image is missing never ran, so this is no restart and no exit.
             status["starts"] = max(0, status.get("starts", 1) - 1)
             status["consecutive_failures"] = status.get("consecutive_failures", 0) + 1
+            if error["reason"] == "ErrImagePull" and status.get("pull_secrets_missing"):
+                # The kubelet pulls without the Secrets it could not retrieve: the failure names them.
+                error["message"] += f" (image pull secrets not retrieved: {', '.join(status['pull_secrets_missing'])})"
             status["image_error"] = error
             write_json(os.path.join(rdir, "status.json"), status)
             return

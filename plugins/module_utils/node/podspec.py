@@ -940,6 +940,7 @@ POD_FIELDS = {
     "dnsPolicy",
     "dnsConfig",
     "initContainers",
+    "imagePullSecrets",
     "serviceAccountName",
     "hostPID",
     "hostIPC",
@@ -1060,6 +1061,10 @@ def validate_pod_spec(spec, path="spec", pod_network=False):
     if runtime == RUNTIME_PODMAN:
         # Only then: a process pod's normal form (and so every existing revision hash) stays as it was.
         result["runtimeClassName"] = runtime
+    pull_secrets = image_pull_secrets(spec.get("imagePullSecrets"), f"{path}.imagePullSecrets", runtime)
+    if pull_secrets:
+        # Only then, as every new field (node/registry_auth.py makes them podman's auth file for this pod's pulls).
+        result["imagePullSecrets"] = pull_secrets
     # fsGroup, supplementalGroups, sysctls, hostPID/hostIPC/shareProcessNamespace: only what is set (security_context.py).
     if pod_security_only:
         result["securityContext"] = pod_security_only
@@ -1096,6 +1101,21 @@ def validate_pod_spec(spec, path="spec", pod_network=False):
         if spec.get(key) is not None:
             result[key] = spec[key]
     return result
+
+
+def image_pull_secrets(value, path, runtime):
+    """imagePullSecrets: the names of Secrets of the pod's namespace (LocalObjectReference), for image pods only."""
+    names = []
+    for i, item in enumerate(_expect(_or_empty(value, list), list, path)):
+        ipath = f"{path}[{i}]"
+        _known(item, {"name"}, ipath)
+        name = _str(item, "name", ipath, required=True)
+        if len(name) > 253 or not _DNS1123_SUBDOMAIN.fullmatch(name):
+            raise SpecError(f"{ipath}.name", f"{name!r} is not a valid Secret name (a DNS-1123 subdomain: lowercase letters, digits, '-' and '.')")
+        names.append(name)
+    if names and runtime != RUNTIME_PODMAN:
+        raise SpecError(path, "is only for image containers (runtimeClassName podman): a process pod pulls no images")
+    return names
 
 
 def validate_pod(pod, path, pod_network=False):

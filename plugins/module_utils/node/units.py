@@ -15,6 +15,7 @@ import json
 import re
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import downward, init_containers, namespaces, podnet, security_context
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import registry_auth as pull_auth
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import CPU_MIN_QUOTA_MILLIS, SpecError, unit_value_problem
 
 UNIT_PREFIX = "hf-"
@@ -89,6 +90,9 @@ def _podman_run(spec, container, pod, cid, env_names, volumes, network=None, sta
         "--log-driver=journald",
         f"--log-opt=tag={pod}/{name}",
     ]
+    if spec.get("imagePullSecrets"):
+        # The pod's registry credentials (registry_auth.py): a root-only file the hook's pre writes before each start.
+        argv.append(f"--authfile={pull_auth.registry_auth_file(cid.rsplit('/', 2)[0])}")
     # Values come from the unit's EnvironmentFile= through podman's own environment: never on a command line.
     argv += [f"--env={variable}" for variable in ["POD_NAME"] + sorted(set(env_names) - {"POD_NAME"})]
     security = container["securityContext"]

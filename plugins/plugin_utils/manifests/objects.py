@@ -180,6 +180,10 @@ def _pod_spec(spec, path, out):
     else:
         out.drop(spec, POD_IGNORED, path)
     _drop_token_sources(spec, path, out)
+    pod_containers = [c for name in ("containers", "initContainers") if isinstance(spec.get(name), list) for c in spec[name]]
+    if not any(isinstance(c, dict) and c.get("image") is not None for c in pod_containers):
+        # A process pod (no container names an image) pulls nothing: its pull secrets mean nothing on hosts.
+        out.drop(spec, ["imagePullSecrets"], path)
     for list_name in ("containers", "initContainers"):
         containers = spec.get(list_name)
         if isinstance(containers, list):
@@ -631,6 +635,8 @@ def references(obj):
             add("ConfigMap", volume.get("configMap"), "name")
             add("Secret", volume.get("secret"), "secretName")
             add(CLAIM_KIND, volume.get("persistentVolumeClaim"), "claimName")
+    for pull_secret in spec.get("imagePullSecrets") if isinstance(spec.get("imagePullSecrets"), list) else []:
+        add("Secret", pull_secret, "name")  # the pods' pulls read it (node/registry_auth.py)
     for list_name in ("containers", "initContainers"):
         containers = spec.get(list_name)
         for container in containers if isinstance(containers, list) else []:

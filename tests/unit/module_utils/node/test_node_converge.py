@@ -15,7 +15,7 @@ import sys
 import pytest
 from node_helpers import MAIN, validated, write_plan
 
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge, fence, fileio, grpc_probe, hook, systemctl
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge, fence, fileio, grpc_probe, hook, registry_auth, systemctl
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError
 
 PY = "/usr/bin/python3"
@@ -410,6 +410,8 @@ def test_hook_script_source_is_the_hook_module_with_fileio_inlined():
     source = converge.hook_script_source()
     assert converge.HOOK_FILEIO_IMPORT in own and converge.HOOK_FENCE_IMPORT in own and "ansible_collections" not in source
     own = own.replace(converge.HOOK_GRPC_IMPORT, grpc_code)
+    with open(registry_auth.__file__) as handle:
+        own = own.replace(converge.HOOK_AUTH_IMPORT, handle.read().replace("from __future__ import annotations\n", ""))
     before, _sep, after = own.partition(converge.HOOK_FILEIO_IMPORT)
     before = before.replace(converge.HOOK_FENCE_IMPORT, fencing.replace("from __future__ import annotations\n", "").replace(converge.HOOK_FILEIO_IMPORT, ""))
     assert source == before + helper.replace("from __future__ import annotations\n", "") + after
