@@ -10,10 +10,12 @@ registries.conf.d entry marking it insecure on each host, `stop` removes it and 
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -25,8 +27,11 @@ CONF_D = "/etc/containers/registries.conf.d/50-hostfleet-lab-registry.conf"
 
 
 class Registry:
-    def __init__(self, hosts, ssh=labctl.ssh):
+    def __init__(self, hosts, ssh=labctl.ssh, htpasswd=None):
+        """``htpasswd``: "user:bcrypt-hash" lines: the registry then asks for those credentials (docker-registry's
+        auth.htpasswd, HTTP basic auth), pulls and pushes alike."""
         self.hosts = list(hosts)
+        self.htpasswd = htpasswd
         self.ssh = ssh
         self.address = f"{labctl.bridge_ip()}:{PORT}"
         self.process = None
@@ -42,6 +47,10 @@ class Registry:
             f"storage: {{filesystem: {{rootdirectory: {self.dir / 'data'}}}, delete: {{enabled: true}}}}\n"
             f'http: {{addr: "{self.address}"}}\n'
         )
+        if self.htpasswd:
+            (self.dir / "htpasswd").write_text(self.htpasswd)
+            with config.open("a") as handle:
+                handle.write(f"auth: {{htpasswd: {{realm: hostfleet-lab, path: {self.dir / 'htpasswd'}}}}}\n")
         log = open(self.dir / "log", "w")  # noqa: SIM115 - the registry writes to it until stop
         self.process = subprocess.Popen([BINARY, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
@@ -49,6 +58,10 @@ class Registry:
             try:
                 urllib.request.urlopen(f"http://{self.address}/v2/", timeout=1).read()
                 break
+            except urllib.error.HTTPError as exc:
+                if exc.code == 401 and self.htpasswd:
+                    break  # up, and asking for credentials
+                raise
             except OSError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     self.__exit__(None, None, None)
@@ -68,8 +81,10 @@ class Registry:
         if self.dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
 
-    def push(self, host, local_ref, name_tag):
-        """Push the host's image local_ref as <registry>/name_tag; returns that reference."""
+    def push(self, host, local_ref, name_tag, creds=None):
+        """Push the host's image local_ref as <registry>/name_tag (``creds``: "user:password" of a registry with
+        htpasswd); returns that reference."""
         ref = f"{self.address}/{name_tag}"
-        self.ssh(host, f"podman tag {local_ref} {ref} && podman push --quiet {ref} && podman rmi {ref} >/dev/null")
+        login = f"--creds {shlex.quote(creds)} " if creds else ""
+        self.ssh(host, f"podman tag {local_ref} {ref} && podman push --quiet {login}{ref} && podman rmi {ref} >/dev/null")
         return ref
