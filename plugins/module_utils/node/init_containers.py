@@ -177,8 +177,9 @@ def init_container_status(pod, container, units, host, now, base_status):
 
 
 def _init_progress(spec, statuses):
-    """(number of init containers done, the pod's status text while initializing or None once initialized), as
-    ``kubectl get pods`` prints it: Init:N/M, Init:<reason> for a waiting or failed init container."""
+    """(number of init containers done, the pod's status text while initializing or None once initialized, whether an
+    init container failed for good), as ``kubectl get pods`` prints it: Init:N/M, Init:<reason> for a waiting or failed
+    init container. Only a plain init container fails the pod (a sidecar restarts whatever the pod's policy)."""
     total = len(statuses)
     for done, container in enumerate(init_list(spec)):
         status = statuses[done]
@@ -189,12 +190,12 @@ def _init_progress(spec, statuses):
         elif state.get("terminated", {}).get("exitCode") == 0 and state["terminated"].get("reason") == "Completed":
             continue
         if "terminated" in state:
-            return done, f"Init:{state['terminated'].get('reason') or 'Error'}"
+            return done, f"Init:{state['terminated'].get('reason') or 'Error'}", not is_sidecar(container)
         reason = (state.get("waiting") or {}).get("reason")
         if reason not in (None, "ContainerCreating", "PodInitializing"):
-            return done, f"Init:{reason}"
-        return done, f"Init:{done}/{total}"
-    return total, None
+            return done, f"Init:{reason}", False
+        return done, f"Init:{done}/{total}", False
+    return total, None, False
 
 
 def with_init_status(spec, pod_status, init_statuses):
@@ -207,18 +208,21 @@ def with_init_status(spec, pod_status, init_statuses):
     if not init_list(spec):
         return pod_status
     result = dict(pod_status)
-    done, text = _init_progress(spec, init_statuses)
+    apps = pod_status["containers"]
+    done, text, failed = _init_progress(spec, init_statuses)
+    if text is not None and any(c["started"] or c["last_exit_code"] is not None for c in apps):
+        # Initialized once the app containers ran (Kubernetes' Initialized condition stays true): sidecars stopped
+        # after a Job pod's containers completed, or restarting meanwhile, do not make it initialize again.
+        done, text, failed = len(init_statuses), None, False
     result["init_containers"] = init_statuses
     result["sidecars"] = [c["name"] for c in init_list(spec) if is_sidecar(c)]
     result["restart_count"] = pod_status["restart_count"] + sum(s["restart_count"] for s in init_statuses)
     sidecars_ready = all(init_statuses[i]["ready"] for i, c in enumerate(init_list(spec)) if is_sidecar(c))
     if text is not None:
-        failed = text == "Init:Error" or text.startswith("Init:Signal")
         result["phase"] = "Failed" if failed and spec["restartPolicy"] == "Never" else "Pending"
         result["ready"], result["ready_since"] = False, None
         result["reason"], result["message"] = text, None
     else:
-        apps = pod_status["containers"]
         if all("waiting" in c["state"] and not c["started"] and c["last_exit_code"] is None for c in apps):
             text = "PodInitializing"
         if not sidecars_ready:

@@ -5,6 +5,7 @@ converge's view of a pod that initializes."""
 from __future__ import annotations
 
 import os
+import shutil
 import time
 
 import pytest
@@ -91,8 +92,9 @@ def test_an_image_on_an_init_container_makes_the_pod_a_podman_pod():
     spec = {"initContainers": [{"name": "wait", "image": "busybox:1.28"}], "containers": [{"name": "main", "image": "busybox:1.28"}]}
     assert podspec.validate_pod_spec(spec)["runtimeClassName"] == "podman"
     # All or none: a process app container next to an image init container is refused, naming it.
-    assert refused({"initContainers": [{"name": "wait", "image": "busybox:1.28"}], "containers": [{"name": "main", "command": SLEEP}]}) == "spec.containers[0].image"
-    assert refused({"initContainers": [{"name": "wait", "command": SLEEP}], "containers": [{"name": "main", "image": "busybox:1.28"}]}) == "spec.initContainers[0].image"
+    image, process = {"image": "busybox:1.28"}, {"command": SLEEP}
+    assert refused({"initContainers": [dict(image, name="wait")], "containers": [dict(process, name="main")]}) == "spec.containers[0].image"
+    assert refused({"initContainers": [dict(process, name="wait")], "containers": [dict(image, name="main")]}) == "spec.initContainers[0].image"
 
 
 def test_a_changed_init_container_is_a_new_normal_form():
@@ -358,3 +360,27 @@ def test_workload_info_shows_the_init_status_and_counts_sidecars_as_kubectl(host
     # A pod without init containers shows no init_containers at all.
     plain = dict(record({"containers": [{"name": "main", "command": SLEEP}]}), created=100.0)
     assert "init_containers" not in workload_info.pod_view(pod_status(host, plain, units_state), "node1", 0.0, {}, 200.0)
+
+
+def test_a_job_pod_whose_sidecar_was_stopped_after_its_containers_completed_succeeded(host, monkeypatch):
+    """The sidecar's end (podman's 143 on SIGTERM) after the app containers completed neither fails the pod nor makes
+    it initialize again: it was initialized once its containers ran."""
+    rec = record(pod_spec([sidecar("logshipper")], restart_policy="Never"))
+    for name in ("logshipper", "main"):
+        hook.cmd_pre("/unused", "web", name)
+        hook.cmd_post("/unused", "web", name)
+    exited(monkeypatch, "main", "exited", "0", "success")
+    units_state = {"hf-web.logshipper.service": ("loaded", "deactivating", "stop"), "hf-web.main.service": ("loaded", "inactive", "dead")}
+    assert (pod_status(host, rec, units_state)["phase"], pod_status(host, rec, units_state)["init_status"]) == ("Succeeded", None)
+    exited(monkeypatch, "logshipper", "exited", "143", "success")
+    units_state["hf-web.logshipper.service"] = ("loaded", "inactive", "dead")
+    got = pod_status(host, rec, units_state)
+    assert (got["phase"], got["init_status"], got["initialized"]) == ("Succeeded", None, True), got
+    # A plain init container that failed under Never does fail the pod (its app containers never ran).
+    shutil.rmtree(host.runtime_dir("web"))
+    rec = record(pod_spec([init("first")], restart_policy="Never"))
+    hook.cmd_pre("/unused", "web", "first")
+    hook.cmd_init_start("web", "first")
+    exited(monkeypatch, "first", "exited", "2", "exit-code")
+    got = pod_status(host, rec, {"hf-web.first.service": ("loaded", "failed", "failed")})
+    assert (got["phase"], got["init_status"]) == ("Failed", "Init:Error")
