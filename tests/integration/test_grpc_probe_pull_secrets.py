@@ -33,9 +33,8 @@ NODE = "node1"
 OWNER = "h5-issue15"
 BASE = "/opt/hf-grpc-test"
 SITE = f"{BASE}/site"
-# cp311 manylinux wheels of grpcio, grpcio-health-checking, protobuf, typing_extensions (pip download, see README of
-# this test: `pip download --only-binary=:all: --python-version 3.11 --platform manylinux2014_x86_64 ... -d DIR`).
-WHEELS = os.environ.get("HOSTFLEET_GRPC_WHEELS", "/var/cache/hostfleet/lab/grpc-wheels-cp311")
+# cp311 manylinux wheels of grpcio, grpcio-health-checking, protobuf and typing_extensions: scripts/setup downloads them.
+WHEELS = os.path.join(os.environ.get("HOSTFLEET_CACHE", "/var/cache/hostfleet"), "lab", "grpc-wheels-cp311")
 HEALTH_SERVER = """
 import sys
 from concurrent import futures
