@@ -87,8 +87,11 @@ options:
         C(secretRef) reads C(<state_dir>/secrets/<name>.env), and the extension C(fileRef: {path}) reads any
         KEY=VALUE file on the host), C(workingDir), C(securityContext), C(resources) (C(requests) kept for placement;
         C(limits.cpu) and C(limits.memory) become C(CPUQuota=) and C(MemoryMax=), the extension C(limits.pids) becomes
-        C(TasksMax=)), C(ports), C(livenessProbe), C(readinessProbe), C(startupProbe) (C(exec), C(httpGet),
-        C(tcpSocket), with Kubernetes defaults), C(lifecycle.postStart) and C(lifecycle.preStop), C(volumeMounts)
+        C(TasksMax=); a C(limits.cpu) below V(10m) is clamped to V(10m), the kubelet's smallest quota, with a warning;
+        C(ephemeral-storage) and extended resources (C(<domain>/<name>) such as C(nvidia.com/gpu): whole numbers,
+        requests equal to limits) are for placement only; C(hugepages-<size>) is refused), C(ports), C(livenessProbe),
+        C(readinessProbe), C(startupProbe) (C(exec), C(httpGet), C(tcpSocket), C(grpc) (the gRPC health-checking
+        protocol, from the host, to the pod's address), with Kubernetes defaults), C(lifecycle.postStart) and C(lifecycle.preStop), C(volumeMounts)
         (bind mounts into the service's mount namespace, with C(readOnly) and C(subPath))."
       - "Runtimes: without C(image), containers are host processes under systemd (C(runtimeClassName: process)). A
         container with C(image) makes the pod an OCI container pod (C(runtimeClassName: podman), inferred; every
@@ -99,7 +102,11 @@ options:
         reference (V(registry/name:tag), V(name@sha256:...)); C(imagePullPolicy) is V(Always), V(IfNotPresent) or
         V(Never) (default V(Always) for the tag V(latest) or no tag, else V(IfNotPresent)) and maps to C(podman run
         --pull). Containers use the host's network: a C(hostPort) must equal its C(containerPort). Exec probes and
-        lifecycle hooks of image containers run inside the container (C(podman exec))."
+        lifecycle hooks of image containers run inside the container (C(podman exec)). C(imagePullSecrets) names
+        Secrets of the pod's namespace of type C(kubernetes.io/dockerconfigjson) (as M(hostfleet.workloads.config_data)
+        wrote them on the host): their credentials are podman's auth for this pod's pulls only (a root-only file under
+        C(/run/hostfleet), read again at each start; never in a unit, a command line or the output); a missing one is
+        named in the pull's error."
     type: list
     elements: dict
     default: []
