@@ -33,7 +33,7 @@ from ansible_collections.hostfleet.workloads.plugins.plugin_utils.manifests impo
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.manifests.objects import WORKLOADS, ManifestErrors, build, dependencies, references
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.network.servicespec import parse_service, service_name
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import CAPACITY_VAR, LABELS_VAR, node_from_inventory
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.one_node import choose_nodes, eligible_nodes
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.one_node import choose_nodes, eligible_nodes, most_preferred
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.taints import NO_EXECUTE, TAINTS_VAR, parse_taints, untolerated
 
 display = Display()
@@ -388,7 +388,9 @@ class ActionModule(ActionBase):
                             "msg": "no reachable node matches the pod's node constraints",
                             "unreachable_nodes": unreachable,
                         }
-                    targets = choose_nodes(obj.name, "one", eligible, present)
+                    # Where it runs it stays while eligible; a new one goes to a node its preferred node affinity ranks first.
+                    kept = [h for h in present if h in eligible]
+                    targets = choose_nodes(obj.name, "one", eligible if kept else most_preferred(nodes, template.constraints, eligible), present)
             pod = {"name": name, "labels": obj.args.get("labels") or {}, "annotations": obj.args.get("annotations") or {}, "spec": obj.args["spec"]}
             calls = {h: {**base, "state": "present", "pods": [pod], "wait": args["wait"], "wait_timeout": args["wait_timeout"]} for h in targets}
             calls.update({h: {**base, "state": "absent"} for h in present if h not in targets})

@@ -46,6 +46,14 @@ def _has_extended(node: Node, constraints) -> bool:
     return all(amount <= have.get(key, amount if key == EPHEMERAL_STORAGE else 0) for key, amount in constraints.requests.extended)
 
 
+def most_preferred(nodes: Iterable[Node], constraints, eligible: Sequence[str]) -> list[str]:
+    """The eligible nodes with the highest weight of preferred node affinity (all of them without preferences): where a
+    workload that is not placed yet goes, as the scheduler ranks nodes by that score."""
+    weights = {n.name: constraints.preference(n) for n in nodes if n.name in eligible}
+    best = max(weights.values(), default=0)
+    return [name for name in eligible if weights.get(name, 0) == best]
+
+
 def choose_nodes(name: str, run_on: str, eligible: Sequence[str], installed: Sequence[str]) -> list[str]:
     """The node(s) that should hold the workload ``name``; ``installed``: where it is now (in the fleet's order).
 

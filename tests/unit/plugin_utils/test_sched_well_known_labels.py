@@ -18,7 +18,7 @@ from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.node
     node_from_inventory,
     parse_capacity,
 )
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.one_node import eligible_nodes
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.one_node import eligible_nodes, most_preferred
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.placement import PlacedPod, PlacementState, PodTemplate
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.well_known_labels import labels_from_facts
 
@@ -338,3 +338,14 @@ def test_affinity_index_agrees_with_each_nodes_own_verdict(apps_per_node, requir
         if node is None:
             break
         fleet.add(PlacedPod(pick(), node, tmpl.revision, dict(tmpl.labels)))
+
+
+def test_a_bare_pod_goes_where_its_preferred_node_affinity_points():
+    """apply's bare Pod (one_node): the docs' pod-nginx-preferred-affinity goes to the ssd node, not to any node."""
+    fleet_nodes = [Node(n, True, {"kubernetes.io/hostname": n, **({"disktype": "ssd"} if n == "node2" else {})}) for n in ("node1", "node2", "node3")]
+    preferred = {"weight": 1, "preference": {"matchExpressions": [{"key": "disktype", "operator": "In", "values": ["ssd"]}]}}
+    constraints = parse_constraints({"containers": [CONTAINER], "affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [preferred]}}})
+    eligible = eligible_nodes(fleet_nodes, constraints)
+    assert eligible == ["node1", "node2", "node3"]
+    assert most_preferred(fleet_nodes, constraints, eligible) == ["node2"]
+    assert most_preferred(fleet_nodes, parse_constraints({"containers": [CONTAINER]}), eligible) == eligible
