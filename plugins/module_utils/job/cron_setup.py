@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.job import cron_run, tracking
 from ansible_collections.hostfleet.workloads.plugins.module_utils.job.cron_inputs import validate_args
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge, fileio, systemctl
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge, fileio, node_facts, systemctl
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node import units as render
 
 TIMERS_WANTS = "/etc/systemd/system/timers.target.wants"
@@ -275,6 +275,8 @@ def run_module(module):
             result = dict(changed=False, installed=config is not None, config=config)
             if config is not None:
                 result.update(report(state_dir, name, config.get("job")))
+            if params["node_facts"]:
+                result["node_facts"] = node_facts.facts()  # the cronjob action's first look: the node's labels
         elif params["state"] == "present":
             config = params["config"]
             changed, diff = converge_present(state_dir, name, config, module.check_mode)

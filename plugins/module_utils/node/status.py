@@ -91,6 +91,16 @@ def pod_phase(containers):
     return "Pending"
 
 
+def _other_requests(containers):
+    """The containers' requests other than cpu and memory (ephemeral-storage, extended resources), summed by name."""
+    total = {}
+    for container in containers:
+        for key, amount in container["resources"]["requests"].items():
+            if key not in ("cpu", "memory") and isinstance(amount, int) and not isinstance(amount, bool):
+                total[key] = total.get(key, 0) + amount
+    return total
+
+
 def pod_status(record, units, host, now):
     spec = record["spec"]
     containers = [container_status(record["name"], c, units, host, now) for c in spec["containers"]]
@@ -131,6 +141,8 @@ def pod_status(record, units, host, now):
         "requests": {
             "cpu": sum(c["resources"]["requests"].get("cpu", 0) for c in spec["containers"]),
             "memory": sum(c["resources"]["requests"].get("memory", 0) for c in spec["containers"]),
+            # ephemeral-storage and extended resources (nvidia.com/gpu), only when requested: the scheduler counts them.
+            **_other_requests(spec["containers"]),
         },
         "reason": waiting[0]["reason"] if waiting else None,
         "message": waiting[0].get("message") if waiting else None,

@@ -349,3 +349,17 @@ def test_a_bare_pod_goes_where_its_preferred_node_affinity_points():
     assert eligible == ["node1", "node2", "node3"]
     assert most_preferred(fleet_nodes, constraints, eligible) == ["node2"]
     assert most_preferred(fleet_nodes, parse_constraints({"containers": [CONTAINER]}), eligible) == eligible
+
+
+def test_a_pods_status_carries_its_extended_requests_for_other_workloads_placement():
+    """The node reports each pod's ephemeral-storage and extended resource requests (status.py): other workloads'
+    placement counts them against the node's capacity (workload_task.py's NodeUsage)."""
+    from ansible_collections.hostfleet.workloads.plugins.module_utils.node.status import _other_requests
+
+    containers = [
+        {"resources": {"requests": {"cpu": 100, "memory": 1024, "nvidia.com/gpu": 1, "ephemeral-storage": 2048}}},
+        {"resources": {"requests": {"nvidia.com/gpu": 1}}},
+        {"resources": {"requests": {}}},
+    ]
+    assert _other_requests(containers) == {"nvidia.com/gpu": 2, "ephemeral-storage": 2048}
+    assert _other_requests([{"resources": {"requests": {"cpu": 5}}}]) == {}  # a pod without them reports as before
