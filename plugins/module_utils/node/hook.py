@@ -283,6 +283,10 @@ def cmd_exited(state_dir, pod, container):
             reason = handle.read().strip()
     except OSError:
         reason = ""
+    if not status.get("running") and not code and result == "exit-code" and unit_error_line(f"hf-{pod}.{container}.service").startswith(NONROOT_ERROR):
+        # The runAsNonRoot check (an ExecStartPre=) refused the image's user: podman run never ran, so systemd gives no
+        # exit status; taken as podman's own error, so the backoff and the waiting reason follow as for a missing image.
+        code, value = "exited", str(PODMAN_ERROR)
     if not status.get("running") and (not code or status.get("fenced")):
         return  # the start itself failed (or was fenced) before the process ran: 'pre' will count the next try
     if status.get("completed") and not status.get("running"):

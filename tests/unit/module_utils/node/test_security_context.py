@@ -370,3 +370,32 @@ def test_seccomp_profile_paths_read_back_exactly(parts, state):
 def test_sysctl_values_read_back_exactly(values):
     spec = {"securityContext": {"sysctls": [{"name": "kernel.shm_rmid_forced", "value": values[0]}]}, "containers": [BOX]}
     assert f"--sysctl=kernel.shm_rmid_forced={values[0]}" in podman_argv(spec)
+
+
+def test_a_refused_image_user_backs_off_and_waits_with_create_container_config_error(tmp_path, monkeypatch):
+    """The check is an ExecStartPre=: podman run never ran and systemd sets no EXIT_CODE. Without this, the hook took it
+    for a start that failed before the process (no backoff: systemd restarted the unit dozens of times a second)."""
+    import json
+
+    run_dir = tmp_path / "run" / "pods"
+    monkeypatch.setattr(hook, "RUN_DIR", str(run_dir))
+    sleeps = []
+    monkeypatch.setattr(hook.time, "sleep", sleeps.append)
+    state = tmp_path / "state"
+    (state / "pods" / "web").mkdir(parents=True)
+    spec = {"name": "main", "image": "busybox:1.28", "imagePullPolicy": "IfNotPresent", "securityContext": {"runAsNonRoot": True}}
+    (state / "pods" / "web" / "pod.json").write_text(json.dumps({"spec": {"runtimeClassName": "podman", "containers": [spec]}}))
+    line = 'Error: container has runAsNonRoot and image will run as root (pod: "web", container: main)'
+    monkeypatch.setattr(hook, "unit_error_line", lambda unit: line)
+    monkeypatch.setattr(hook, "image_exists", lambda image: True)
+    monkeypatch.delenv("EXIT_CODE", raising=False)
+    monkeypatch.delenv("EXIT_STATUS", raising=False)
+    monkeypatch.setenv("SERVICE_RESULT", "exit-code")
+    for attempt in (1, 2):
+        hook.cmd_pre(str(state), "web", "main")
+        hook.cmd_exited(str(state), "web", "main")
+        got = json.loads((run_dir / "web" / "main" / "status.json").read_text())
+        assert got["consecutive_failures"] == attempt and got["starts"] == 0 and "last_exit" not in got
+        assert got["image_error"] == {"reason": sc.CONFIG_ERROR_REASON, "message": line[len("Error: "):]}
+    hook.cmd_pre(str(state), "web", "main")
+    assert sleeps == [10]  # the crash-loop backoff, as for a missing image
