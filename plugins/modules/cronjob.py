@@ -16,7 +16,8 @@ description:
     C(hfcron-<name>.service), installed by M(hostfleet.workloads.cronjob_timer) on the node(s) that run it.
   - "Eligible nodes are the reachable ones whose labels match the job template's C(nodeSelector) and required node
     affinity (see M(hostfleet.workloads.deployment) for where node labels come from: the host variable
-    C(hostfleet_node_labels) and inventory groups; resource requests are not checked against node capacity). With
+    C(hostfleet_node_labels), inventory groups and the node's facts; cpu and memory requests are not checked against
+    node capacity, extended resources such as C(nvidia.com/gpu) must be in it). With
     O(run_on=one) (the default) the timer is on ONE eligible node: the node that holds it keeps it while it stays
     eligible and reachable; otherwise rendezvous hashing of the CronJob's and the nodes' names picks one, so CronJobs
     spread over the nodes and few move when nodes come and go. With O(run_on=every), every eligible node has the

@@ -52,7 +52,7 @@ options:
   node_facts:
     description:
       - With O(report_only=true), also return C(node_facts), what this host is, as M(hostfleet.workloads.pod_info)
-        does (its O(node_facts)): the node's labels for choosing where the CronJob runs.
+        does (its O(node_facts)), from which the CronJob action reads the node's labels.
     type: bool
     default: false
   config:

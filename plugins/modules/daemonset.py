@@ -14,7 +14,8 @@ description:
   - Runs one pod of O(template) on every eligible node, with Kubernetes' field names, defaults and meaning. Eligible
     nodes are the play's hosts (or the O(nodes) among them) whose labels match the template's C(nodeSelector) and
     required node affinity; see M(hostfleet.workloads.deployment) for where node labels come from (the host variable
-    C(hostfleet_node_labels) and inventory groups).
+    C(hostfleet_node_labels), inventory groups and the node's facts, e.g. C(feature.node.kubernetes.io/pci-0300_10de.present)
+    on a host with an NVIDIA GPU).
   - A node that becomes eligible (joins the group, gains the label) gets its pod on the next run; a node that stops
     being eligible has its pod removed (counted in C(numberMisscheduled) until then).
   - DaemonSet pods tolerate NotReady nodes. A pod on an unreachable node is not moved anywhere; it counts as

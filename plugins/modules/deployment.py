@@ -19,11 +19,13 @@ description:
     or O(wait_timeout) passes. Each step is one module call per node, in parallel.
   - "The pods of one template hash form a ReplicaSet C(<name>-<hash>) with a revision number, as in Kubernetes; the
     revision history and rollout progress are kept on the nodes themselves (the controller keeps no state)."
-  - "Placement: C(nodeSelector), required node affinity, pod anti-affinity on C(kubernetes.io/hostname), topology
-    spread constraints and resource requests against node capacity. Node labels come from the host variable
-    C(hostfleet_node_labels) (a dict), plus C(kubernetes.io/hostname=<inventory name>) and
-    C(hostfleet.io/group.<group>=true) for each inventory group; capacity from C(hostfleet_node_capacity)
-    (C(cpu), C(memory), C(pods)). Pods that fit nowhere are reported Pending with a reason."
+  - "Placement: C(nodeSelector), node affinity, pod affinity and anti-affinity on C(kubernetes.io/hostname), topology
+    spread constraints and resource requests (cpu, memory, ephemeral-storage, extended resources such as
+    C(nvidia.com/gpu)) against node capacity. Node labels come from the host variable C(hostfleet_node_labels) (a
+    dict), plus C(kubernetes.io/hostname=<inventory name>) and C(hostfleet.io/group.<group>=true) for each inventory
+    group, plus the well-known and feature labels of the node's facts (C(kubernetes.io/os), C(kubernetes.io/arch),
+    C(feature.node.kubernetes.io/...); see the notes); capacity from C(hostfleet_node_capacity). Pods that fit
+    nowhere are reported Pending with a reason."
   - An unreachable node is NotReady. Its pods are replaced on other nodes within the same run; when it comes back,
     the surplus is removed (oldest revision first, then the busiest nodes).
   - Beyond Kubernetes, O(auto_rollback) returns to the previous revision when the progress deadline passes, with
