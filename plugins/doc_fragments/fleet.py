@@ -48,8 +48,18 @@ notes:
     that was killed expires 30 s after its last renewal. With C(--check) no lease is taken; a held one is reported
     as a warning. A CronJob task takes no lease."
   - "Node labels come from the host variable C(hostfleet_node_labels) (a dict), plus C(kubernetes.io/hostname=<inventory
-    name>) and C(hostfleet.io/group.<group>=true) for each inventory group; capacity from C(hostfleet_node_capacity)
-    (C(cpu), C(memory), C(pods))."
+    name>) and C(hostfleet.io/group.<group>=true) for each inventory group, plus the labels a kubelet and Node Feature
+    Discovery set, from facts the task's first look at each node reads (kept on the host for its boot in
+    C(/run/hostfleet/node-facts.json)): C(kubernetes.io/os), C(kubernetes.io/arch) (Go's names: amd64, arm64, ...) and
+    their C(beta.kubernetes.io/) aliases, C(node.kubernetes.io/instance-type) (the DMI product name when it is a
+    label value), and C(feature.node.kubernetes.io/) C(cpu-cpuid.<FLAG>) (AVX2, AVX512F, AESNI, ...),
+    C(cpu-model.vendor_id), C(kernel-version.full/major/minor/revision), C(pci-<class>_<vendor>.present) for display
+    controllers, co-processors and accelerators (classes 03, 0b40, 12, e.g. C(pci-0300_10de.present) for an NVIDIA
+    GPU) and C(system-os_release.ID/VERSION_ID). An inventory label of the same key wins; a fact that cannot be read
+    gives no label."
+  - "Capacity comes from C(hostfleet_node_capacity): C(cpu), C(memory), C(pods), C(ephemeral-storage) (unlimited when
+    not given) and extended resources such as C(nvidia.com/gpu) (none on a node whose capacity does not name it, as in
+    Kubernetes), checked against the pods' requests (a limit alone is the request)."
 """
 
     # The kinds that replace pods of unreachable nodes (Deployment, ReplicaSet): hostfleet.workloads.fleet.node_grace
