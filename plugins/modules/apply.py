@@ -186,7 +186,7 @@ errors:
   returned: failure
   type: list
   elements: str
-  sample: ["manifests/web.yaml#0 (Deployment web): spec.template.spec.hostPID: unknown field (allowed here: ...)"]
+  sample: ["manifests/web.yaml#0 (Deployment web): spec.template.spec.hostUsers: unknown field (allowed here: ...)"]
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -72,7 +72,10 @@ options:
         and C(spec), a Kubernetes PodSpec.
       - "Supported PodSpec fields: C(containers), C(restartPolicy) (Always, OnFailure, Never; default Always),
         C(terminationGracePeriodSeconds) (default 30), C(volumes) (C(hostPath), C(emptyDir), C(persistentVolumeClaim)),
-        C(securityContext) (C(runAsUser), C(runAsGroup), C(runAsNonRoot)), C(hostname), C(activeDeadlineSeconds),
+        C(securityContext) (C(runAsUser), C(runAsGroup), C(runAsNonRoot), C(fsGroup), C(fsGroupChangePolicy),
+        C(supplementalGroups), Kubernetes' safe C(sysctls), C(seccompProfile), C(appArmorProfile); see
+        docs/podspec-security.md), C(hostPID), C(hostIPC), C(shareProcessNamespace) (process pods share their host's
+        PID and IPC namespaces whatever these say), C(hostname), C(activeDeadlineSeconds),
         C(runtimeClassName) (V(process) or V(podman), see below), C(hostNetwork) (without a pod network, see
         O(pod_network), only V(true): every pod uses its host's network; with one, V(false) by default; V(true) then makes
         the containers' C(containerPort)s host ports, one pod per host each; either way the pod's containers share one
@@ -85,7 +88,9 @@ options:
         API's C(fieldRef) of C(metadata.name), C(metadata.namespace), C(status.podIP), C(status.hostIP); the two
         addresses need the node's node.json), C(envFrom) (C(configMapRef) reads C(<state_dir>/configmaps/<name>.env),
         C(secretRef) reads C(<state_dir>/secrets/<name>.env), and the extension C(fileRef: {path}) reads any
-        KEY=VALUE file on the host), C(workingDir), C(securityContext), C(resources) (C(requests) kept for placement;
+        KEY=VALUE file on the host), C(workingDir), C(securityContext) (also C(capabilities), C(allowPrivilegeEscalation),
+        C(readOnlyRootFilesystem), C(privileged), C(procMount) V(Default); systemd directives for process pods, podman
+        options for image pods), C(resources) (C(requests) kept for placement;
         C(limits.cpu) and C(limits.memory) become C(CPUQuota=) and C(MemoryMax=), the extension C(limits.pids) becomes
         C(TasksMax=); a C(limits.cpu) below V(10m) is clamped to V(10m), the kubelet's smallest quota, with a warning;
         C(ephemeral-storage) and extended resources (C(<domain>/<name>) such as C(nvidia.com/gpu): whole numbers,

@@ -399,3 +399,24 @@ def test_a_refused_image_user_backs_off_and_waits_with_create_container_config_e
         assert got["image_error"] == {"reason": sc.CONFIG_ERROR_REASON, "message": line[len("Error: "):]}
     hook.cmd_pre(str(state), "web", "main")
     assert sleeps == [10]  # the crash-loop backoff, as for a missing image
+
+
+def test_the_normal_form_is_valid_input_and_its_own_normal_form():
+    """Nodes validate what controllers send: every field kept must read back as itself."""
+    spec = {
+        "securityContext": {"runAsUser": 1000, "runAsGroup": 3000, "fsGroup": 2000, "fsGroupChangePolicy": "OnRootMismatch",
+                            "supplementalGroups": [4000, 4000], "seccompProfile": {"type": "RuntimeDefault"},
+                            "sysctls": [{"name": "kernel.shm_rmid_forced", "value": 1}]},
+        "shareProcessNamespace": True,
+        "hostIPC": False,
+        "containers": [dict(BOX, securityContext={"capabilities": {"add": ["cap_net_admin"], "drop": ["all"]}, "readOnlyRootFilesystem": True,
+                                                  "allowPrivilegeEscalation": False, "appArmorProfile": {"type": "Unconfined"}}),
+                       dict(BOX, name="two", securityContext={"privileged": True, "runAsUser": 0})],
+    }
+    form = normal(spec)
+    assert form["securityContext"] == {"fsGroup": 2000, "fsGroupChangePolicy": "OnRootMismatch", "supplementalGroups": [4000],
+                                       "sysctls": [{"name": "kernel.shm_rmid_forced", "value": "1"}]}
+    assert form["containers"][0]["securityContext"]["capabilities"] == {"add": ["NET_ADMIN"], "drop": ["ALL"]}
+    assert form["shareProcessNamespace"] is True and "hostIPC" not in form
+    again = dict(form, volumes=[])
+    assert normal(again) == form
