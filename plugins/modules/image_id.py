@@ -40,6 +40,25 @@ options:
     description: Pull each image from its registry first (C(podman pull)).
     type: bool
     default: false
+  pull_secrets:
+    description:
+      - Names of Secrets of O(namespace) (type C(kubernetes.io/dockerconfigjson), as
+        M(hostfleet.workloads.config_data) wrote them on the host) whose credentials the pulls use, as the pods'
+        C(imagePullSecrets) do; held in a root-only file removed when the module ends. A missing one is a warning
+        (the pull goes on without it).
+    type: list
+    elements: str
+    default: []
+  namespace:
+    description: The namespace of O(pull_secrets).
+    type: str
+    default: default
+  state_dir:
+    description:
+      - The node layer's state directory (where O(pull_secrets) are read), an absolute path without C(.) or C(..)
+        components.
+    type: path
+    default: /var/lib/hostfleet
 requirements:
   - podman on the host
 """
@@ -69,6 +88,9 @@ from ansible_collections.hostfleet.workloads.plugins.module_utils.node.images im
 ARGUMENT_SPEC = dict(
     images=dict(type="list", elements="str", required=True),
     pull=dict(type="bool", default=False),
+    pull_secrets=dict(type="list", elements="str", default=[], no_log=False),
+    namespace=dict(type="str", default="default"),
+    state_dir=dict(type="path", default="/var/lib/hostfleet"),
 )
 
 

@@ -48,6 +48,14 @@ def pulled_images(template):
     return [c["image"] for c in spec["containers"] if c.get("imagePullPolicy") == "Always" and "@" not in c["image"]]
 
 
+def pull_secrets(template):
+    """The template's imagePullSecrets (names), which the pin's pulls use as the pods' pulls do."""
+    try:
+        return validate_pod_spec((template or {}).get("spec") or {}, "spec.template.spec", pod_network=None).get("imagePullSecrets") or []
+    except (SpecError, AttributeError):
+        return []
+
+
 def pin_images(template, image_ids):
     """A copy of ``template`` whose annotation names, per container pulling an image, the image ID its tag names now.
 
@@ -261,7 +269,8 @@ class WorkloadAction(ActionBase):
         now = time.time()
         if self.controller.pins_pulled_images:
             try:
-                self._image_ids = task.resolve_images(pulled_images(args.get("template")))
+                template = args.get("template")
+                self._image_ids = task.resolve_images(pulled_images(template), pull_secrets(template), args.get("namespace"))
             except WorkloadError as exc:
                 return dict(result, failed=True, msg=str(exc), changed=False)
         try:

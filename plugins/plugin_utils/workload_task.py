@@ -165,18 +165,22 @@ class WorkloadTask:
 
     # -- images ----------------------------------------------------------------------------------
 
-    def resolve_images(self, refs) -> dict[str, str]:
+    def resolve_images(self, refs, pull_secrets: t.Sequence[str] = (), namespace: str | None = None) -> dict[str, str]:
         """{ref: image ID} from the first node that can tell, pulled there first (in check mode: as the node has it).
 
         Raises WorkloadError when no node can (outside check mode: a pull that fails everywhere stops the task
-        before anything changes; in check mode the refs no node has are left out).
+        before anything changes; in check mode the refs no node has are left out). ``pull_secrets``: the template's
+        imagePullSecrets (of ``namespace``), whose credentials the pull uses as the pods' pulls do.
         """
         refs = sorted(set(refs))
         if not refs:
             return {}
         errors = []
         for host in (h for h in self.fleet.hosts if h not in self.lost):
-            got = self.fleet.run_module(IMAGE_MODULE, {host: {"images": refs, "pull": True}}, check_mode=self.check_mode).get(host) or {}
+            args = {"images": refs, "pull": True}
+            if pull_secrets:
+                args.update(pull_secrets=list(pull_secrets), namespace=namespace or "default", state_dir=self.state_dir)
+            got = self.fleet.run_module(IMAGE_MODULE, {host: args}, check_mode=self.check_mode).get(host) or {}
             images = got.get("images") or {}
             if not got.get("failed") and not got.get("unreachable"):
                 return {ref: images[ref]["id"] for ref in refs}

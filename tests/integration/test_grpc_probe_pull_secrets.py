@@ -157,7 +157,7 @@ def docker_config(registry, user, password):
 def test_image_pull_secrets_against_a_registry_that_asks_for_credentials(node):
     lab = node
     build_images([NODE], "busybox", "1.28", {})
-    with Registry([NODE], htpasswd=HTPASSWD) as registry:
+    with Registry(lab.hosts, htpasswd=HTPASSWD) as registry:
         image = registry.push(NODE, "localhost/busybox:1.28", "private/busybox:1.28", creds=f"{USER}:{PASSWORD}")
         secret = {".dockerconfigjson": base64.b64encode(docker_config(registry.address, USER, PASSWORD).encode()).decode()}
 
@@ -194,5 +194,21 @@ def test_image_pull_secrets_against_a_registry_that_asks_for_credentials(node):
         assert "--authfile=/run/hostfleet/pods/private-reg/auth.json" in shown
         assert PASSWORD not in shown and token not in shown
         assert PASSWORD not in run.stdout and token not in run.stdout
-        lab.run([pods_task("clean", [], state="absent"),
-                 {"name": "secret", "hostfleet.workloads.config_data": {"kind": "Secret", "name": "regcred", "state": "absent"}}], hosts=NODE)
+        lab.run([pods_task("clean", [], state="absent")], hosts=NODE)
+
+        # A Deployment of a ':latest' image (pull policy Always): the controller pins the image's ID, pulling it on a
+        # node with the template's imagePullSecrets (the image_id module), then its pod pulls with them too.
+        latest = registry.push(NODE, "localhost/busybox:1.28", "private/busybox:latest", creds=f"{USER}:{PASSWORD}")
+        template = {"metadata": {"labels": {"app": "private-reg"}}, "spec": {
+            "terminationGracePeriodSeconds": 1, "imagePullSecrets": [{"name": "regcred"}],
+            "containers": [{"name": "private-reg-container", "image": latest, "command": ["/bin/sleep", "3600"]}]}}
+        run = lab.run([
+            {"name": "secret", "hostfleet.workloads.config_data": {"kind": "Secret", "name": "regcred", "files": secret}},
+            {"name": "deploy", "hostfleet.workloads.deployment": {"name": "private-reg", "replicas": 1, "template": template, "wait_timeout": 60},
+             "run_once": True},
+        ])
+        deployed = run.result("deploy", lab.hosts[0])
+        assert run.rc == 0 and deployed["status"]["readyReplicas"] == 1, run.stdout[-3000:]
+        assert PASSWORD not in run.stdout and token not in run.stdout
+        lab.run([{"name": "deploy", "hostfleet.workloads.deployment": {"name": "private-reg", "state": "absent"}, "run_once": True},
+                 {"name": "secret", "hostfleet.workloads.config_data": {"kind": "Secret", "name": "regcred", "state": "absent"}}])

@@ -13,12 +13,24 @@ from __future__ import annotations
 
 # Runs podman on the host: subprocess is the tool (no AnsibleModule.run_command here, the logic is also unit-tested).
 # pylint: disable=ansible-bad-function
+import os
+import shutil
 import subprocess
+import tempfile
 
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, image_reference
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import namespaces, registry_auth
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import (
+    RUNTIME_PODMAN,
+    SpecError,
+    clean_abs_path,
+    dns_label,
+    image_pull_secrets,
+    image_reference,
+)
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.units import PODMAN
 
 PULL_TIMEOUT = 900
+RUN_DIR = "/run/hostfleet"  # the pull's auth file lives in a 0700 folder of its own there (tmpfs, root's)
 
 
 def check_references(refs, path="images"):
@@ -26,18 +38,19 @@ def check_references(refs, path="images"):
     return [image_reference(ref, f"{path}[{i}]")[0] for i, ref in enumerate(refs)]
 
 
-def podman_argv(ref, pull):
+def podman_argv(ref, pull, authfile=None):
     """The podman command for one reference; '--' ends the options, so a reference is never read as one."""
     if pull:
-        return [PODMAN, "pull", "--quiet", "--", ref]
+        return [PODMAN, "pull", "--quiet"] + ([f"--authfile={authfile}"] if authfile else []) + ["--", ref]
     return [PODMAN, "image", "inspect", "--format", "{{.Id}}", "--", ref]
 
 
-def image_ids(refs, pull, run=subprocess.run):
-    """{ref: {"id": image ID} or {"error": message}}; with ``pull``, each is pulled from its registry first."""
+def image_ids(refs, pull, run=subprocess.run, authfile=None):
+    """{ref: {"id": image ID} or {"error": message}}; with ``pull``, each is pulled from its registry first (with the
+    credentials of ``authfile``, podman's auth file, when given)."""
     result = {}
     for ref in refs:
-        argv = podman_argv(ref, pull)
+        argv = podman_argv(ref, pull, authfile)
         try:
             done = run(argv, capture_output=True, text=True, timeout=PULL_TIMEOUT, check=False)
         except (OSError, subprocess.SubprocessError) as exc:
@@ -60,7 +73,26 @@ def run_image_id(module):
         module.fail_json(msg=f"invalid image reference: {exc}", field=exc.path)
     pull = params["pull"] and not module.check_mode
     before = image_ids(refs, False) if pull else None
-    images = image_ids(refs, pull)
+    auth_dir = None
+    try:
+        authfile = None
+        if pull and params["pull_secrets"]:
+            # The pods' imagePullSecrets, as their pulls use them (registry_auth.py): a root-only file of this call's own.
+            clean_abs_path(params["state_dir"], "state_dir")
+            namespace = dns_label(params["namespace"], "namespace")
+            secrets = image_pull_secrets([{"name": name} for name in params["pull_secrets"]], "pull_secrets", RUNTIME_PODMAN)
+            os.makedirs(RUN_DIR, 0o755, exist_ok=True)
+            auth_dir = tempfile.mkdtemp(prefix="pull-auth.", dir=RUN_DIR)
+            missing = registry_auth.registry_auth_write(params["state_dir"], namespaces.node_name(namespace, "image-id"), secrets, auth_dir)
+            for problem in missing:
+                module.warn(f"image pull secret {problem}: pulling without it")
+            authfile = registry_auth.registry_auth_file(auth_dir)
+        images = image_ids(refs, pull, authfile=authfile)
+    except SpecError as exc:
+        module.fail_json(msg=f"invalid argument: {exc}", field=exc.path)
+    finally:
+        if auth_dir is not None:
+            shutil.rmtree(auth_dir, ignore_errors=True)
     failed = sorted(ref for ref, got in images.items() if "error" in got)
     changed = pull and any(images[ref].get("id") != before[ref].get("id") for ref in images)
     if failed:

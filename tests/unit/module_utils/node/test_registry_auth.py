@@ -194,3 +194,80 @@ def test_pods_without_pull_secrets_get_no_file(hook_pod):
     state, pod_run = setup(image_spec())
     hook.cmd_pre(state, "web", "main")
     assert not (pod_run / "auth.json").exists() and events == []
+
+
+# --- the controllers' pin of Always images pulls with the template's Secrets (image_id) -----------------------------
+
+
+class FakeModule:
+    def __init__(self, params, check_mode=False):
+        self.params = params
+        self.check_mode = check_mode
+        self.warnings = []
+        self.result = None
+
+    def warn(self, message):
+        self.warnings.append(message)
+
+    def exit_json(self, **result):
+        self.result = result
+        raise SystemExit(0)
+
+    def fail_json(self, **result):
+        self.result = dict(result, failed=True)
+        raise SystemExit(1)
+
+
+def test_image_id_pulls_with_the_pull_secrets_and_removes_their_file(tmp_path, monkeypatch):
+    from ansible_collections.hostfleet.workloads.plugins.module_utils.node import images
+
+    state = str(tmp_path / "state")
+    write_secret(state, "prod_regcred", {".dockerconfigjson": docker_config("r.example", "u", "p")})
+    monkeypatch.setattr(images, "RUN_DIR", str(tmp_path / "run"))
+    seen = []
+
+    def run(argv, **kwargs):
+        auth = [a for a in argv if a.startswith("--authfile=")]
+        if auth:
+            path = auth[0].split("=", 1)[1]
+            seen.append((argv[1], json.loads(open(path).read()), stat.S_IMODE(os.stat(path).st_mode), stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode)))
+        else:
+            seen.append((argv[1], None, None, None))
+        return images.subprocess.CompletedProcess(argv, 0, stdout="a" * 64 + "\n", stderr="")
+
+    real = images.image_ids
+    monkeypatch.setattr(images, "image_ids", lambda refs, pull, authfile=None: real(refs, pull, run=run, authfile=authfile))
+    module = FakeModule({"images": ["r.example/app:latest"], "pull": True, "pull_secrets": ["regcred", "gone"], "namespace": "prod", "state_dir": state})
+    with pytest.raises(SystemExit):
+        images.run_image_id(module)
+    assert module.result["images"] == {"r.example/app:latest": {"id": "a" * 64}}
+    # inspect before, without credentials; the pull with the Secret's, from a 0600 file in a 0700 folder of its own
+    assert seen[0] == ("image", None, None, None)
+    assert seen[1] == ("pull", {"auths": {"r.example": {"auth": base64.b64encode(b"u:p").decode()}}}, 0o600, 0o700)
+    assert module.warnings == ["image pull secret gone (not found): pulling without it"]
+    assert os.listdir(tmp_path / "run") == []  # removed when the module ends
+
+
+def test_workloads_pass_the_templates_pull_secrets_to_the_pin():
+    from ansible_collections.hostfleet.workloads.plugins.plugin_utils.workload_action import pull_secrets, pulled_images
+    from ansible_collections.hostfleet.workloads.plugins.plugin_utils.workload_task import IMAGE_MODULE, WorkloadTask
+
+    template = {"spec": {"imagePullSecrets": [{"name": "regcred"}], "containers": [{"name": "app", "image": "r.example/app:latest"}]}}
+    assert pulled_images(template) == ["r.example/app:latest"] and pull_secrets(template) == ["regcred"]
+
+    class Fleet:
+        hosts = ["a"]
+        asked = []
+
+        def run_module(self, module, args_per_host, check_mode=None):
+            self.asked.append((module, args_per_host))
+            return {h: {"images": {ref: {"id": "x"} for ref in args["images"]}} for h, args in args_per_host.items()}
+
+    fleet = Fleet()
+    task = WorkloadTask(fleet, "Deployment", "web", "/srv/hf", check_mode=False)
+    task.resolve_images(pulled_images(template), pull_secrets(template), "prod")
+    task.resolve_images(["r.example/other:latest"])
+    assert fleet.asked == [
+        (IMAGE_MODULE, {"a": {"images": ["r.example/app:latest"], "pull": True, "pull_secrets": ["regcred"], "namespace": "prod", "state_dir": "/srv/hf"}}),
+        (IMAGE_MODULE, {"a": {"images": ["r.example/other:latest"], "pull": True}}),  # as before without Secrets
+    ]
