@@ -283,9 +283,10 @@ def cmd_exited(state_dir, pod, container):
             reason = handle.read().strip()
     except OSError:
         reason = ""
-    if not status.get("running") and not code and result == "exit-code" and unit_error_line(f"hf-{pod}.{container}.service").startswith(NONROOT_ERROR):
-        # The runAsNonRoot check (an ExecStartPre=) refused the image's user: podman run never ran, so systemd gives no
-        # exit status; taken as podman's own error, so the backoff and the waiting reason follow as for a missing image.
+    if not status.get("running") and not code and result == "exit-code" and nonroot_check_failed(unit_error_line(f"hf-{pod}.{container}.service")):
+        # The runAsNonRoot check (an ExecStartPre=) refused the image's user or could not pull the image: podman run never
+        # ran, so systemd gives no exit status; taken as podman's own error, so the backoff and the waiting reason
+        # follow as for a missing image.
         code, value = "exited", str(PODMAN_ERROR)
     if not status.get("running") and (not code or status.get("fenced")):
         return  # the start itself failed (or was fenced) before the process ran: 'pre' will count the next try
@@ -348,6 +349,12 @@ def unit_error_line(unit):
     # (ExecStop/ExecStopPost's podman stop/rm complain after podman run when it never wrote the container-ID file)
     errors = [line.strip() for line in out.splitlines() if line.strip().startswith("Error:") and "CIDFile" not in line]
     return errors[-1] if errors else ""
+
+
+def nonroot_check_failed(error_line):
+    """True when the journal's last error line is the runAsNonRoot check's (security_context.NONROOT_SCRIPT): its verdict,
+    or the failed pull of the image it checks."""
+    return error_line.startswith(NONROOT_ERROR) or any(marker in error_line for marker in PULL_ERROR_MARKERS)
 
 
 def image_exists(image):

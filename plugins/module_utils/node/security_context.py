@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 
 # podspec imports this module: podspec's names are looked up at call time (podspec.SpecError, ...).
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node import podspec
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import podspec, registry_auth
 
 # Linux capabilities by number (linux/capability.h, 6.x): systemd 252 and podman 4.3 know them all.
 CAPABILITIES = (
@@ -331,11 +331,11 @@ def supplementary_groups(spec, security):
     return sorted(set(groups))
 
 
-def unit_lines(spec, container, pod, mounts, exec_line):
+def unit_lines(spec, container, pod, mounts, exec_line, run_dir="/run/hostfleet"):
     """The [Service] lines of one container's unit for its security context ([] when it sets nothing).
 
     ``mounts`` are the container's (source, target, read_only) volumes, in the order of its volumeMounts; ``exec_line`` is
-    units.py's renderer, passed in (units imports this module).
+    units.py's renderer, passed in (units imports this module); ``run_dir`` holds the pod's registry credentials.
     """
     security = container["securityContext"]
     cname = container["name"]
@@ -357,7 +357,9 @@ def unit_lines(spec, container, pod, mounts, exec_line):
             lines.append(f"ExecStartPre=+{exec_line(argv, field='securityContext.fsGroup')}\n")
     if podspec.RUNTIME_PODMAN == spec.get("runtimeClassName"):
         if security.get("runAsNonRoot") and security.get("runAsUser") is None:
-            argv = [SHELL, "-c", NONROOT_SCRIPT, "nonroot", container["image"], container["imagePullPolicy"], pod, cname]
+            # The pod's imagePullSecrets (registry_auth.py) for the pull, as podman run would use them.
+            auth = registry_auth.registry_auth_file(f"{run_dir}/pods/{pod}") if spec.get("imagePullSecrets") else ""
+            argv = [SHELL, "-c", NONROOT_SCRIPT, "nonroot", container["image"], container["imagePullPolicy"], pod, cname, auth]
             lines.append(f"ExecStartPre={exec_line(argv, field=f'{field}.runAsNonRoot')}\n")
         return lines
     capabilities = capability_set(security)
@@ -395,13 +397,14 @@ FS_GROUP_SCRIPT = (
     'chgrp -R -h "$group" "$dir" && chmod -R g+rwX "$dir" && find "$dir" -type d -exec chmod g+s {} + || exit 1; done'
 )
 # The kubelet's verifyRunAsNonRoot for an image container without runAsUser: the image's user must be numeric and not 0.
-# An image not there yet is pulled first (as the kubelet pulls before it checks), unless the policy is Never (podman
-# run then fails with ErrImageNeverPull); a failed pull is left to podman run, which reports it (ErrImagePull).
+# An image not there yet is pulled first (as the kubelet pulls before it checks; with the pod's credentials), unless the
+# policy is Never (nothing runs: podman run fails with ErrImageNeverPull). A failed pull fails the start with podman's
+# own error line (the hook reports ErrImagePull): never run an image whose user was not checked.
 NONROOT_SCRIPT = (
-    'image=$1 policy=$2 pod=$3 name=$4; '
+    'image=$1 policy=$2 pod=$3 name=$4 auth=$5; set --; if [ -n "$auth" ] && [ -f "$auth" ]; then set -- "--authfile=$auth"; fi; '
     'if ! user=$(podman image inspect --format "{{.Config.User}}" "$image" 2>/dev/null); then '
-    '[ "$policy" != Never ] && podman pull -q "$image" >/dev/null 2>&1 && user=$(podman image inspect --format "{{.Config.User}}" "$image" 2>/dev/null) '
-    '|| exit 0; fi; uid=${user%%:*}; '
+    '[ "$policy" = Never ] && exit 0; podman pull -q "$@" "$image" >/dev/null || exit 125; '
+    'user=$(podman image inspect --format "{{.Config.User}}" "$image") || exit 125; fi; uid=${user%%:*}; '
     'case "$uid" in "" | 0) echo "Error: container has runAsNonRoot and image will run as root (pod: \\"$pod\\", container: $name)" >&2; exit 125;; '
     '*[!0-9]*) echo "Error: container has runAsNonRoot and image has non-numeric user ($uid), cannot verify user is non-root '
     '(pod: \\"$pod\\", container: $name)" >&2; exit 125;; esac'

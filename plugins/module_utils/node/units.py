@@ -519,7 +519,7 @@ def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet
                 start.append("StandardOutput=null\n")
         # A plain init container's ExecStartPost= runs once it completed (oneshot): the hook records that.
         post = "init-done" if role == init_containers.ROLE_INIT else "post"
-        lines += ["\n[Service]\n"] + start + security_context.unit_lines(spec, container, name, mounts, exec_line)
+        lines += ["\n[Service]\n"] + start + security_context.unit_lines(spec, container, name, mounts, exec_line, run_dir)
         lines += [f"ExecStartPost=+{exec_line([python, '-I', '-S', hook, post] + hook_args)}\n"]
         lifecycle = container["lifecycle"]
         post_start = lifecycle.get("postStart")

@@ -274,7 +274,11 @@ def test_share_process_namespace_joins_the_first_containers():
 def test_run_as_non_root_checks_the_image_user_before_each_start():
     text = service({"securityContext": {"runAsNonRoot": True}, "containers": [BOX]}, "box")
     (check,) = [words(line) for line in unit_values(text, "ExecStartPre") if "nonroot" in line]
-    assert check[3:] == ["nonroot", "busybox:1.28", "IfNotPresent", "p", "box"]
+    assert check[3:] == ["nonroot", "busybox:1.28", "IfNotPresent", "p", "box", ""]
+    # With imagePullSecrets, the pull uses the pod's auth file (registry_auth.py), as podman run does.
+    text = service({"securityContext": {"runAsNonRoot": True}, "imagePullSecrets": [{"name": "regcred"}], "containers": [BOX]}, "box")
+    (check,) = [words(line) for line in unit_values(text, "ExecStartPre") if "nonroot" in line]
+    assert check[-1] == f"{RUN}/pods/p/auth.json"
     # With a runAsUser, podman runs as that user: no check.
     text = service({"securityContext": {"runAsNonRoot": True, "runAsUser": 5}, "containers": [BOX]}, "box")
     assert not [line for line in unit_values(text, "ExecStartPre") if "nonroot" in line]
@@ -282,9 +286,12 @@ def test_run_as_non_root_checks_the_image_user_before_each_start():
 
 @pytest.fixture
 def fake_podman(tmp_path):
-    """A podman on PATH whose image has the user in $FAKE_USER (exit 1 for 'inspect' when $FAKE_MISSING is set)."""
+    """A podman on PATH whose image has the user in $FAKE_USER (exit 1 for 'inspect' while the file $FAKE_MISSING
+    exists, which a pull removes; a pull fails as podman's does when $FAKE_PULL_FAILS is set). Its argv goes to $FAKE_LOG."""
     tool = tmp_path / "podman"
-    tool.write_text('#!/bin/sh\nif [ "$1" = pull ]; then rm -f "$FAKE_MISSING"; exit 0; fi\n'
+    tool.write_text('#!/bin/sh\necho "$*" >>"${FAKE_LOG:-/dev/null}"\n'
+                    'if [ "$1" = pull ]; then [ -n "$FAKE_PULL_FAILS" ] && { echo "Error: initializing source docker://img: pinging container registry" >&2; '
+                    'exit 125; }; rm -f "$FAKE_MISSING"; exit 0; fi\n'
                     '[ -n "$FAKE_MISSING" ] && [ -e "$FAKE_MISSING" ] && exit 1\nprintf "%s\\n" "$FAKE_USER"\n')
     tool.chmod(0o755)
     return tmp_path
@@ -310,13 +317,26 @@ def test_non_root_script_verdicts(fake_podman, user, code, message):
 
 
 def test_non_root_script_pulls_a_missing_image_first_unless_never(fake_podman, tmp_path):
-    marker = tmp_path / "missing"
-    env = dict(os.environ, PATH=f"{fake_podman}:{os.environ['PATH']}", FAKE_USER="0", FAKE_MISSING=str(marker))
+    marker, log, auth = tmp_path / "missing", tmp_path / "log", tmp_path / "auth.json"
+    env = dict(os.environ, PATH=f"{fake_podman}:{os.environ['PATH']}", FAKE_USER="0", FAKE_MISSING=str(marker), FAKE_LOG=str(log))
     marker.write_text("")
-    never = subprocess.run([sc.SHELL, "-c", sc.NONROOT_SCRIPT, "n", "img", "Never", "p", "box"], env=env, capture_output=True, check=False)
-    assert never.returncode == 0 and marker.exists()  # left to podman run: ErrImageNeverPull
-    pulled = subprocess.run([sc.SHELL, "-c", sc.NONROOT_SCRIPT, "n", "img", "IfNotPresent", "p", "box"], env=env, capture_output=True, check=False)
-    assert pulled.returncode == 125 and not marker.exists()
+    auth.write_text("{}")
+
+    def check(policy, **extra):
+        argv = [sc.SHELL, "-c", sc.NONROOT_SCRIPT, "n", "img", policy, "p", "box", str(auth)]
+        return subprocess.run(argv, env=dict(env, **extra), capture_output=True, text=True, check=False)
+
+    never = check("Never")
+    assert never.returncode == 0 and marker.exists()  # nothing runs: podman run fails with ErrImageNeverPull
+    # A failed pull fails the start with podman's error (never run an image whose user was not checked): ErrImagePull.
+    failed = check("IfNotPresent", FAKE_PULL_FAILS="1")
+    assert failed.returncode == 125 and marker.exists()
+    line = failed.stderr.strip().splitlines()[-1]
+    assert hook.nonroot_check_failed(line)
+    assert hook.image_error({"image": "img", "imagePullPolicy": "IfNotPresent"}, line, exists=lambda _image: False)["reason"] == "ErrImagePull"
+    pulled = check("IfNotPresent")
+    assert pulled.returncode == 125 and not marker.exists() and "will run as root" in pulled.stderr
+    assert f"pull -q --authfile={auth} img" in log.read_text()
 
 
 def test_hook_and_module_agree_on_the_marker():
