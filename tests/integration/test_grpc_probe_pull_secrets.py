@@ -115,11 +115,15 @@ def test_grpc_probes_against_a_real_health_server(node):
     # A server whose "cache" service is NOT_SERVING, probed by a second container's readiness (no server of its own).
     checked = {"name": "grpc-health", "spec": {"terminationGracePeriodSeconds": 1, "containers": [
         health_container("server", 50051, readinessProbe={"grpc": {"port": 50051}, "periodSeconds": 1}),
-        {"name": "cache-client", "command": ["/bin/sleep", "infinity"],
+        # A CPU limit below 10m (Kubernetes accepts it; the kubelet clamps it to its smallest quota): the same here.
+        {"name": "cache-client", "command": ["/bin/sleep", "infinity"], "resources": {"limits": {"cpu": "5m"}},
          "readinessProbe": {"grpc": {"port": 50051, "service": "cache"}, "periodSeconds": 1, "timeoutSeconds": 2}},
     ]}}
     run = lab.run([pods_task("create", [etcd, checked])], hosts=NODE)
     assert run.rc == 0, run.stdout[-3000:]
+    clamp = "pods[1].spec.containers[cache-client].resources.limits.cpu: 5m is below the smallest CPU quota (1 ms per 100 ms period): clamped to 10m"
+    assert any(w.startswith(clamp) for w in run.result("create", NODE).get("warnings", [])), run.result("create", NODE)
+    assert lab.ssh(NODE, "systemctl show -p CPUQuotaPerSecUSec hf-grpc-health.cache-client.service").stdout.strip() == "CPUQuotaPerSecUSec=10ms"
 
     def server_ready_client_not():
         pods = pod_info(lab)
@@ -154,6 +158,7 @@ def docker_config(registry, user, password):
     return json.dumps({"auths": {registry: {"username": user, "password": password, "auth": token}}})
 
 
+@pytest.mark.slow
 def test_image_pull_secrets_against_a_registry_that_asks_for_credentials(node):
     lab = node
     build_images([NODE], "busybox", "1.28", {})
