@@ -146,7 +146,7 @@ def pod_info(lab, host, owner):
 def test_image_user_check_process_pod_and_shared_namespaces(lab):
     """runAsNonRoot without runAsUser: the image's user (root here) is checked before the start, as the kubelet does,
     and the container waits with CreateContainerConfigError. A process pod with the page's fields: systemd applies them.
-    shareProcessNamespace and hostPID/hostIPC of podman pods."""
+    shareProcessNamespace and hostPID/hostIPC of podman pods; sysctls in the pods' own namespaces (the pod network)."""
     build_images(lab.hosts, "busybox", "1.28")
     host = lab.hosts[0]
     nonroot = {
@@ -156,6 +156,7 @@ def test_image_user_check_process_pod_and_shared_namespaces(lab):
     }
     script = (
         "id > /data/demo/id; grep -E '^(CapPrm|CapAmb|NoNewPrivs|Seccomp)' /proc/self/status > /data/demo/status; "
+        "cat /proc/sys/net/ipv4/ip_local_port_range > /data/demo/ports; "
         "echo hello > /data/demo/testfile; touch /etc/hf-it-x 2>/dev/null || echo read-only > /data/demo/root; exec sleep infinity"
     )
     process = {
@@ -163,7 +164,8 @@ def test_image_user_check_process_pod_and_shared_namespaces(lab):
         "spec": {
             "terminationGracePeriodSeconds": 1,
             # The hosts' users and groups: systemd resolves User=/Group=/SupplementaryGroups= (nobody, users, nogroup).
-            "securityContext": {"runAsUser": 65534, "runAsGroup": 65534, "fsGroup": 100, "seccompProfile": {"type": "RuntimeDefault"}},
+            "securityContext": {"runAsUser": 65534, "runAsGroup": 65534, "fsGroup": 100, "seccompProfile": {"type": "RuntimeDefault"},
+                                "sysctls": [{"name": "net.ipv4.ip_local_port_range", "value": "20000 40000"}]},
             "volumes": [{"name": "sec-ctx-vol", "emptyDir": {}}],
             "containers": [{
                 "name": "main", "command": ["/bin/sh", "-c", script],
@@ -182,7 +184,11 @@ def test_image_user_check_process_pod_and_shared_namespaces(lab):
         ]},
     }
     host_pid = {"name": "it-hostpid", "spec": {"hostPID": True, "hostIPC": True, "terminationGracePeriodSeconds": 1, "containers": [dict(box, name="main")]}}
-    task = {"name": "pods", "hostfleet.workloads.pod": {"owner": "it-security", "pods": [nonroot, process, share, host_pid], "wait": False}}
+    sysctls = [{"name": "kernel.shm_rmid_forced", "value": "1"}, {"name": "net.ipv4.tcp_syncookies", "value": "0"}]
+    share["spec"]["securityContext"] = {"sysctls": sysctls}
+    # The node's pod network: net.* sysctls need the pod's own network namespace (the others run there too).
+    args = {"owner": "it-security", "pods": [nonroot, process, share, host_pid], "wait": False, "pod_network": {"cidr": "10.244.7.0/24"}}
+    task = {"name": "pods", "hostfleet.workloads.pod": args}
     try:
         run = lab.run([task], hosts=host)
         assert run.rc == 0, run.stdout[-4000:]
@@ -207,6 +213,12 @@ def test_image_user_check_process_pod_and_shared_namespaces(lab):
         assert lab.ssh(host, f"cat {volume}/root").stdout.strip() == "read-only"
         made = lab.ssh(host, f"ls -ln {volume}/testfile; stat -c %A {volume}").stdout.split()
         assert (made[2], made[3], made[-1]) == ("65534", "100", "drwxrwsr-x"), made
+        # sysctls: in the pod's network namespace (and the podman pod's IPC namespace), not the host's.
+        assert lab.ssh(host, f"cat {volume}/ports").stdout.split() == ["20000", "40000"]
+        assert lab.ssh(host, "cat /proc/sys/net/ipv4/ip_local_port_range").stdout.split() != ["20000", "40000"]
+        inside = lab.ssh(host, "podman exec hf-it-share.nginx cat /proc/sys/kernel/shm_rmid_forced /proc/sys/net/ipv4/tcp_syncookies").stdout
+        assert inside.split() == ["1", "0"]
+        assert lab.ssh(host, "cat /proc/sys/kernel/shm_rmid_forced /proc/sys/net/ipv4/tcp_syncookies").stdout.split() == ["0", "1"]
 
         # shareProcessNamespace: the shell container sees the first container's process (its PID 1); drop ALL, read-only root.
         shell = "hf-it-share.shell"
@@ -219,4 +231,5 @@ def test_image_user_check_process_pod_and_shared_namespaces(lab):
         host_ipc = lab.ssh(host, "readlink /proc/1/ns/ipc").stdout.strip()
         assert lab.ssh(host, "podman exec hf-it-hostpid.main readlink /proc/self/ns/ipc").stdout.strip() == host_ipc
     finally:
-        lab.run([{"name": "gone", "hostfleet.workloads.pod": {"owner": "it-security", "pods": [], "state": "absent"}}], hosts=host)
+        gone = {"owner": "it-security", "pods": [], "state": "absent", "pod_network": {"cidr": "10.244.7.0/24"}}
+        lab.run([{"name": "gone", "hostfleet.workloads.pod": gone}], hosts=host)
