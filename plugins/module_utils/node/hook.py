@@ -52,6 +52,8 @@ PODMAN_ERROR = 125
 # What podman says when a pull fails (4.3: "initializing source docker://...", "pinging container registry", ...).
 # What the runAsNonRoot check of an image container's user prints (security_context.NONROOT_MARKER).
 NONROOT_ERROR = "Error: container has runAsNonRoot and image"
+# What podman 4.3 says when a seccompProfile Localhost file cannot be read.
+SECCOMP_ERROR = "opening seccomp profile failed"
 PULL_ERROR_MARKERS = ("initializing source", "pinging container registry", "manifest unknown", "unable to pull", "image not known", "reading manifest")
 
 
@@ -376,6 +378,9 @@ def image_error(spec, error_line, exists=None):
     if error_line.startswith(NONROOT_ERROR):
         # The unit's runAsNonRoot check of the image's user (security_context.NONROOT_SCRIPT), as the kubelet's.
         return {"reason": "CreateContainerConfigError", "message": error_line[len("Error: "):]}
+    if SECCOMP_ERROR in error_line:
+        # A seccompProfile Localhost file missing or unreadable on this host: the kubelet's CreateContainerError.
+        return {"reason": "CreateContainerError", "message": error_line[len("Error: "):]}
     exists = exists or image_exists
     pull_failed = any(marker in error_line for marker in PULL_ERROR_MARKERS)
     if policy == "Never" and not exists(image):

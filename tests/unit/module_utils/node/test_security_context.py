@@ -343,6 +343,13 @@ def test_hook_and_module_agree_on_the_marker():
     assert hook.NONROOT_ERROR == sc.NONROOT_MARKER
 
 
+def test_a_missing_seccomp_profile_is_create_container_error():
+    # podman 4.3's words on a lab host for --security-opt=seccomp=<a missing file>.
+    line = "Error: opening seccomp profile failed: open /var/lib/hostfleet/seccomp/audit.json: no such file or directory"
+    error = hook.image_error({"image": "img", "imagePullPolicy": "IfNotPresent"}, line, exists=lambda _image: True)
+    assert error == {"reason": "CreateContainerError", "message": line[len("Error: "):]}
+
+
 @pytest.mark.parametrize("policy", ["Always", "OnRootMismatch"])
 def test_fs_group_script_gives_the_volume_its_group_as_the_kubelet(tmp_path, policy):
     volume = tmp_path / "vol"
