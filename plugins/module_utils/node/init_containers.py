@@ -93,15 +93,22 @@ def role(spec, name):
 def unit_dependencies(spec, name, unit_of):
     """The [Unit] lines that order container ``name`` after the init containers before it (``unit_of(container name)``
     is a container's unit): After= each of them; Requires= a plain one (its failure fails this start), Wants= a sidecar
-    (its restarts are its own). Nothing for a pod without init containers: its units stay as they were."""
+    (its restarts are its own); a sidecar's PropagatesStopTo= the containers after it. Nothing for a pod without init
+    containers: its units stay as they were."""
     before = []
     for container in init_list(spec):
         if container["name"] == name:
             break
         before.append(container)
+    lines = []
+    if role(spec, name) == ROLE_SIDECAR:
+        # A stop of the sidecar (the pod's units stopped in one systemctl call, in any order) also stops the containers
+        # after it, in the same transaction: After= then stops them first. Its own restarts propagate nothing.
+        after = [c["name"] for c in pod_containers(spec)][len(before) + 1:]
+        lines.append(f"PropagatesStopTo={' '.join(unit_of(c) for c in after)}\n")
     if not before:
-        return []
-    lines = [f"After={' '.join(unit_of(c['name']) for c in before)}\n"]
+        return lines
+    lines.append(f"After={' '.join(unit_of(c['name']) for c in before)}\n")
     plain = [unit_of(c["name"]) for c in before if not is_sidecar(c)]
     sidecars = [unit_of(c["name"]) for c in before if is_sidecar(c)]
     if plain:

@@ -119,6 +119,9 @@ def test_units_of_init_containers_sidecars_and_app_containers():
     assert unit_values(first, "After") == [] and unit_values(first, "Requires") == []
     assert unit_values(logs, "After") == ["hf-web.first.service"] and unit_values(logs, "Requires") == ["hf-web.first.service"]
     assert unit_values(logs, "Type") == ["exec"] and unit_values(logs, "Restart") == ["always"] and "[Install]" not in logs
+    # Stopping the sidecar stops what runs after it first (whatever order one systemctl call enqueues the stops in).
+    assert unit_values(logs, "PropagatesStopTo") == ["hf-web.second.service hf-web.main.service"]
+    assert [unit_values(u, "PropagatesStopTo") for u in (first, second, main)] == [[], [], []]
     assert unit_values(second, "After") == ["hf-web.first.service hf-web.logs.service"]
     assert unit_values(second, "Requires") == ["hf-web.first.service"] and unit_values(second, "Wants") == ["hf-web.logs.service"]
     assert unit_values(main, "After") == ["hf-web.first.service hf-web.logs.service hf-web.second.service"]
