@@ -60,6 +60,12 @@ notes:
   - "Capacity comes from C(hostfleet_node_capacity): C(cpu), C(memory), C(pods), C(ephemeral-storage) (unlimited when
     not given) and extended resources such as C(nvidia.com/gpu) (none on a node whose capacity does not name it, as in
     Kubernetes), checked against the pods' requests (a limit alone is the request)."
+  - "Node taints come from the host variable C(hostfleet_node_taints), in Kubernetes' form (a list of C(key),
+    C(value), C(effect)): a pod is placed on a node only if it tolerates its C(NoSchedule) and C(NoExecute) taints,
+    a node with C(PreferNoSchedule) taints it does not tolerate is taken only when no other fits, and a running pod
+    that does not tolerate a C(NoExecute) taint is evicted (after its C(tolerationSeconds), counted from the first
+    run that saw the taint) and replaced by its controller. DaemonSet pods tolerate what Kubernetes adds to them.
+    See C(docs/podspec-taints.md)."
 """
 
     # The kinds that replace pods of unreachable nodes (Deployment, ReplicaSet): hostfleet.workloads.fleet.node_grace

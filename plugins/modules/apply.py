@@ -45,8 +45,10 @@ description:
   - "Reading a document is bounded, aliases expanded each time they are used, before anything is built from it: at
     most 100 levels of nesting, 1,000 aliases, 200,000 values and 4 MiB of text per document (an alias bomb is
     refused in milliseconds). Load errors name the document (C(file#index)) and the line and column; YAML parser
-    messages never include the text of the line. Fields kept as given (C(tolerations), C(priorityClassName),
-    C(volumeClaimTemplates[].spec)) are checked against Kubernetes' types. See C(docs/apply.md)."
+    messages never include the text of the line. Fields kept as given (C(priorityClassName),
+    C(volumeClaimTemplates[].spec)) are checked against Kubernetes' types; C(tolerations) are validated as
+    Kubernetes does and honoured against the nodes' taints (C(hostfleet_node_taints), C(docs/podspec-taints.md)).
+    See C(docs/apply.md)."
   - Secret values never appear in the result, the diff or the logs; on the nodes their files are readable by root
     only.
 author:

@@ -954,8 +954,9 @@ TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 
 def _check_scheduling_fields(spec, path):
     """The scheduling fields are kept verbatim, for the controllers, but never of any shape: Kubernetes' types and,
-    for tolerations and priorityClassName (hosts have no taints and no preemption), its validation. The controllers
-    parse nodeSelector, affinity and topologySpreadConstraints further (scheduler/constraints.py)."""
+    for tolerations and priorityClassName (no preemption on hosts), its validation. The controllers parse
+    nodeSelector, affinity, topologySpreadConstraints and tolerations further (scheduler/constraints.py; tolerations
+    against the nodes' taints, scheduler/taints.py)."""
     labels(spec.get("nodeSelector"), f"{path}.nodeSelector")
     if spec.get("affinity") is not None:
         _expect(spec["affinity"], dict, f"{path}.affinity")
