@@ -110,6 +110,8 @@ class TaintEvictions:
         observation.evicted = evictions(self.kind, tainted, observation.pods, templates, since, now)
         gone = {e.pod.name for e in observation.evicted}
         observation.pods = [p for p in observation.pods if p.name not in gone]
+        # A Job plans from the node layer's statuses: there too the pod is gone (a failed pod, run again elsewhere).
+        observation.details = {n: [p for p in pods if p.get("name") not in gone] for n, pods in observation.details.items()}
 
     def with_times(self, record: dict, observation) -> dict:
         """The record to store, with since when the NoExecute taints are known (the key only while there are some)."""

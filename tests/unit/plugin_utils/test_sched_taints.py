@@ -437,3 +437,25 @@ def test_toleration_seconds_run_across_runs_of_the_loop(clock):
     clock.now += 25
     run(fleet, deployment, wait=False)
     assert not new or new <= set(fleet.pods["b"])
+
+
+def test_a_job_pod_evicted_by_noexecute_counts_failed_and_runs_again_on_a_tolerated_node():
+    spec = controller("Job").parse_spec("x", {**KINDS["Job"], "completions": 2, "parallelism": 2, "backoffLimit": 3})
+    fleet = [node("node1"), node("node2")]
+    first = controller("Job").reconcile(spec, None, Observation(fleet, [], {}, {}, {}, {}), 1000.0)
+    started = {s.name: s.node for s in first.starts}
+    assert sorted(started.values()) == ["node1", "node2"]
+    revision = first.record["template_hash"]
+    details = {
+        n: [{"name": name, "revision": revision, "phase": "Running", "ready": True, "created": 1000.0} for name, on in started.items() if on == n]
+        for n in ("node1", "node2")
+    }
+    tainted = [node("node1", Taint("key1", "value1", "NoExecute")), node("node2")]
+    pods = [running(name, on, revision, 1000.0) for name, on in started.items()]
+    observation = Observation(tainted, pods, {}, {"node1": first.record, "node2": first.record}, {}, details)
+    TaintEvictions("Job", "x").apply(observation, 1010.0)
+    assert [e.pod.node for e in observation.evicted] == ["node1"] and details["node2"] == observation.details["node2"] and not observation.details["node1"]
+    step = controller("Job").reconcile(spec, first.record, observation, 1010.0)
+    assert step.status["failed"] == 1 and not step.starts, step.waiting_for  # Kubernetes' backoff after a failure
+    later = controller("Job").reconcile(spec, step.record, observation, 1040.0)
+    assert [s.node for s in later.starts] == ["node2"], later.waiting_for
