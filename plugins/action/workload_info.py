@@ -29,6 +29,7 @@ from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.re
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.registry import controller
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.network import endpoints as service_endpoints
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.labels import parse_label_selector
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import LABELS_VAR, node_from_inventory
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.summaries import FINISHED, current_template, human_duration, revision_numbers
 
 display = Display()
@@ -324,6 +325,18 @@ def render_table(workloads, events=None, unreachable=None, now=None, services=No
 # -- the action ----------------------------------------------------------------------------------------
 
 
+def _node_labels(fleet, host, result) -> dict:
+    """The node's labels as the workload modules place pods with them: inventory, groups, hostname and its facts."""
+    hostvars = fleet.host_vars(host)
+    inventory = {LABELS_VAR: hostvars[LABELS_VAR]} if LABELS_VAR in hostvars else {}
+    try:
+        node = node_from_inventory(host, True, inventory, fleet.groups_of(host), result.get("node_facts"))
+    except SpecError as exc:
+        display.warning(f"workload_info: node {host}: {exc}")
+        return {}
+    return node.labels
+
+
 class ActionModule(ActionBase):
     BYPASS_HOST_LOOP = True
     _requires_connection = False
@@ -346,6 +359,7 @@ class ActionModule(ActionBase):
             # Reading changes nothing: the same in check mode.
             results = fleet.run_module(NODE_MODULE, dict.fromkeys(hosts, node_args), check_mode=False)
             fleet.emit_warnings(results)
+            node_labels = {h: _node_labels(fleet, h, r) for h, r in results.items() if not (r.get("unreachable") or r.get("failed"))}
         now = time.time()
         unreachable = {h: (r.get("msg") or "unreachable") for h, r in results.items() if r.get("unreachable") or r.get("failed")}
         for host, msg in sorted(unreachable.items()):
@@ -366,6 +380,7 @@ class ActionModule(ActionBase):
             services=services,
             unreachable_nodes=unreachable,
             nodes=sorted(readable),
+            node_labels=dict(sorted(node_labels.items())),
         )
         if found_events is not None:
             result["events"] = found_events

@@ -242,6 +242,15 @@ unreachable_nodes:
   description: Nodes that could not be read, with the reason.
   returned: always
   type: dict
+node_labels:
+  description:
+    - Each node's labels, as the workload modules place pods with them (what C(kubectl get nodes --show-labels)
+      shows), from the inventory's C(hostfleet_node_labels), C(hostfleet.io/group.<group>), C(kubernetes.io/hostname), and the
+      well-known and feature labels of the node's facts (C(kubernetes.io/os), C(kubernetes.io/arch),
+      C(feature.node.kubernetes.io/...)).
+  returned: always
+  type: dict
+  sample: {node1: {kubernetes.io/arch: amd64, kubernetes.io/hostname: node1, kubernetes.io/os: linux}}
 """
 
 import os
@@ -252,7 +261,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.hostfleet.workloads.plugins.module_utils.job import cron_run, cron_setup
 from ansible_collections.hostfleet.workloads.plugins.module_utils.network import config as network_config
 from ansible_collections.hostfleet.workloads.plugins.module_utils.network import services
-from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge, events, runner, systemctl
+from ansible_collections.hostfleet.workloads.plugins.module_utils.node import converge, events, node_facts, runner, systemctl
 from ansible_collections.hostfleet.workloads.plugins.module_utils.observe_args import WORKLOAD_INFO_ARGS
 
 
@@ -277,6 +286,8 @@ def read_node(state_dir, with_events, events_since):
             result["cronjobs"][name] = dict(cron_setup.report(state_dir, name, config.get("job")), config=config)
     if with_events:
         result["events"] = events.read_events(since=time.time() - events_since)
+    # What the node is (cached for its boot): the action shows the node's labels from it.
+    result["node_facts"] = node_facts.facts()
     result["observed_at"] = time.time()
     return result
 
