@@ -34,7 +34,7 @@ from ansible_collections.hostfleet.workloads.plugins.plugin_utils.manifests.obje
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.network.servicespec import parse_service, service_name
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.nodes import CAPACITY_VAR, LABELS_VAR, node_from_inventory
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.one_node import choose_nodes, eligible_nodes, most_preferred
-from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.taints import NO_EXECUTE, TAINTS_VAR, parse_taints, untolerated
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.taints import TAINTS_VAR, admission_refusal, parse_taints
 
 display = Display()
 
@@ -370,10 +370,9 @@ class ActionModule(ActionBase):
                     targets = [obj.args["nodeName"]]
                     # No scheduler, but the kubelet admits no pod that does not tolerate a NoExecute taint of its node.
                     taints = parse_taints(fleet.host_vars(targets[0]).get(TAINTS_VAR), targets[0]) if targets[0] in hosts else ()
-                    taint = untolerated(taints, template.constraints.tolerations, (NO_EXECUTE,))
-                    if taint is not None:
-                        msg = f"spec.nodeName: {targets[0]} {taint.message().replace('node(s) had', 'has')} (NoExecute) that the pod does not tolerate"
-                        return {"changed": False, "failed": True, "msg": msg, "unreachable_nodes": unreachable}
+                    refused = admission_refusal(targets[0], taints, template.constraints.tolerations)
+                    if refused is not None:
+                        return {"changed": False, "failed": True, "msg": refused, "unreachable_nodes": unreachable}
                 else:
                     nodes = []
                     for host in reachable:

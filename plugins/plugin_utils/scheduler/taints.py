@@ -165,6 +165,15 @@ def untolerated(taints: Iterable[Taint], tolerations: Sequence[Toleration], effe
     return None
 
 
+def admission_refusal(node: str, taints: Sequence[Taint], tolerations: Sequence[Toleration]) -> str | None:
+    """Why the kubelet of ``node`` would not admit a pod bound to it by ``spec.nodeName`` (no scheduler: NoSchedule
+    taints do not apply, a NoExecute taint the pod does not tolerate does), None when it would."""
+    taint = untolerated(taints, tolerations, (NO_EXECUTE,))
+    if taint is None:
+        return None
+    return f"spec.nodeName: {node} has untolerated taint {{{taint.key}: {taint.value}}} (NoExecute): the pod would be evicted at once"
+
+
 def intolerable_preferences(taints: Iterable[Taint], tolerations: Sequence[Toleration]) -> int:
     """How many PreferNoSchedule taints the pod does not tolerate (Kubernetes' TaintToleration score: fewer is better;
     only tolerations of that effect or of every effect count)."""

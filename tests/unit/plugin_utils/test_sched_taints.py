@@ -26,6 +26,7 @@ from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.tain
     EFFECTS,
     Taint,
     Toleration,
+    admission_refusal,
     daemonset_tolerations,
     eviction_time,
     first_seen,
@@ -459,3 +460,12 @@ def test_a_job_pod_evicted_by_noexecute_counts_failed_and_runs_again_on_a_tolera
     assert step.status["failed"] == 1 and not step.starts, step.waiting_for  # Kubernetes' backoff after a failure
     later = controller("Job").reconcile(spec, step.record, observation, 1040.0)
     assert [s.node for s in later.starts] == ["node2"], later.waiting_for
+
+
+def test_a_pod_bound_by_node_name_is_refused_only_by_an_untolerated_noexecute_taint():
+    execute = Taint("key1", "value1", "NoExecute")
+    assert admission_refusal("node1", [KEY1], ()) is None  # no scheduler: NoSchedule does not apply
+    assert admission_refusal("node1", [KEY1, execute], ()) == (
+        "spec.nodeName: node1 has untolerated taint {key1: value1} (NoExecute): the pod would be evicted at once"
+    )
+    assert admission_refusal("node1", [execute], (Toleration("key1", "Exists", "", "NoExecute", 60),)) is None
