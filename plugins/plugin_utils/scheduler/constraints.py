@@ -70,6 +70,8 @@ class SpreadConstraint:
     match_label_keys: tuple[str, ...] = ()
     min_domains: int | None = None
     node_affinity_policy: str = "Honor"
+    # Kubernetes' default: nodes count in the domains whatever their taints (Honor: only those the pod tolerates).
+    node_taints_policy: str = "Ignore"
 
     @property
     def hard(self) -> bool:
@@ -212,11 +214,11 @@ def _spread_constraint(value, path):
             raise SpecError(f"{path}.minDomains", "can only be used with whenUnsatisfiable: DoNotSchedule")
         min_domains = _int(value["minDomains"], f"{path}.minDomains", 1)
     policies = {}
-    for key in ("nodeAffinityPolicy", "nodeTaintsPolicy"):
-        policies[key] = "Honor" if value.get(key) is None else value[key]  # not `or`: "", 0 or false is no policy
+    for key, default in (("nodeAffinityPolicy", "Honor"), ("nodeTaintsPolicy", "Ignore")):
+        policies[key] = default if value.get(key) is None else value[key]  # not `or`: "", 0 or false is no policy
         if policies[key] not in INCLUSION_POLICIES:
             raise SpecError(f"{path}.{key}", f"must be one of {', '.join(INCLUSION_POLICIES)}, got {policies[key]!r}")
-    return SpreadConstraint(max_skew, topology_key, when, selector, tuple(keys), min_domains, policies["nodeAffinityPolicy"])
+    return SpreadConstraint(max_skew, topology_key, when, selector, tuple(keys), min_domains, policies["nodeAffinityPolicy"], policies["nodeTaintsPolicy"])
 
 
 def _requests(spec, path):

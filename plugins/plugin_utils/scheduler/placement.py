@@ -232,6 +232,8 @@ class PlacementState:
         """Whether the pods on ``node`` count in the domains of ``constraint``."""
         if not node.ready or constraint.topology_key not in node.labels:
             return False
+        if constraint.node_taints_policy == "Honor" and untolerated(node.taints, template.constraints.tolerations) is not None:
+            return False
         return constraint.node_affinity_policy != "Honor" or template.constraints.matches_node_affinity(node)
 
     def _skew(self, constraint: SpreadConstraint, template: PodTemplate, node: Node, counts: dict[str, int]) -> int | None:

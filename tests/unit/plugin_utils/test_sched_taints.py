@@ -469,3 +469,18 @@ def test_a_pod_bound_by_node_name_is_refused_only_by_an_untolerated_noexecute_ta
         "spec.nodeName: node1 has untolerated taint {key1: value1} (NoExecute): the pod would be evicted at once"
     )
     assert admission_refusal("node1", [execute], (Toleration("key1", "Exists", "", "NoExecute", 60),)) is None
+
+
+@pytest.mark.parametrize(("policy", "placed"), [(None, 1), ("Ignore", 1), ("Honor", 2)])
+def test_spread_counts_tainted_nodes_unless_node_taints_policy_honor(policy, placed):
+    """Kubernetes' nodeTaintsPolicy (default Ignore): zone a's only node is tainted; with Honor it is no domain."""
+    constraint = {"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": {"app": "x"}}}
+    if policy:
+        constraint["nodeTaintsPolicy"] = policy
+    spec = {"containers": [CONTAINER], "topologySpreadConstraints": [constraint]}
+    tmpl = PodTemplate("r1", {"app": "x", "pod-template-hash": "r1"}, parse_constraints(spec))
+    fleet = [Node("n1", True, {"zone": "a"}, None, (KEY1,)), Node("n2", True, {"zone": "b"})]
+    got, why = PlacementState(fleet).place(tmpl, 2, names())
+    assert len(got) == placed and all(p.node == "n2" for p in got)
+    if placed == 1:
+        assert "untolerated taint {key1: value1}" in why and "topology spread" in why
