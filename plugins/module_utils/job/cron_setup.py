@@ -83,6 +83,10 @@ def runner_files(state_dir):
     from ansible_collections.hostfleet.workloads.plugins.module_utils.node import registry_auth as registry_auth_module
 
     files[os.path.join(base, "node", "registry_auth.py")] = _source(registry_auth_module)
+    # Init containers and sidecars (podspec, units, status and converge import it).
+    from ansible_collections.hostfleet.workloads.plugins.module_utils.node import init_containers as init_containers_module
+
+    files[os.path.join(base, "node", "init_containers.py")] = _source(init_containers_module)
     files[os.path.join(state_dir, "bin", "hostfleet-cron")] = BIN_SOURCE
     # The runs' pods join the node's pod network (node.json), with their resolv.conf (cluster DNS), and the converge
     # runs the host's network sync (the Service rules) after it: the network modules go along.
