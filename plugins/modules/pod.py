@@ -70,7 +70,11 @@ options:
       - The pods this owner must have on the host. Each item has C(name) (a DNS-1123 label, unique on the host),
         optional C(labels), C(annotations), C(revision) (an opaque revision id kept with the pod, for controllers),
         and C(spec), a Kubernetes PodSpec.
-      - "Supported PodSpec fields: C(containers), C(restartPolicy) (Always, OnFailure, Never; default Always),
+      - "Supported PodSpec fields: C(containers), C(initContainers) (containers with the same fields, run one after
+        the other to completion before the app containers, again only when the whole pod starts again; one with
+        C(restartPolicy: Always) is a sidecar: started in order with them, kept running beside the app containers,
+        stopped after them, and stopped once the app containers of a V(Never)/V(OnFailure) pod are done; plain ones
+        take no probes nor C(lifecycle); see docs/podspec-init-containers.md), C(restartPolicy) (Always, OnFailure, Never; default Always),
         C(terminationGracePeriodSeconds) (default 30), C(volumes) (C(hostPath), C(emptyDir), C(persistentVolumeClaim)),
         C(securityContext) (C(runAsUser), C(runAsGroup), C(runAsNonRoot), C(fsGroup), C(fsGroupChangePolicy),
         C(supplementalGroups), Kubernetes' safe C(sysctls), C(seccompProfile), C(appArmorProfile); see
@@ -311,6 +315,23 @@ pods:
     requests: {description: "Summed resource requests, C(cpu) in millicores and C(memory) in bytes.", type: dict}
     host_ports: {description: "The pod's host ports as [protocol, port] pairs.", type: list, elements: list}
     reason: {description: "Why a container waits (C(ErrImagePull), C(ImagePullBackOff), C(ErrImageNeverPull), C(CrashLoopBackOff)), or null.", type: str}
+    init_containers:
+      description:
+        - Only for a pod with C(initContainers) - per init container, in order, the keys of RV(pods[].containers) (as
+          Kubernetes' C(status.initContainerStatuses)); a plain one is C(running) while it runs, C(terminated) with
+          reason C(Completed) once it exited 0; a sidecar is like an app container.
+      type: list
+      elements: dict
+    init_status:
+      description:
+        - Only for a pod with C(initContainers) - what C(kubectl get pods) shows while it initializes - C(Init:N/M) (N of
+          M init containers done), C(Init:CrashLoopBackOff), C(Init:Error) (with restartPolicy Never the pod is then
+          Failed) and other C(Init:<reason>), C(PodInitializing) until the app containers run - or null once initialized.
+      type: str
+      sample: Init:0/2
+    initialized: {description: "Only for a pod with C(initContainers): whether they are done (Kubernetes' C(Initialized)).", type: bool}
+    sidecars: {description: "Only for a pod with C(initContainers): the names of its sidecars (init containers with C(restartPolicy: Always)).",
+      type: list, elements: str}
     message: {description: "The detail of that reason, or null.", type: str}
 created: {description: "Pods that were created.", returned: always, type: list, elements: str}
 updated: {description: "Pods whose containers were restarted because their spec changed.", returned: always, type: list, elements: str}

@@ -175,9 +175,10 @@ workloads:
         namespace: {description: "The pod's namespace.", type: str, sample: default}
         node: {description: "The node it runs on.", type: str}
         phase: {description: "C(Pending), C(Running), C(Succeeded) or C(Failed).", type: str}
-        status: {description: "What C(kubectl get pods) shows as STATUS (C(Running), C(CrashLoopBackOff), C(Completed)...).", type: str}
+        status: {description: "What C(kubectl get pods) shows as STATUS (C(Running), C(CrashLoopBackOff), C(Completed), C(Init:0/2),
+          C(Init:CrashLoopBackOff), C(PodInitializing)...).", type: str}
         ready: {description: "Whether every container is ready.", type: bool}
-        ready_containers: {description: "Ready containers / containers as C(kubectl) shows it (C(1/1)).", type: str}
+        ready_containers: {description: "Ready containers / containers as C(kubectl) shows it (C(1/1)), sidecars counted.", type: str}
         restarts: {description: "Restarts of its containers since the node started it.", type: int}
         age: {description: "Seconds since it was created.", type: float}
         created: {description: "When it was created (RFC 3339).", type: str}
@@ -192,6 +193,8 @@ workloads:
         host_ip: {description: "Its node's address (C(status.hostIP)) from the node's cluster network, or null without one.", type: str, sample: 10.77.3.11}
         containers: {description: "Per container: C(name), C(unit), C(unit_state) (systemd's active/sub state), C(state)
           (C(running), C(waiting) or C(terminated) with details), C(ready), C(restart_count), C(last_exit_code).", type: list, elements: dict}
+        init_containers: {description: "Only for a pod with C(initContainers) - the same per init container, in order (as
+          C(status.initContainerStatuses)).", type: list, elements: dict}
 pods:
   description: Every selected pod (the pods of RV(workloads) together), sorted by node and name.
   returned: always
