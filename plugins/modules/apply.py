@@ -36,7 +36,8 @@ description:
   - A Job that had already failed before this run (and is unchanged) is reported with RV(objects[].already_failed)
     and a warning, not as a failure of the task; delete it (O(state=absent)) to run it again.
   - Fields that have no meaning on plain hosts (C(metadata.namespace), C(metadata.labels) of workloads,
-    C(status), C(serviceAccountName), C(automountServiceAccountToken), C(imagePullSecrets) of pods without images, C(dnsPolicy),
+    C(status), C(serviceAccountName) (unless a C(fieldRef) reads C(spec.serviceAccountName)), C(automountServiceAccountToken),
+    a projected volume's C(serviceAccountToken) sources, C(imagePullSecrets) of pods without images, C(dnsPolicy),
     C(schedulerName), C(enableServiceLinks), C(preemptionPolicy), C(priority), C(terminationMessagePath),
     C(terminationMessagePolicy) and the server-set metadata) are left out and listed in RV(ignored_fields). Every
     other field the project cannot honour is refused, naming the document and the field path.

@@ -75,7 +75,9 @@ options:
         C(restartPolicy: Always) is a sidecar: started in order with them, kept running beside the app containers,
         stopped after them, and stopped once the app containers of a V(Never)/V(OnFailure) pod are done; plain ones
         take no probes nor C(lifecycle); see docs/podspec-init-containers.md), C(restartPolicy) (Always, OnFailure, Never; default Always),
-        C(terminationGracePeriodSeconds) (default 30), C(volumes) (C(hostPath), C(emptyDir), C(persistentVolumeClaim)),
+        C(terminationGracePeriodSeconds) (default 30), C(volumes) (C(hostPath), C(emptyDir), C(persistentVolumeClaim),
+        C(configMap)/C(secret) with C(items) and modes, C(downwardAPI), C(projected); see docs/podspec-volumes.md),
+        C(serviceAccountName) (kept only when a C(fieldRef) reads it),
         C(securityContext) (C(runAsUser), C(runAsGroup), C(runAsNonRoot), C(fsGroup), C(fsGroupChangePolicy),
         C(supplementalGroups), Kubernetes' safe C(sysctls), C(seccompProfile), C(appArmorProfile); see
         docs/podspec-security.md), C(hostPID), C(hostIPC), C(shareProcessNamespace) (process pods share their host's
@@ -89,8 +91,10 @@ options:
         and C(apply) place pods with them; C(tolerations) against the nodes' C(hostfleet_node_taints))."
       - "Supported container fields: C(name), C(command) (required, an absolute path first), C(args) (with
         Kubernetes C($(VAR\\)) expansion), C(env) (C(valueFrom): C(configMapKeyRef), C(secretKeyRef), or the downward
-        API's C(fieldRef) of C(metadata.name), C(metadata.namespace), C(status.podIP), C(status.hostIP); the two
-        addresses need the node's node.json), C(envFrom) (C(configMapRef) reads C(<state_dir>/configmaps/<name>.env),
+        API's C(fieldRef) of C(metadata.name), C(metadata.namespace), C(metadata.uid), C(metadata.labels['<key>']),
+        C(metadata.annotations['<key>']), C(spec.nodeName), C(spec.serviceAccountName), C(status.podIP(s)),
+        C(status.hostIP(s)) (the addresses need the node's node.json), and C(resourceFieldRef) with C(divisor)),
+        C(envFrom) (C(configMapRef) reads C(<state_dir>/configmaps/<name>.env),
         C(secretRef) reads C(<state_dir>/secrets/<name>.env), and the extension C(fileRef: {path}) reads any
         KEY=VALUE file on the host), C(workingDir), C(securityContext) (also C(capabilities), C(allowPrivilegeEscalation),
         C(readOnlyRootFilesystem), C(privileged), C(procMount) V(Default); systemd directives for process pods, podman
