@@ -343,7 +343,20 @@ def uses_service_account(spec):
 
 
 def check_references(spec, path):
-    """Pod-level checks of a normal form: a resourceFieldRef's containerName names a container of the pod."""
+    """Pod-level checks of a normal form: a resourceFieldRef's containerName names a container of the pod; a container
+    that runs as another user than root can read the Secret volumes it mounts (the pod's fsGroup counts)."""
+    fs_group = (spec.get("securityContext") or {}).get("fsGroup")
+    for list_name in ("containers", "initContainers"):
+        for c_index, container in enumerate(spec.get(list_name) or []):
+            user = container["securityContext"].get("runAsUser")
+            for m_index, mount in enumerate(container["volumeMounts"] if user else []):
+                if not secret_readable_by(spec["volumes"][mount["name"]], user, fs_group):
+                    raise SpecError(
+                        f"{path}.{list_name}[{c_index}].volumeMounts[{m_index}].name",
+                        f"secret volume {mount['name']!r}: Secret files on hosts are readable by root only, and this container runs as user "
+                        f"{user} (use secretKeyRef/envFrom, which the root-only environment file carries, run as root, or give the files "
+                        "a defaultMode/mode that others may read, e.g. 0444, as Kubernetes' default 0644 does, or 0440 with the pod's fsGroup)",
+                    )
     names = [c["name"] for c in spec["containers"]] + [c["name"] for c in spec.get("initContainers") or []]
     for c_index, container in enumerate(spec["containers"]):
         for item in container["env"]:
@@ -363,9 +376,12 @@ def check_references(spec, path):
                 )
 
 
-def secret_readable_by(volume, uid):
+def secret_readable_by(volume, uid, fs_group=None):
     """Whether a container running as ``uid`` (not root) can read every Secret file of the volume: the node keeps
-    Secret files root-only unless a mode gives others read access (docs/security.md)."""
+    Secret files root-only unless a mode gives others read access (docs/security.md), or the pod's fsGroup owns the
+    pod's own projection (group-readable, as the kubelet makes it)."""
+    if volume["kind"] in ("secret", "projected") and fs_group is not None and is_projected(volume):
+        return True
     if volume["kind"] == "secret":
         sources, default = [volume], volume.get("defaultMode", SECRET_DEFAULT_MODE)
     elif volume["kind"] == "projected":
@@ -557,32 +573,48 @@ def current_payload(root):
     return result
 
 
-def plan_volume(root, payload):
-    """None when ``root`` already shows ``payload`` with its modes, else the write to make."""
+def with_fs_group(payload, fs_group):
+    """The kubelet's ownership of a read-only volume under a pod's fsGroup: group fsGroup, group-readable (0440 added)."""
+    if fs_group is None:
+        return payload
+    return {path: (data, mode | 0o440) for path, (data, mode) in payload.items()}
+
+
+def plan_volume(root, payload, group=None):
+    """None when ``root`` already shows ``payload`` with its modes (and group), else the write to make."""
     try:
         current = current_payload(root)
-        mode = stat.S_IMODE(os.lstat(root).st_mode)
+        info = os.lstat(root)
+        mode = stat.S_IMODE(info.st_mode)
+        gid = os.stat(os.path.join(root, DATA_DIR)).st_gid
     except OSError:
-        current, mode = None, None
-    if current == payload and mode == dir_mode(payload):
+        current, mode, gid = None, None, None
+    if current == payload and mode == dir_mode(payload) and gid == (group or 0):
         return None
-    return {"root": root, "payload": payload}
+    return {"root": root, "payload": payload, "group": group}
 
 
-def write_volume(root, payload):
-    """The kubelet's AtomicWriter: a new ``..<time>`` directory, ``..data`` renamed to point at it, top-level links."""
+def write_volume(root, payload, group=None):
+    """The kubelet's AtomicWriter: a new ``..<time>`` directory, ``..data`` renamed to point at it, top-level links.
+    ``group``: the pod's fsGroup, which owns the files and directories (else root)."""
     mode = dir_mode(payload)
     fileio.ensure_dir(os.path.dirname(root), 0o700)
     fileio.ensure_dir(root, mode)
     stamp = time.strftime("..%Y_%m_%d_%H_%M_%S", time.gmtime()) + f".{os.urandom(6).hex()}"
     new_dir = os.path.join(root, stamp)
     fileio.ensure_dir(new_dir, mode)
+    gid = group or 0
+    if os.geteuid() == 0:
+        for directory in (root, new_dir):
+            os.chown(directory, -1, gid)
     for file_path, (data, file_mode) in sorted(payload.items()):
         full = os.path.join(new_dir, file_path)
         parent = os.path.dirname(full)
         if parent != new_dir:
             fileio.ensure_dir(parent, mode, parents_mode=mode)
-        fileio.write_atomic(full, data, file_mode, fsync=False)
+            if os.geteuid() == 0:
+                os.chown(parent, -1, gid)
+        fileio.write_atomic(full, data, file_mode, fsync=False, gid=gid)
     tmp_link = os.path.join(root, "..data_tmp")
     if os.path.lexists(tmp_link):
         os.unlink(tmp_link)
@@ -658,11 +690,12 @@ def plan_pod_volumes(state_dir, pod, fields, where):
     """The writes the per-pod volumes of ``pod`` (a validated pod entry) need now: a list for apply_volumes."""
     jobs = []
     read = source_reader(state_dir, pod["name"])
+    fs_group = (pod["spec"].get("securityContext") or {}).get("fsGroup")
     for vname, volume in sorted(pod["spec"]["volumes"].items()):
         if not is_projected(volume):
             continue
-        payload = volume_payload(volume, fields, read, f"{where}.volumes[{vname}]")
-        job = plan_volume(volume_root(state_dir, pod["name"], vname), payload)
+        payload = with_fs_group(volume_payload(volume, fields, read, f"{where}.volumes[{vname}]"), fs_group)
+        job = plan_volume(volume_root(state_dir, pod["name"], vname), payload, fs_group)
         if job is not None:
             jobs.append(job)
     return jobs
@@ -670,7 +703,7 @@ def plan_pod_volumes(state_dir, pod, fields, where):
 
 def apply_volumes(jobs):
     for job in jobs:
-        write_volume(job["root"], job["payload"])
+        write_volume(job["root"], job["payload"], job.get("group"))
 
 
 def refresh_for_object(state_dir, kind, name):
@@ -711,12 +744,13 @@ def refresh_for_object(state_dir, kind, name):
             record["spec"].get("serviceAccountName"), network.get("ip"), (node_config or {}).get("address"), record["spec"]["containers"], allocatable,
         )
         jobs = []
+        fs_group = (record["spec"].get("securityContext") or {}).get("fsGroup")
         for vname, volume in sorted(wanted.items()):
             try:
-                payload = volume_payload(volume, fields, source_reader(state_dir, pod), vname)
+                payload = with_fs_group(volume_payload(volume, fields, source_reader(state_dir, pod), vname), fs_group)
             except SpecError:
                 continue
-            job = plan_volume(volume_root(state_dir, pod, vname), payload)
+            job = plan_volume(volume_root(state_dir, pod, vname), payload, fs_group)
             if job:
                 jobs.append(job)
         if jobs:

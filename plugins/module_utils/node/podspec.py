@@ -897,14 +897,6 @@ def _container(value, path, volumes, pod_security, pod_path, runtime, host_netwo
         vol = _str(mount, "name", mpath, required=True)
         if vol not in volumes:
             raise SpecError(f"{mpath}.name", f"volume {vol!r} is not declared in spec.volumes")
-        secret_like = volumes[vol]["kind"] in ("secret", "projected")
-        if secret_like and security.get("runAsUser") and not _downward().secret_readable_by(volumes[vol], security["runAsUser"]):
-            raise SpecError(
-                f"{mpath}.name",
-                f"secret volume {vol!r}: Secret files on hosts are readable by root only, and this container runs as user "
-                f"{security['runAsUser']} (use secretKeyRef/envFrom, which the root-only environment file carries, run as root, "
-                "or give the files a defaultMode/mode that others may read, e.g. 0444, as Kubernetes' default 0644 does)",
-            )
         target = clean_abs_path(mount.get("mountPath") if mount.get("mountPath") is not None else _missing(f"{mpath}.mountPath"), f"{mpath}.mountPath")
         if target == "/":
             raise SpecError(f"{mpath}.mountPath", "must not be '/'")

@@ -450,3 +450,28 @@ def test_pod_record_carries_the_uid_and_json_round_trips(tmp_path):
     converge_pods(host, [{"name": "web", "spec": spec_with()}])
     record = json.load(open(os.path.join(host.pod_dir("web"), "pod.json")))
     assert record["uid"] == host.records()["web"]["uid"]
+
+
+def test_fs_group_owns_the_pods_projections_and_lets_its_non_root_containers_read_a_secret(tmp_path):
+    mounts = [{"name": "s", "mountPath": "/s"}]
+    secret = [{"name": "s", "secret": {"secretName": "s", "defaultMode": 0o400}}]
+    # 0400 without fsGroup: the shared root-only tree, refused to a container of user 1000 ...
+    with pytest.raises(SpecError, match="readable by root only") as error:
+        podspec.validate_pod_spec(spec_with(volumes=secret, mounts=mounts, securityContext={"runAsUser": 1000}))
+    assert error.value.path == "spec.containers[0].volumeMounts[0].name"
+    # ... with the pod's fsGroup and a mode of its own, the pod's projection, group fsGroup and group-readable.
+    secret = [{"name": "s", "secret": {"secretName": "s", "items": [{"key": "token", "path": "token"}]}}]
+    raw = spec_with(volumes=secret, mounts=mounts, securityContext={"runAsUser": 1000, "fsGroup": 2000})
+    normal = podspec.validate_pod_spec(raw)
+    fields = fields_for(normal)
+    payload = downward.with_fs_group(downward.volume_payload(normal["volumes"]["s"], fields, reader({("secret", "s"): {"token": b"x"}}), "v"), 2000)
+    assert payload == {"token": (b"x", 0o640)}
+    root = str(tmp_path / "v")
+    job = downward.plan_volume(root, payload, 2000)
+    assert job["group"] == 2000
+    if os.geteuid() == 0:
+        downward.apply_volumes([job])
+        assert os.stat(os.path.join(root, "token")).st_gid == 2000
+        assert stat.S_IMODE(os.stat(os.path.join(root, "token")).st_mode) == 0o640
+        assert downward.plan_volume(root, payload, 2000) is None
+        assert downward.plan_volume(root, payload, None) is not None
