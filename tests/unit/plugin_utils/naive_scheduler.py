@@ -19,12 +19,14 @@ from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.plac
     INSUFFICIENT_MEMORY,
     NODE_AFFINITY,
     NOT_READY,
+    POD_AFFINITY,
     SPREAD,
     SPREAD_MISSING_LABEL,
     TOO_MANY_PODS,
     Candidate,
     PlacedPod,
     PodTemplate,
+    insufficient,
     unschedulable_message,
 )
 
@@ -82,15 +84,22 @@ class NaiveFleet:
     # -- filters -----------------------------------------------------------
     def _resource_reason(self, node: Node, requests: Resources) -> str | None:
         capacity = node.capacity
-        if capacity is None:
-            return None
-        cpu, memory, pods = self._used(node.name)
-        if capacity.cpu_millis is not None and cpu + (requests.cpu_millis or 0) > capacity.cpu_millis:
-            return INSUFFICIENT_CPU
-        if capacity.memory_bytes is not None and memory + (requests.memory_bytes or 0) > capacity.memory_bytes:
-            return INSUFFICIENT_MEMORY
-        if capacity.pods is not None and pods + 1 > capacity.pods:
-            return TOO_MANY_PODS
+        if capacity is not None:
+            cpu, memory, pods = self._used(node.name)
+            if capacity.cpu_millis is not None and cpu + (requests.cpu_millis or 0) > capacity.cpu_millis:
+                return INSUFFICIENT_CPU
+            if capacity.memory_bytes is not None and memory + (requests.memory_bytes or 0) > capacity.memory_bytes:
+                return INSUFFICIENT_MEMORY
+            if capacity.pods is not None and pods + 1 > capacity.pods:
+                return TOO_MANY_PODS
+        # issue 15: ephemeral-storage (unlimited unless named) and extended resources (none unless named), all pods counted.
+        have = dict(capacity.extended) if capacity is not None else {}
+        for key, amount in requests.extended:
+            if key not in have and key == "ephemeral-storage":
+                continue
+            used = dict(self.other[node.name].extended).get(key, 0) + sum(dict(p.requests.extended).get(key, 0) for p in self._pods[node.name].values())
+            if used + amount > have.get(key, 0):
+                return insufficient(key)
         return None
 
     def _domain_counts(self, constraint: SpreadConstraint, template: PodTemplate) -> dict[str, int]:
@@ -132,6 +141,13 @@ class NaiveFleet:
             present = self._all_labels(node.name, True)
             if any(selector.matches(labels) for selector in constraints.anti_affinity for labels in present):
                 return ANTI_AFFINITY
+        if constraints.affinity:
+            # Each required term matched on the node; or no pod anywhere matches any term and the pod matches them all.
+            present = self._all_labels(node.name, True)
+            if not all(any(selector.matches(labels) for labels in present) for selector in constraints.affinity):
+                anywhere = any(selector.matches(labels) for name in self.nodes for labels in self._all_labels(name, True) for selector in constraints.affinity)
+                if anywhere or not all(selector.matches(template.labels) for selector in constraints.affinity):
+                    return POD_AFFINITY
         if spread_counts is None:
             spread_counts = [self._domain_counts(c, template) for c in constraints.spread]
         for constraint, counts in zip(constraints.spread, spread_counts, strict=True):
@@ -156,8 +172,9 @@ class NaiveFleet:
             domain_load += counts[node.labels[constraint.topology_key]]
             if not constraint.hard:
                 excess += max(0, skew - constraint.max_skew)
-        present = self._all_labels(node.name, True) if constraints.anti_affinity_preferred else []
+        present = self._all_labels(node.name, True)
         anti = sum(weight for weight, selector in constraints.anti_affinity_preferred if any(selector.matches(labels) for labels in present))
+        anti -= sum(weight for weight, selector in constraints.affinity_preferred if any(selector.matches(labels) for labels in present))
         return (excess, anti, self.count(node.name, template.revision), self.count(node.name), domain_load, -constraints.preference(node), node.name)
 
     # -- decisions ---------------------------------------------------------

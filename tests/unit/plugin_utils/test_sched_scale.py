@@ -37,6 +37,8 @@ def random_nodes(rng, count):
         capacity = None
         if rng.random() < 0.4:
             capacity = Resources(rng.choice([None, 500, 1000, 3000]), rng.choice([None, 2**30]), rng.choice([None, 2, 4, 8]))
+            if rng.random() < 0.5:  # issue 15: extended resources (none where the capacity does not name them)
+                capacity = Resources(capacity.cpu_millis, capacity.memory_bytes, capacity.pods, (("nvidia.com/gpu", rng.choice([1, 2, 4])),))
         nodes.append(Node(name, rng.random() < 0.9, labels, capacity))
     rng.shuffle(nodes)  # both sort them by name
     return nodes
@@ -48,7 +50,8 @@ def random_usage(rng, nodes):
         if rng.random() < 0.3:
             labels = tuple({"app": rng.choice(["api", "db"]), "tier": rng.choice(["x", "y"])} for _i in range(rng.randint(0, 2)))
             ports = (("TCP", 8080),) if rng.random() < 0.2 else ()
-            usage[node.name] = NodeUsage(rng.randint(0, 2), rng.choice([0, 200]), 0, labels, ports)
+            gpus = (("nvidia.com/gpu", 1),) if rng.random() < 0.3 else ()
+            usage[node.name] = NodeUsage(rng.randint(0, 2), rng.choice([0, 200]), 0, labels, ports, gpus)
     return usage
 
 
@@ -71,6 +74,16 @@ def random_template(rng, revision):
         anti["preferredDuringSchedulingIgnoredDuringExecution"] = [{"weight": rng.randint(1, 100), "podAffinityTerm": term}]
     if anti:
         spec.setdefault("affinity", {})["podAntiAffinity"] = anti
+    # issue 15: pod affinity (required: with the pods it names, or anywhere for the first of a self-affine group).
+    affinity = {}
+    if rng.random() < 0.15:
+        selector = {"matchLabels": {"app": rng.choice(["api", "db"])}}
+        affinity["requiredDuringSchedulingIgnoredDuringExecution"] = [{"labelSelector": selector, "topologyKey": "kubernetes.io/hostname"}]
+    if rng.random() < 0.2:
+        term = {"labelSelector": {"matchLabels": {"tier": rng.choice(["x", "y"])}}, "topologyKey": "kubernetes.io/hostname"}
+        affinity["preferredDuringSchedulingIgnoredDuringExecution"] = [{"weight": rng.randint(1, 100), "podAffinityTerm": term}]
+    if affinity:
+        spec.setdefault("affinity", {})["podAffinity"] = affinity
     spread = []
     for key in rng.sample(["zone", "kubernetes.io/hostname", "disk"], rng.choice([0, 0, 1, 1, 2])):
         constraint = {
@@ -92,6 +105,8 @@ def random_template(rng, revision):
         spec["containers"][0]["resources"] = {"requests": {"cpu": rng.choice(["100m", "300m"]), "memory": "64Mi"}}
     if rng.random() < 0.1:
         spec["containers"][0]["ports"] = [{"containerPort": 8080, "hostPort": 8080}]
+    if rng.random() < 0.15:
+        spec["containers"][0].setdefault("resources", {}).setdefault("requests", {})["nvidia.com/gpu"] = 1
     return PodTemplate(revision, labels, parse_constraints(spec))
 
 
