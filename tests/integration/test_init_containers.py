@@ -270,7 +270,8 @@ def process_pods():
     container that checks the first one's work), one whose init container fails under Never, one that crash-loops."""
     count = {"name": "count", "command": ["/bin/sh", "-c", "echo run >> /work/init-runs"], "volumeMounts": [{"name": "work", "mountPath": "/work"}]}
     # (Named so that it sorts before "main": a systemctl call that stops both enqueues it first.)
-    side = {"name": "log-agent", "command": ["/bin/sleep", "infinity"], "restartPolicy": "Always"}
+    side = {"name": "log-agent", "command": ["/bin/sleep", "infinity"], "restartPolicy": "Always",
+            "startupProbe": {"exec": {"command": ["/bin/true"]}, "initialDelaySeconds": 2, "periodSeconds": 1}}
     check = {"name": "check", "command": ["/bin/sh", "-c", "test -s /work/init-runs"], "volumeMounts": [{"name": "work", "mountPath": "/work"}]}
     main = {"name": "main", "command": ["/bin/sleep", "infinity"]}
     return [
@@ -290,6 +291,10 @@ def test_process_pods_init_once_fail_crash_loop_and_stop_sidecars_last(lab):
     try:
         assert run.rc == 0 and run.result("pods", node)["changed"], run.stdout[-3000:]
         assert wait_until(lambda: lab.ssh(node, "systemctl is-active hf-it-init-ok.main.service", check=False).stdout.strip() == "active", 20)
+        # The init container after the sidecar started once the sidecar's startup probe passed (its initialDelaySeconds: 2).
+        starts = lab.ssh(node, "systemctl show -P ExecMainStartTimestampMonotonic hf-it-init-ok.log-agent.service hf-it-init-ok.check.service").stdout
+        side_start, check_start = (int(v) for v in starts.split())
+        assert check_start - side_start >= 2_000_000, (side_start, check_start)
         ok_pid = lab.ssh(node, "systemctl show -P MainPID hf-it-init-ok.main.service").stdout.strip()
         lab.ssh(node, f"kill -9 {ok_pid}")
         assert wait_until(lambda: lab.ssh(node, "systemctl show -P MainPID hf-it-init-ok.main.service").stdout.strip() not in ("0", ok_pid), 10)

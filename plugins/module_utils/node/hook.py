@@ -154,6 +154,18 @@ def cmd_init_done(pod, container):
     write_json(os.path.join(rdir, "status.json"), status)
 
 
+def cmd_sidecar_started(pod, container):
+    """A sidecar with a startup probe (its ExecStartPost=): its start ends once the probe passed, so the containers
+    after it start then (Kubernetes' rule); 1 when its process ended meanwhile (systemd restarts it)."""
+    rdir = runtime_dir(pod, container)
+    main_pid = os.environ.get("MAINPID", "")
+    while not os.path.exists(os.path.join(rdir, "startup_ok")):
+        if main_pid and not os.path.exists(f"/proc/{main_pid}"):
+            return 1
+        time.sleep(0.2)
+    return 0
+
+
 def stop_sidecars_when_done(state_dir, pod, record):
     """Once the app containers of a pod with restartPolicy Never or OnFailure are done for good (a Job's pod), its
     sidecars (init containers with restartPolicy Always) are stopped, as Kubernetes does: they must not keep the pod
@@ -647,7 +659,7 @@ def cmd_handler(state_dir, pod, container, which):
 
 
 def main(argv):
-    usage = "usage: hostfleet-hook pre|post|init-start|init-done|exited|heartbeat|probe KIND|handler NAME STATE_DIR POD CONTAINER"
+    usage = "usage: hostfleet-hook pre|post|init-start|init-done|sidecar-started|exited|heartbeat|probe KIND|handler NAME STATE_DIR POD CONTAINER"
     if len(argv) < (5 if argv and argv[0] in ("probe", "handler") else 4):
         print(usage, file=sys.stderr)
         return 2
@@ -666,6 +678,8 @@ def main(argv):
         cmd_init_start(pod, container)
     elif action == "init-done":
         cmd_init_done(pod, container)
+    elif action == "sidecar-started":
+        return cmd_sidecar_started(pod, container)
     elif action == "exited":
         cmd_exited(state_dir, pod, container)
     elif action == "probe":

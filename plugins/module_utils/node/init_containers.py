@@ -145,9 +145,10 @@ def restart_setting(spec, container):
 
 
 def initializing(spec, pod, observed_units, unit_of):
-    """Whether an init container of the pod is still on its way (its unit activating): its app containers are then
-    inactive with a start job waiting, not down (a re-run of the converge must not start them again)."""
-    return any(observed_units.get(unit_of(pod, c["name"]), ("", "", ""))[1] == "activating" for c in init_list(spec))
+    """Whether an init container of the pod is still on its way (its unit activating, or deactivating between two
+    tries: its ExecStopPost= hook runs before the restart): its app containers are then inactive with a start job
+    waiting, not down (a re-run of the converge must not start them again)."""
+    return any(observed_units.get(unit_of(pod, c["name"]), ("", "", ""))[1] in ("activating", "deactivating") for c in init_list(spec))
 
 
 def _json(path):
@@ -242,3 +243,9 @@ def with_init_status(spec, pod_status, init_statuses):
 def indexed(spec):
     """(list name, index, container) of every container of the pod, for messages naming the field."""
     return [("initContainers", i, c) for i, c in enumerate(init_list(spec))] + [("containers", i, c) for i, c in enumerate(spec["containers"])]
+
+
+def waits_for_startup(spec, container):
+    """Whether the start of ``container`` lasts until its startup probe passed: a sidecar's with a startupProbe (the
+    next init container, or the app containers, start once the sidecar started, as Kubernetes')."""
+    return bool(container.get("startupProbe")) and role(spec, container["name"]) == ROLE_SIDECAR

@@ -442,7 +442,8 @@ def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet
                 # Restarted with its container (PartOf=), as often as that is: no start limit.
                 + "StartLimitIntervalSec=0\n"
                 + f"PartOf={unit}\n"
-                + f"After={unit}\n"
+                # (Not after a sidecar whose start waits for its startup probe: init_containers.waits_for_startup.)
+                + ("" if init_containers.waits_for_startup(spec, container) else f"After={unit}\n")
                 + "\n[Timer]\n"
                 + f"OnActiveSec={first}\n"
                 + f"OnUnitActiveSec={probe['periodSeconds']}s\n"
@@ -521,6 +522,9 @@ def render_pod(pod, owner, env_names, state_dir, python, run_dir="/run/hostfleet
         post = "init-done" if role == init_containers.ROLE_INIT else "post"
         lines += ["\n[Service]\n"] + start + security_context.unit_lines(spec, container, name, mounts, exec_line, run_dir)
         lines += [f"ExecStartPost=+{exec_line([python, '-I', '-S', hook, post] + hook_args)}\n"]
+        if init_containers.waits_for_startup(spec, container):
+            # The containers after a sidecar start once its startup probe passed: its start ends then.
+            lines.append(f"ExecStartPost=+{exec_line([python, '-I', '-S', hook, 'sidecar-started'] + hook_args)}\n")
         lifecycle = container["lifecycle"]
         post_start = lifecycle.get("postStart")
         if post_start:

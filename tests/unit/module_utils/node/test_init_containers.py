@@ -322,6 +322,9 @@ def test_converge_writes_init_containers_files_and_waits_for_them(node):
                "hf-web.main.service": ("loaded", "inactive", "dead")}
     again = converge.plan(node, "Pod", "web", validated(raw), "present", PY, observed_units=waiting)
     assert not again.changed and again.start_units == set() and again.restart_units == set()
+    # ... also while a failed try's ExecStopPost= runs, before systemd restarts it (a crash loop; seen on the lab).
+    between = dict(waiting, **{"hf-web.first.service": ("loaded", "deactivating", "stop-post")})
+    assert not converge.plan(node, "Pod", "web", validated(raw), "present", PY, observed_units=between).changed
     # Once initialized, an app container someone stopped is started again, as before.
     done = dict(waiting, **{"hf-web.first.service": ("loaded", "active", "exited"), "hf-web.logs.service": ("loaded", "active", "running")})
     assert converge.plan(node, "Pod", "web", validated(raw), "present", PY, observed_units=done).start_units == {"hf-web.main.service"}
@@ -387,3 +390,23 @@ def test_a_job_pod_whose_sidecar_was_stopped_after_its_containers_completed_succ
     exited(monkeypatch, "first", "exited", "2", "exit-code")
     got = pod_status(host, rec, {"hf-web.first.service": ("loaded", "failed", "failed")})
     assert (got["phase"], got["init_status"]) == ("Failed", "Init:Error")
+
+
+def test_a_sidecar_with_a_startup_probe_starts_the_next_containers_once_the_probe_passed(host, monkeypatch):
+    probe = {"exec": {"command": ["/bin/true"]}, "periodSeconds": 1}
+    got = render(pod_spec([sidecar("proxy", startupProbe=probe), sidecar("logs")], containers=[{"name": "main", "command": SLEEP, "startupProbe": probe}]))
+    proxy, logs = got["hf-web.proxy.service"], got["hf-web.logs.service"]
+    # Its start (which the units after it wait for) ends with the hook's wait for the startup probe ...
+    assert [parse_exec_line(v)[1][3] for v in unit_values(proxy, "ExecStartPost")] == ["post", "sidecar-started"]
+    assert [parse_exec_line(v)[1][3] for v in unit_values(logs, "ExecStartPost")] == ["post"]
+    # ... so its probe timer runs during that start (After= would wait for it: a deadlock); an app container's does not.
+    assert unit_values(got["hf-web.proxy.startup.timer"], "After") == []
+    assert unit_values(got["hf-web.main.startup.timer"], "After") == ["hf-web.main.service"]
+    assert [parse_exec_line(v)[1][3] for v in unit_values(got["hf-web.main.service"], "ExecStartPost")] == ["post"]
+    # The hook's wait: done once the probe passed; a failure when the process ended meanwhile.
+    rdir = host.runtime_dir("web", "proxy")
+    os.makedirs(rdir)
+    monkeypatch.setenv("MAINPID", "999999999")
+    assert hook.cmd_sidecar_started("web", "proxy") == 1
+    hook.write_json(os.path.join(rdir, "startup_ok"), {"since": time.time()})
+    assert hook.cmd_sidecar_started("web", "proxy") == 0
