@@ -494,7 +494,11 @@ def env_value(ref, container_name, fields):
     """An env[].valueFrom fieldRef/resourceFieldRef's value, None when the host does not know it."""
     if ref["kind"] == "resource":
         return resource_value(ref, container_name, fields) if "resources" in fields else None
-    return field_value(ref["fieldPath"], fields)
+    value = field_value(ref["fieldPath"], fields)
+    if value is not None and "\x00" in value:
+        # Only an annotation can hold one; no environment (nor systemd's file of it) can carry it.
+        raise SpecError(ref["fieldPath"], "the value contains a NUL character, which an environment variable cannot carry")
+    return value
 
 
 # --- the files of a volume ---------------------------------------------------------------------------------------

@@ -475,3 +475,39 @@ def test_fs_group_owns_the_pods_projections_and_lets_its_non_root_containers_rea
         assert stat.S_IMODE(os.stat(os.path.join(root, "token")).st_mode) == 0o640
         assert downward.plan_volume(root, payload, 2000) is None
         assert downward.plan_volume(root, payload, None) is not None
+
+
+ANNOTATION_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00").filter(lambda c: not podspec._UNWRITABLE.match(c)),
+                          max_size=20)
+
+
+@settings(max_examples=150, deadline=None)
+@given(value=ANNOTATION_TEXT)
+def test_an_annotation_in_the_environment_reads_back_exactly_through_systemds_parser(value):
+    from node_helpers import parse_env_file
+
+    variables = env_of([{"name": "NOTE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.annotations['note']"}}}], annotations={"note": value})
+    assert parse_env_file(units.render_env_file(variables))["NOTE"] == value
+
+
+def test_an_annotation_with_a_nul_is_refused_for_the_environment():
+    with pytest.raises(SpecError, match="NUL"):
+        env_of([{"name": "NOTE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.annotations['note']"}}}], annotations={"note": "a\x00b"})
+
+
+FILE_PATHS = st.lists(st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/"), min_size=1, max_size=8)
+                      .filter(lambda p: p not in (".", "..") and not p.startswith("..")), min_size=1, max_size=2).map("/".join)
+
+
+@settings(max_examples=60, deadline=None)
+@given(files=st.dictionaries(FILE_PATHS, st.tuples(st.binary(max_size=64), st.sampled_from([0o400, 0o444, 0o600, 0o644, 0o755])), max_size=4))
+def test_written_files_read_back_exactly_with_their_modes(tmp_path_factory, files):
+    paths = sorted(files)
+    if any(b.startswith(a + "/") for a in paths for b in paths):
+        return  # a file where another needs a directory: refused by validation (_check_paths)
+    root = str(tmp_path_factory.mktemp("v") / "vol")
+    downward.write_volume(root, files)
+    assert downward.current_payload(root) == files
+    for path, (data, _mode) in files.items():
+        with open(os.path.join(root, path), "rb") as handle:
+            assert handle.read() == data
