@@ -92,7 +92,10 @@ CPUID_FLAGS = {
     "vaes": "VAES",
     "vmx": "VMX",
     "vpclmulqdq": "VPCLMULQDQ",
-    # arm64 (the Features line)
+}
+# arm and arm64 (the Features line): some names are x86's too ("aes"), so they are read only on those machines.
+ARM_CPUID_FLAGS = {
+    "aes": "AES",
     "asimd": "ASIMD",
     "atomics": "ATOMICS",
     "crc32": "CRC32",
@@ -186,8 +189,9 @@ def labels_from_facts(facts: dict | None) -> dict[str, str]:
     _put(labels, INSTANCE_TYPE, _text(facts, "product_name"))
     flags = facts.get("cpu_flags")
     if isinstance(flags, list):
+        names = ARM_CPUID_FLAGS if arch in ("arm64", "arm") else CPUID_FLAGS
         for flag in flags:
-            name = CPUID_FLAGS.get(flag) if isinstance(flag, str) else None
+            name = names.get(flag) if isinstance(flag, str) else None
             if name:
                 labels[f"{FEATURE_PREFIX}cpu-cpuid.{name}"] = "true"
     vendor = _text(facts, "cpu_vendor")

@@ -85,9 +85,9 @@ def test_unknown_or_unlabelable_facts_give_no_label():
 
 
 def test_arm_flags_and_version_id_minor():
-    labels = labels_from_facts({"cpu_flags": ["asimd", "fp", "sve"], "os_release": {"ID": "ubuntu", "VERSION_ID": "22.04"}})
-    assert labels[F + "cpu-cpuid.ASIMD"] == labels[F + "cpu-cpuid.SVE"] == "true"
-    assert F + "cpu-cpuid.FP" not in labels
+    labels = labels_from_facts({"machine": "aarch64", "cpu_flags": ["aes", "asimd", "fp", "sve"], "os_release": {"ID": "ubuntu", "VERSION_ID": "22.04"}})
+    assert labels[F + "cpu-cpuid.ASIMD"] == labels[F + "cpu-cpuid.SVE"] == labels[F + "cpu-cpuid.AES"] == "true"
+    assert F + "cpu-cpuid.FP" not in labels and F + "cpu-cpuid.AESNI" not in labels  # arm's aes is not x86's AES-NI
     assert labels[F + "system-os_release.VERSION_ID.major"] == "22" and labels[F + "system-os_release.VERSION_ID.minor"] == "04"
 
 
