@@ -358,12 +358,12 @@ def check_references(spec, path):
                         "a defaultMode/mode that others may read, e.g. 0444, as Kubernetes' default 0644 does, or 0440 with the pod's fsGroup)",
                     )
     names = [c["name"] for c in spec["containers"]] + [c["name"] for c in spec.get("initContainers") or []]
-    for c_index, container in enumerate(spec["containers"]):
+    for list_name, c_index, container in [(n, i, c) for n in ("containers", "initContainers") for i, c in enumerate(spec.get(n) or [])]:
         for item in container["env"]:
             ref = item.get("valueFrom") or {}
             if ref.get("kind") == "resource" and ref["containerName"] and ref["containerName"] not in names:
                 raise SpecError(
-                    f"{path}.containers[{c_index}].env[{item['name']}].valueFrom.resourceFieldRef.containerName",
+                    f"{path}.{list_name}[{c_index}].env[{item['name']}].valueFrom.resourceFieldRef.containerName",
                     f"Unsupported value: {_quote(ref['containerName'])}: supported values: {', '.join(_quote(n) for n in names)}",
                 )
     for vname, volume in spec["volumes"].items():

@@ -511,3 +511,16 @@ def test_written_files_read_back_exactly_with_their_modes(tmp_path_factory, file
     for path, (data, _mode) in files.items():
         with open(os.path.join(root, path), "rb") as handle:
             assert handle.read() == data
+
+
+def test_init_containers_read_the_downward_api_and_name_containers_of_the_pod():
+    init = {"name": "setup", "command": ["/bin/true"], "env": [
+        {"name": "CPU", "valueFrom": {"resourceFieldRef": {"containerName": "main", "resource": "limits.cpu", "divisor": "1m"}}},
+        {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}]}
+    normal = podspec.validate_pod_spec(dict(spec_with(resources={"limits": {"cpu": "500m"}}), initContainers=[init]))
+    variables, _skipped, _defined = units.container_env(normal["initContainers"][0], {}, "web", "web", fields_for(normal))
+    assert (variables["CPU"], variables["NODE"]) == ("500", "node1")
+    bad = dict(init, env=[{"name": "X", "valueFrom": {"resourceFieldRef": {"containerName": "nope", "resource": "limits.cpu"}}}])
+    with pytest.raises(SpecError) as error:
+        podspec.validate_pod_spec(dict(spec_with(), initContainers=[bad]))
+    assert error.value.path == "spec.initContainers[0].env[X].valueFrom.resourceFieldRef.containerName"
