@@ -91,7 +91,9 @@ def local_pods(state_dir, node_config, run_dir=RUN_DIR):
         spec = record["spec"]
         network = record.get("network") if isinstance(record.get("network"), dict) else None
         running, ready = True, True
-        for container in spec.get("containers") or []:
+        # The app containers and the sidecars (init containers with restartPolicy Always: node/init_containers.py).
+        sidecars = [c for c in spec.get("initContainers") or [] if isinstance(c, dict) and c.get("restartPolicy") == "Always"]
+        for container in (spec.get("containers") or []) + sidecars:
             if not isinstance(container, dict) or not isinstance(container.get("name"), str):
                 running = ready = False
                 continue

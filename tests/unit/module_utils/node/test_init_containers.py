@@ -410,3 +410,24 @@ def test_a_sidecar_with_a_startup_probe_starts_the_next_containers_once_the_prob
     assert hook.cmd_sidecar_started("web", "proxy") == 1
     hook.write_json(os.path.join(rdir, "startup_ok"), {"since": time.time()})
     assert hook.cmd_sidecar_started("web", "proxy") == 0
+
+
+def test_a_sidecars_readiness_counts_in_the_service_rules(node):
+    """The network sync (Service endpoints, DNS) takes a pod as ready when its app containers and its sidecars are."""
+    from ansible_collections.hostfleet.workloads.plugins.module_utils.network import config, sync
+
+    os.makedirs(os.path.join(node.state_dir, "pods", "web"))
+    rec = dict(record(pod_spec([init("first"), sidecar("proxy", readinessProbe={"exec": {"command": ["/bin/true"]}})])),
+               network={"ip": "10.244.3.2", "prefix": 24, "gateway": "10.244.3.1", "bridge": "hf0"})
+    hook.write_json(os.path.join(node.state_dir, "pods", "web", "pod.json"), rec)
+    for name in ("proxy", "main"):
+        os.makedirs(node.runtime_dir("web", name))
+        hook.write_json(os.path.join(node.runtime_dir("web", name), "status.json"), {"running": True})
+    node_config = {"schema": config.SCHEMA, "node": "node1", "address": "10.77.3.11"}
+
+    def ready():
+        return [p["ready"] for p in sync.local_pods(node.state_dir, node_config, node.run_dir)]
+
+    assert ready() == [False]  # the sidecar's readiness probe has not passed
+    hook.write_json(os.path.join(node.runtime_dir("web", "proxy"), "ready"), {"since": time.time()})
+    assert ready() == [True]  # (the plain init container is not counted: it completed long ago)
