@@ -61,6 +61,10 @@ def validate(value, path, app_names, validate_container):
                 if item.get(field) is not None:
                     raise SpecError(f"{ipath}.{field}", "may not be set for init containers without restartPolicy: Always (only a sidecar has it)")
         normal = validate_container({key: v for key, v in item.items() if key != "restartPolicy"}, ipath)
+        for j, port in enumerate(normal["ports"]):
+            if port.get("hostPort"):
+                # The node's host port checks and forwarding read the app containers' ports: refused, not ignored.
+                raise SpecError(f"{ipath}.ports[{j}].hostPort", "is not supported on init containers (put the port on an app container)")
         if normal["name"] in names:
             raise SpecError(f"{ipath}.name", f"duplicate container name {normal['name']!r} (names are unique across initContainers and containers)")
         names.add(normal["name"])

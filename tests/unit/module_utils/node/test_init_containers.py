@@ -84,6 +84,8 @@ def test_kubernetes_rules_name_the_field():
     assert refused(pod_spec([init("a", command=["relative"])])) == "spec.initContainers[0].command[0]"
     assert refused(pod_spec([init("a", volumeMounts=[{"name": "nope", "mountPath": "/x"}])])) == "spec.initContainers[0].volumeMounts[0].name"
     assert refused(pod_spec([init("a", bogus=1)])) == "spec.initContainers[0].bogus"
+    assert refused(pod_spec([sidecar("a", ports=[{"containerPort": 80}, {"containerPort": 81, "hostPort": 81}])])) == "spec.initContainers[0].ports[1].hostPort"
+    assert podspec.validate_pod_spec(pod_spec([sidecar("a", ports=[{"containerPort": 80, "name": "http"}])]))["initContainers"][0]["ports"]
     assert refused(pod_spec("no")) == "spec.initContainers"
     assert refused(pod_spec(["no"])) == "spec.initContainers[0]"
 
