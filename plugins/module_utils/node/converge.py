@@ -601,10 +601,11 @@ def _plan_unfence(host, result, mine, wanted):
             continue
         result.unfence.append(name)
         spec = wanted[name]["spec"] if name in wanted else record.get("spec") or {}
-        for container in spec.get("containers") or ():
+        for container in init_containers.pod_containers(dict(spec, containers=spec.get("containers") or [])):
             status = _read(os.path.join(host.runtime_dir(name, container["name"]), "status.json")) or ""
             if '"fenced"' in status:
-                result.start_units.add(render.container_unit(name, container["name"]))
+                # (A held init container failed the app containers' start: they start again and pull it in.)
+                result.start_units |= init_containers.units_to_start(spec, container["name"], lambda c, pod=name: render.container_unit(pod, c))
                 result.reset_runtime.add((name, container["name"]))
         if name not in result.created + result.updated + result.started:
             result.started.append(name)

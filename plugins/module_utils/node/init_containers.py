@@ -253,3 +253,11 @@ def waits_for_startup(spec, container):
     """Whether the start of ``container`` lasts until its startup probe passed: a sidecar's with a startupProbe (the
     next init container, or the app containers, start once the sidecar started, as Kubernetes')."""
     return bool(container.get("startupProbe")) and role(spec, container["name"]) == ROLE_SIDECAR
+
+
+def units_to_start(spec, name, unit_of):
+    """The units to start so that container ``name`` runs again: its own for an app container; for an init container or
+    a sidecar, the app containers' (their start pulls in every init container, in order)."""
+    if role(spec, name) == ROLE_APP:
+        return {unit_of(name)}
+    return {unit_of(c["name"]) for c in spec.get("containers") or ()}

@@ -433,3 +433,24 @@ def test_a_sidecars_readiness_counts_in_the_service_rules(node):
     assert ready() == [False]  # the sidecar's readiness probe has not passed
     hook.write_json(os.path.join(node.runtime_dir("web", "proxy"), "ready"), {"since": time.time()})
     assert ready() == [True]  # (the plain init container is not counted: it completed long ago)
+
+
+def test_a_pod_held_at_boot_by_its_init_container_starts_again_when_a_run_keeps_it(node, monkeypatch):
+    """At the first start after a long absence the hook holds the first container that starts: the init container (the
+    app containers' start then fails with it, their hook never ran). The run that keeps the pod starts the app units."""
+    import json
+
+    from ansible_collections.hostfleet.workloads.plugins.module_utils.node import fence
+
+    raw = {"name": "a", "labels": {"app": "x"}, "spec": pod_spec([init("first")])}
+    write_plan(node, converge.plan(node, "Deployment", "web", validated(raw), "present", PY))
+    os.makedirs(node.runtime_dir("a", "first"), exist_ok=True)
+    hook.write_json(os.path.join(node.runtime_dir("a", "first"), "status.json"), {"fenced": {"reason": "NodeFenced", "message": "away"}})
+    with open(node.record_path("a")) as handle:
+        created_at = json.load(handle)["created"]
+    monkeypatch.setattr(fence, "boot_time", lambda: created_at + 200)
+    os.makedirs(os.path.dirname(fence.heartbeat_path(node.state_dir)), exist_ok=True)
+    hook.write_json(fence.heartbeat_path(node.state_dir), {"boot": "old", "at": created_at + 100})
+    assert fence.pod_fence(node.state_dir, "a", node.run_dir)
+    step = converge.plan(node, "Deployment", "web", validated(raw), "present", PY)
+    assert step.unfence == ["a"] and "hf-a.main.service" in step.start_units and ("a", "first") in step.reset_runtime
