@@ -52,7 +52,7 @@ options:
     type: str
     default: default
   container:
-    description: Only this container's lines. Every container's when omitted.
+    description: Only this container's lines (an app or init container). Every container's when omitted.
     type: str
   since:
     description:
@@ -182,7 +182,9 @@ def main():
     record = host.records().get(pod)
     if record is None:
         module.exit_json(changed=False, found=False, observed_at=time.time())
-    containers = [c["name"] for c in record.get("spec", {}).get("containers", [])]
+    spec = record.get("spec", {})
+    # Init containers too (kubectl logs -c init-myservice), before the app containers, in their start order.
+    containers = [c["name"] for c in (spec.get("initContainers") or []) + spec.get("containers", [])]
     if params["container"] is not None and params["container"] not in containers:
         module.fail_json(msg=f"pod {params['pod']} has no container {params['container']!r} (it has {', '.join(containers)})", found=True)
     wanted = [params["container"]] if params["container"] is not None else containers

@@ -221,6 +221,7 @@ def test_the_kubernetes_io_init_containers_and_sidecar_examples(lab, busybox, tm
         run = lab.run([
             task("apply", "apply", {"src": str(rest_file), "wait_timeout": 120}),
             task("info", "workload_info", {}, register="info", until=running, retries=30, delay=1),
+            task("logs", "pod_logs", {"pod": "myapp-pod", "container": "init-myservice"}),
         ])
         assert run.rc == 0, run.stdout[-4000:]
         pods = pods_by_name(run.result("info", lab.hosts[0]))
@@ -230,8 +231,10 @@ def test_the_kubernetes_io_init_containers_and_sidecar_examples(lab, busybox, tm
         assert (pod["status"], pod["phase"], pod["ready"], pod["restarts"]) == ("Running", "Running", True, 0), pod
         assert [(c["name"], c["state"]["terminated"]["reason"], c["state"]["terminated"]["exitCode"]) for c in pod["init_containers"]] == [
             ("init-myservice", "Completed", 0), ("init-mydb", "Completed", 0)]
-        logs = lab.ssh(host, "journalctl -q -o cat -t myapp-pod/init-myservice -t myapp-pod/myapp-container").stdout
-        assert "waiting for myservice" in logs and "The app is running!" in logs, logs
+        # kubectl logs myapp-pod -c init-myservice
+        assert "waiting for myservice" in run.result("logs", lab.hosts[0])["messages"], run.result("logs", lab.hosts[0])
+        logs = lab.ssh(host, "journalctl -q -o cat -t myapp-pod/myapp-container").stdout
+        assert "The app is running!" in logs, logs
 
         # Sidecar Containers: the Deployment's logshipper ships what the app writes; it counts in READY (kubectl's 2/2).
         deployment, job = [o for o in run.result("apply", lab.hosts[0])["objects"] if o["kind"] != "Service"]
