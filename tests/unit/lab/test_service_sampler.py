@@ -49,7 +49,9 @@ def test_client_counts_answers_and_refusals_and_ends_with_its_stdin(tmp_path):
     refused = [line for line in lines if not line["ok"]]
     assert len(answered) >= 3 and len(refused) >= 2, lines
     assert {(line["pod"], line["version"]) for line in answered} == {(pod, "v7")}
-    assert all("ConnectionRefusedError" in line["error"] for line in refused), refused
+    # The request in flight when the server is killed may be reset rather than refused (seen on a loaded machine).
+    assert sum("ConnectionRefusedError" in line["error"] for line in refused) >= len(refused) - 1, refused
+    assert all(any(kind in line["error"] for kind in ("ConnectionRefusedError", "ConnectionResetError", "RemoteDisconnected")) for line in refused), refused
     # One request every 0.1 s, numbered in order of sending; the answers all came before the refusals.
     seqs = sorted(line["seq"] for line in lines)
     assert seqs == list(range(len(lines)))
