@@ -72,21 +72,12 @@ def runner_files(state_dir):
     for module in (converge, events, fence, fileio, hook, namespaces, podnet, podspec, quantity, status, systemctl, render, timefmt, tracking, cron_run):
         relative = module.__name__.split(".module_utils.", 1)[1].replace(".", "/") + ".py"
         files[os.path.join(base, relative)] = _source(module)
-    # The downward API and the pods' own volumes (units and converge import it).
-    from ansible_collections.hostfleet.workloads.plugins.module_utils.node import downward as downward_module
+    # The node modules the converge, the units and the hook import: the downward API and the pods' own volumes, the
+    # gRPC health check (the installed hook carries it inlined), pull secrets, init containers, security contexts.
+    from ansible_collections.hostfleet.workloads.plugins.module_utils.node import downward, grpc_probe, init_containers, registry_auth, security_context
 
-    files[os.path.join(base, "node", "downward.py")] = _source(downward_module)
-    # The gRPC health check of grpc probes (converge and hook import it; the installed hook carries it inlined).
-    from ansible_collections.hostfleet.workloads.plugins.module_utils.node import grpc_probe as grpc_probe_module
-
-    files[os.path.join(base, "node", "grpc_probe.py")] = _source(grpc_probe_module)
-    from ansible_collections.hostfleet.workloads.plugins.module_utils.node import registry_auth as registry_auth_module
-
-    files[os.path.join(base, "node", "registry_auth.py")] = _source(registry_auth_module)
-    # Init containers and sidecars (podspec, units, status and converge import it).
-    from ansible_collections.hostfleet.workloads.plugins.module_utils.node import init_containers as init_containers_module
-
-    files[os.path.join(base, "node", "init_containers.py")] = _source(init_containers_module)
+    for module in (downward, grpc_probe, init_containers, registry_auth, security_context):
+        files[os.path.join(base, "node", module.__name__.rsplit(".", 1)[1] + ".py")] = _source(module)
     files[os.path.join(state_dir, "bin", "hostfleet-cron")] = BIN_SOURCE
     # The runs' pods join the node's pod network (node.json), with their resolv.conf (cluster DNS), and the converge
     # runs the host's network sync (the Service rules) after it: the network modules go along.
