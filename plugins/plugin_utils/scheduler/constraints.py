@@ -19,8 +19,9 @@ Fields (Kubernetes names and meaning):
   preferred terms' weights count for a node, violated anti-affinity's against it.
 * ``topologySpreadConstraints``: ``maxSkew`` over the domains of
   ``topologyKey``; ``DoNotSchedule`` filters nodes, ``ScheduleAnyway`` ranks them.
-* ``containers[].resources.requests``: cpu, memory, ephemeral-storage and extended resources (``nvidia.com/gpu``)
-  checked against capacity (a limit without a request is the request, as Kubernetes defaults it).
+* ``containers[].resources.requests``: cpu, memory, ephemeral-storage and extended resources (``nvidia.com/gpu``),
+  checked against capacity (with ``initContainers``: the larger of what the app containers and sidecars need and what an
+  init container needs while it runs) (a limit without a request is the request, as Kubernetes defaults it).
 * ``containers[].ports[].hostPort`` (defaulting to ``containerPort`` with ``hostNetwork: true``): one pod per node
   may take each.
 
@@ -221,23 +222,48 @@ def _spread_constraint(value, path):
     return SpreadConstraint(max_skew, topology_key, when, selector, tuple(keys), min_domains, policies["nodeAffinityPolicy"], policies["nodeTaintsPolicy"])
 
 
+def _container_requests(container, path) -> dict[str, int]:
+    """One container's requests: cpu (millicores), memory (bytes), ephemeral-storage and extended resources."""
+    resources = (container or {}).get("resources") or {}
+    requests = resources.get("requests") or {}
+    rpath = f"{path}.resources.requests"
+    result = {}
+    if requests.get("cpu") is not None:
+        value = requests["cpu"]
+        # The node layer's normal form has integers (millicores / bytes); user input has quantities.
+        result["cpu"] = value if isinstance(value, int) and not isinstance(value, bool) else parse_cpu(value, f"{rpath}.cpu")
+    if requests.get("memory") is not None:
+        value = requests["memory"]
+        result["memory"] = value if isinstance(value, int) and not isinstance(value, bool) else parse_memory(value, f"{rpath}.memory")
+    result.update(_extended_requests(resources, f"{path}.resources"))
+    return result
+
+
+def _add(total: dict[str, int], more: dict[str, int]) -> dict[str, int]:
+    return {key: total.get(key, 0) + more.get(key, 0) for key in {*total, *more}}
+
+
 def _requests(spec, path):
-    cpu = memory = 0
-    extended: dict[str, int] = {}
+    """The pod's effective requests, as Kubernetes computes them (resourcehelper.PodRequests): the app containers'
+    sum plus the sidecars', or more if an init container needs more while it runs (with the sidecars started
+    before it, which keep running)."""
+    apps: dict[str, int] = {}
     for i, container in enumerate(_list(spec.get("containers"), f"{path}.containers")):
-        resources = (container or {}).get("resources") or {}
-        requests = resources.get("requests") or {}
-        rpath = f"{path}.containers[{i}].resources.requests"
-        if requests.get("cpu") is not None:
-            value = requests["cpu"]
-            # The node layer's normal form has integers (millicores / bytes); user input has quantities.
-            cpu += value if isinstance(value, int) and not isinstance(value, bool) else parse_cpu(value, f"{rpath}.cpu")
-        if requests.get("memory") is not None:
-            value = requests["memory"]
-            memory += value if isinstance(value, int) and not isinstance(value, bool) else parse_memory(value, f"{rpath}.memory")
-        for key, amount in _extended_requests(resources, f"{path}.containers[{i}].resources").items():
-            extended[key] = extended.get(key, 0) + amount
-    return Resources(cpu, memory, 1, tuple(sorted((k, v) for k, v in extended.items() if v)))
+        apps = _add(apps, _container_requests(container, f"{path}.containers[{i}]"))
+    sidecars: dict[str, int] = {}
+    init_peak: dict[str, int] = {}
+    for i, container in enumerate(_list(spec.get("initContainers"), f"{path}.initContainers")):
+        own = _container_requests(container, f"{path}.initContainers[{i}]")
+        if (container or {}).get("restartPolicy") == "Always":
+            sidecars = _add(sidecars, own)
+            running = sidecars
+        else:
+            running = _add(sidecars, own)
+        init_peak = {key: max(init_peak.get(key, 0), running.get(key, 0)) for key in {*init_peak, *running}}
+    steady = _add(apps, sidecars)
+    total = {key: max(steady.get(key, 0), init_peak.get(key, 0)) for key in {*steady, *init_peak}}
+    extended = tuple(sorted((key, value) for key, value in total.items() if key not in ("cpu", "memory") and value))
+    return Resources(total.get("cpu", 0), total.get("memory", 0), 1, extended)
 
 
 def _extended_requests(resources, path) -> dict[str, int]:

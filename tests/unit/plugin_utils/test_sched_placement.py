@@ -343,3 +343,26 @@ def test_host_ports_one_pod_per_node_then_pending_with_kubernetes_reason():
     # UDP 80 is another port.
     udp = {"containers": [dict(CONTAINER, ports=[{"containerPort": 80, "hostPort": 80, "protocol": "UDP"}])]}
     assert place(other, template(udp), 1)[0] == ["n1"]
+
+
+def _container(name, cpu, memory="1Mi", restart_policy=None):
+    container = {"name": name, "resources": {"requests": {"cpu": cpu, "memory": memory, "nvidia.com/gpu": "1"}}}
+    if restart_policy:
+        container["restartPolicy"] = restart_policy
+    return container
+
+
+def test_init_containers_count_as_kubernetes_pod_requests():
+    # An init container bigger than the app: its request is the pod's while it runs (cpu); the app's sum otherwise.
+    spec = {"containers": [_container("a", "100m", "64Mi"), _container("b", "100m", "64Mi")], "initContainers": [_container("init", "500m", "1Mi")]}
+    requests = parse_constraints(spec).requests
+    assert (requests.cpu_millis, requests.memory_bytes) == (500, 128 * 1024 * 1024)
+    # A sidecar runs with the app and with every init container after it: 300m + 400m while `late` runs.
+    spec = {
+        "containers": [_container("app", "100m")],
+        "initContainers": [_container("early", "200m"), _container("proxy", "300m", restart_policy="Always"), _container("late", "400m")],
+    }
+    requests = parse_constraints(spec).requests
+    assert requests.cpu_millis == 700
+    # Extended resources: the app's 1 + the sidecar's 1 run together; each init container's 1 runs alone (+ sidecar).
+    assert dict(requests.extended) == {"nvidia.com/gpu": 2}
