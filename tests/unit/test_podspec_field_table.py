@@ -133,3 +133,18 @@ def test_refused_security_context_values():
     ):
         error = _refusal(spec)
         assert field in f"{error.path}: {error.message}", error
+
+
+def test_the_readme_summary_lists_the_same_fields():
+    text = (DOC.parents[1] / "README.md").read_text()
+    rows = {}
+    for line in text.split("<!-- podspec-summary -->", 1)[1].lstrip().splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        status, fields = (cell.strip() for cell in line.strip("|").split("|"))
+        rows[status] = set(re.findall(r"`([^`]+)`", fields))
+    assert rows["honoured (pod)"] == set(_by_status(POD, "honoured"))
+    assert rows["honoured (container)"] == set(_by_status(CONTAINER, "honoured"))
+    assert rows["honoured (volumes)"] == set(_by_status(VOLUME, "honoured"))
+    assert rows["ignored"] == set(_by_status(POD, "ignored")) | set(_by_status(CONTAINER, "ignored"))
+    assert rows["refused"] == set(_by_status(POD, "refused")) | set(_by_status(CONTAINER, "refused"))
