@@ -395,7 +395,6 @@ def test_the_kubernetes_io_downward_api_examples_and_a_process_pod(lab, busybox,
         stop = "".join(f"systemctl stop --no-block {u}.service; " for u in units) + "sleep 0.5; " + "".join(f"podman kill {u}; " for u in units)
         for node in lab.hosts:
             lab.ssh(node, stop, check=False)
-        run = lab.run([task(n, "apply", {"src": str(f), "state": "absent"}) for n, f in (("env", env_file), ("volume", volume_file), ("resources", resources),
-                                                                                        ("process", src))]
-                      + [task("net", "cluster_network", {"state": "absent"})])
+        documents = (("env", env_file), ("volume", volume_file), ("resources", resources), ("process", src))
+        run = lab.run([task(n, "apply", {"src": str(f), "state": "absent"}) for n, f in documents] + [task("net", "cluster_network", {"state": "absent"})])
         assert run.rc == 0, run.stdout[-3000:]

@@ -160,7 +160,9 @@ def plain_nodes(*names_, capacity=None):
 
 
 def affinity_template(labels, required=(), preferred=(), anti=(), revision="r1", resources=None):
-    term = lambda sel: {"labelSelector": {"matchLabels": sel}, "topologyKey": "kubernetes.io/hostname"}  # noqa: E731
+    def term(sel):
+        return {"labelSelector": {"matchLabels": sel}, "topologyKey": "kubernetes.io/hostname"}
+
     affinity = {}
     if required or preferred:
         affinity["podAffinity"] = {

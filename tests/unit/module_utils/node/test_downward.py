@@ -173,6 +173,7 @@ def test_config_volumes_without_items_keep_their_normal_form_and_shared_tree():
         body = {"name": "cfg"} if mode is None else {"name": "cfg", "defaultMode": mode}
         normal = podspec.validate_pod_spec(spec_with(volumes=[{"name": "c", "configMap": body}]))
         assert normal["volumes"]["c"] == {"kind": "configMap", "sourceName": "cfg", "optional": False, "readOnly": True}
+
     # Execute bits (refused before) or a Secret readable by others: the pod's own projection.
     def projected(kind, body):
         return downward.is_projected(podspec.validate_pod_spec(spec_with(volumes=[{"name": "v", kind: body}]))["volumes"]["v"])

@@ -81,8 +81,17 @@ def test_the_input_is_not_changed():
     assert raw == {"limits": {"nvidia.com/gpu": 1, "cpu": "1"}}
 
 
-@pytest.mark.parametrize("cpu,millis,quota,cpus", [("1m", 1, "1%", "0.01"), ("5m", 5, "1%", "0.01"), ("9m", 9, "1%", "0.01"), ("0.001", 1, "1%", "0.01"),
-                                                  ("10m", 10, "1%", "0.01"), ("11m", 11, "2%", "0.011")])
+CPU_CLAMPS = [
+    ("1m", 1, "1%", "0.01"),
+    ("5m", 5, "1%", "0.01"),
+    ("9m", 9, "1%", "0.01"),
+    ("0.001", 1, "1%", "0.01"),
+    ("10m", 10, "1%", "0.01"),
+    ("11m", 11, "2%", "0.011"),
+]
+
+
+@pytest.mark.parametrize("cpu,millis,quota,cpus", CPU_CLAMPS)
 def test_cpu_limits_below_10m_are_clamped_on_the_host_not_in_the_normal_form(cpu, millis, quota, cpus):
     raw = {"limits": {"cpu": cpu}}
     # The normal form keeps what the user said (as the API server stores it); the host gets the kubelet's minimum.
@@ -144,4 +153,3 @@ def test_ephemeral_storage_request_limit_property(request, limit):
         assert resources(raw) == {"requests": {"ephemeral-storage": request}, "limits": {"ephemeral-storage": limit}}
     else:
         assert spec_error(raw).path == "spec.containers[0].resources.requests.ephemeral-storage"
-
