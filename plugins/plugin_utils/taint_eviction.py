@@ -90,14 +90,18 @@ class TaintEvictions:
         """Set ``observation.taints_since`` and ``observation.evicted``; take the evicted pods out of its pods."""
         tainted = {n.name: n.taints for n in observation.nodes if n.ready and any(t.effect == NO_EXECUTE for t in n.taints)}
         record = observation.record() or {}
-        stored = record.get(RECORD_KEY) if isinstance(record.get(RECORD_KEY), Mapping) else {}
+        stored = record.get(RECORD_KEY)
+        if not isinstance(stored, Mapping):
+            stored = {}
         # The earliest of what the nodes' record and this task remember.
         known = {str(n): dict(t) for n, t in stored.items() if isinstance(t, Mapping)}
         for node, times in self.first.items():
             for taint_id, at in times.items():
                 before = known.setdefault(node, {}).get(taint_id)
-                number = isinstance(before, (int, float)) and not isinstance(before, bool)
-                known[node][taint_id] = min(float(before), at) if number else at
+                if isinstance(before, (int, float)) and not isinstance(before, bool):
+                    known[node][taint_id] = min(float(before), at)
+                else:
+                    known[node][taint_id] = at
         self.first = since = first_seen(known, tainted, now)
         observation.taints_since = since
         if not tainted:

@@ -139,7 +139,11 @@ def test_grpc_probes_against_a_real_health_server(node):
     assert all(m.startswith("Readiness probe failed (") and m.endswith((refused, '(responded with "NOT_SERVING")')) for m in unhealthy), unhealthy
     # The documented stanza: after its 10 s delay the liveness probe finds etcd SERVING, and nothing restarts.
     counters = "/run/hostfleet/pods/etcd-with-grpc/etcd/probe-liveness.json"
-    done = wait_until(lambda: lab.ssh(NODE, f"cat {counters}", check=False).stdout.strip(), timeout=30, interval=1)
+
+    def counted():
+        return lab.ssh(NODE, f"cat {counters}", check=False).stdout.strip()
+
+    done = wait_until(counted, timeout=30, interval=1)
     assert json.loads(done)["successes"] >= 1 and json.loads(done)["failures"] == 0
     assert pod_info(lab)["etcd-with-grpc"]["restart_count"] == 0 and not [e for e in events(lab, "etcd-with-grpc") if e[0] == "Unhealthy"]
     # The server gone: the liveness probe's message is the kubelet's connection error, and the pod is restarted.

@@ -222,7 +222,7 @@ def _spread_constraint(value, path):
     return SpreadConstraint(max_skew, topology_key, when, selector, tuple(keys), min_domains, policies["nodeAffinityPolicy"], policies["nodeTaintsPolicy"])
 
 
-def _container_requests(container, path) -> dict[str, int]:
+def _container_requests(container: dict | None, path: str) -> dict[str, int]:
     """One container's requests: cpu (millicores), memory (bytes), ephemeral-storage and extended resources."""
     resources = (container or {}).get("resources") or {}
     requests = resources.get("requests") or {}

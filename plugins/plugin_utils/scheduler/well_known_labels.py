@@ -166,7 +166,7 @@ def _os_release(labels: dict, release) -> None:
     _put(labels, f"{FEATURE_PREFIX}system-os_release.ID", release.get("ID"))
     version = release.get("VERSION_ID")
     _put(labels, f"{FEATURE_PREFIX}system-os_release.VERSION_ID", version)
-    if valid_value(version):
+    if isinstance(version, str) and valid_value(version):
         parts = version.split(".")
         if parts[0].isdigit():
             labels[f"{FEATURE_PREFIX}system-os_release.VERSION_ID.major"] = parts[0]

@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from plugin_utils_helpers import raw_spec
 from plugin_utils_helpers import template as deployment_template
-from test_workload_task_faults import SimFleet, run
-from test_workload_task_faults import clock as clock  # the simulated clock fixture
+from test_workload_task_faults import Clock, SimFleet, run
 
 from ansible_collections.hostfleet.workloads.plugins.module_utils.node.podspec import SpecError, validate_pod_spec
+from ansible_collections.hostfleet.workloads.plugins.plugin_utils import workload_task
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.deployment.spec import parse_deployment_spec
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.pods import ObservedPod
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.controllers.registry import controller
@@ -37,6 +37,15 @@ from ansible_collections.hostfleet.workloads.plugins.plugin_utils.scheduler.tain
 )
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.taint_eviction import RECORD_KEY, TaintEvictions, evictions
 from ansible_collections.hostfleet.workloads.plugins.plugin_utils.workload_task import Observation
+
+
+@pytest.fixture(name="clock")
+def simulated_clock(monkeypatch):
+    """The simulated clock of the fault tests (test_workload_task_faults): the task's time, advanced by the fleet."""
+    clock = Clock()
+    monkeypatch.setattr(workload_task, "time", clock)
+    return clock
+
 
 CONTAINER = {"name": "main", "command": ["/bin/sleep", "infinity"]}
 KEY1 = Taint("key1", "value1", "NoSchedule")

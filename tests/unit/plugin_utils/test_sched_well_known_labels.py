@@ -332,7 +332,7 @@ def test_affinity_index_agrees_with_each_nodes_own_verdict(apps_per_node, requir
     )
     fleet = PlacementState(fleet_nodes, other_usage=usage)
     pick = names()
-    for _ in range(count):
+    for _index in range(count):
         fits = [n for n in fleet.nodes.values() if fleet.reason(n, tmpl) is None]
         expected = min(fits, key=lambda n: fleet._rank(n, tmpl, [])).name if fits else None
         node, _why = fleet.best_node(tmpl)
