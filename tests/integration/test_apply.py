@@ -188,7 +188,7 @@ def test_unsupported_fields_fail_before_any_host_is_touched(fleet, tmp_path):
             "template": {
                 "metadata": {"labels": {"app": "k8s-refused"}},
                 "spec": {
-                    "hostPID": True,
+                    "hostUsers": False,
                     "containers": [{"name": "main", "command": ["/bin/sleep", "infinity"]}],
                 },
             },
@@ -200,8 +200,13 @@ def test_unsupported_fields_fail_before_any_host_is_touched(fleet, tmp_path):
         "metadata": {"name": "k8s-refused-job"},
         "spec": {
             "manualSelector": True,
-            "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "main", "command": ["/bin/true"]}],
-                                  "volumes": [{"name": "c", "configMap": {"name": "k8s-refused-config", "items": [{"key": "A", "path": "a"}]}}]}},
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "main", "command": ["/bin/true"], "stdin": True}],
+                    "volumes": [{"name": "c", "configMap": {"name": "k8s-refused-config"}}],
+                }
+            },
         },
     }
     (bad / "workloads.yaml").write_text(yaml.safe_dump_all([deployment, job]))
@@ -211,10 +216,10 @@ def test_unsupported_fields_fail_before_any_host_is_touched(fleet, tmp_path):
     res = result_of(fleet, run)
     assert res["changed"] is False
     errors = res["errors"]
-    assert any("(Deployment k8s-refused): spec.template.spec.hostPID: unknown field" in e for e in errors), errors
+    assert any("(Deployment k8s-refused): spec.template.spec.hostUsers: unknown field" in e for e in errors), errors
     assert any("(Job k8s-refused-job): spec.manualSelector: unknown field" in e for e in errors), errors
     # The Job's other problem is named in the same run, by the Job kind's own checks.
-    assert any("(Job k8s-refused-job): spec.template.spec.volumes[0].configMap.items: is not supported on hosts" in e for e in errors), errors
+    assert any("(Job k8s-refused-job): spec.template.spec.containers[0].stdin: unknown field" in e for e in errors), errors
     assert len(errors) == 3, errors
     assert "nothing was applied" in res["msg"]
     assert host_state(fleet) == before

@@ -304,7 +304,7 @@ def test_replicaset_keeps_n_pods(fleet):
 
 def test_restart_replaces_every_pod_once(fleet):
     args = {
-        "name": "again",
+        "name": "restarted",
         "replicas": 3,
         "template": template("v1"),
         "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
@@ -321,4 +321,4 @@ def test_restart_replaces_every_pod_once(fleet):
         run = fleet.run([{"name": "d", "hostfleet.workloads.deployment": args, "run_once": True}])
         assert run.rc == 0 and run.result("d", "node1")["changed"] is False
     finally:
-        fleet.run([{"name": "cleanup", "hostfleet.workloads.deployment": {"name": "again", "state": "absent"}, "run_once": True}])
+        fleet.run([{"name": "cleanup", "hostfleet.workloads.deployment": {"name": "restarted", "state": "absent"}, "run_once": True}])

@@ -25,7 +25,8 @@ from lab import labctl
 pytestmark = pytest.mark.xdist_group("timing")
 
 BIN = Path(sys.executable).parent
-DUELS = 20
+# Duels in the suite; `scripts/bench faults` runs two runs at once at length, with the availability sampler.
+DUELS = 8
 DURATION = 30  # plugin_utils/lease.py DURATION
 HELD = "is being changed by another run"
 
